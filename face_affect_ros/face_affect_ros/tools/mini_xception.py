@@ -59,11 +59,41 @@ def tf_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+class _OnnxMaxPoolSame(torch.autograd.Function):
+    """Export hook: one ONNX ``MaxPool`` with TensorFlow's asymmetric ``pads`` attribute.
+
+    Tracing ``nn.functional.pad`` emits a dozen shape-arithmetic nodes per pool that the
+    exporter cannot constant-fold; ONNX ``MaxPool`` takes asymmetric pads directly (padded cells
+    never win the max), which is the same operation in one node.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: object, x: torch.Tensor, kernel: int, stride: int, pads: tuple[int, int, int, int]
+    ) -> torch.Tensor:
+        top, left, bottom, right = pads
+        x = nn.functional.pad(x, (left, right, top, bottom), value=-math.inf)
+        return nn.functional.max_pool2d(x, kernel, stride)
+
+    @staticmethod
+    def symbolic(
+        g: object, x: object, kernel: int, stride: int, pads: tuple[int, int, int, int]
+    ) -> object:
+        return g.op(
+            "MaxPool",
+            x,
+            kernel_shape_i=[kernel, kernel],  # type: ignore[attr-defined]
+            strides_i=[stride, stride],
+            pads_i=list(pads),
+        )
+
+
 class MaxPool2dSame(nn.Module):
     """Max-pooling with TensorFlow/Keras 'same' padding (padded cells never win the max).
 
     The padding is computed from the input size at call time, so the module works for any input
-    size; for a fixed input size it exports to ONNX as a constant ``Pad`` + ``MaxPool``.
+    size in eager mode. An ONNX export fixes it for the traced input size (the shipped models
+    have fixed 64x64 inputs and only a dynamic batch).
     """
 
     def __init__(self, kernel_size: int = 3, stride: int = 2) -> None:
@@ -76,6 +106,10 @@ class MaxPool2dSame(nn.Module):
         """Pad like TensorFlow with -inf, then pool without padding."""
         top, bottom = tf_same_padding(int(x.shape[-2]), self.kernel_size, self.stride)
         left, right = tf_same_padding(int(x.shape[-1]), self.kernel_size, self.stride)
+        if torch.onnx.is_in_onnx_export():
+            return _OnnxMaxPoolSame.apply(
+                x, self.kernel_size, self.stride, (top, left, bottom, right)
+            )
         if top or bottom or left or right:
             x = nn.functional.pad(x, (left, right, top, bottom), value=-math.inf)
         return self.pool(x)
@@ -91,11 +125,18 @@ class SeparableConv2d(nn.Module):
     Two named convolutions instead of one fused op so pruning can act on the pointwise channels.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 bias: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = False
+    ) -> None:
         super().__init__()
-        self.depthwise = nn.Conv2d(in_channels, in_channels, kernel_size,
-                                   padding=kernel_size // 2, groups=in_channels, bias=False)
+        self.depthwise = nn.Conv2d(
+            in_channels,
+            in_channels,
+            kernel_size,
+            padding=kernel_size // 2,
+            groups=in_channels,
+            bias=False,
+        )
         self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,8 +152,9 @@ def _bn(channels: int, eps: float) -> nn.BatchNorm2d:
 class ResidualModule(nn.Module):
     """One mini-Xception residual module: two separable convs + max-pool, 1x1/2 conv shortcut."""
 
-    def __init__(self, in_channels: int, out_channels: int,
-                 bn_eps: float = KERAS_BN_EPSILON) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, bn_eps: float = KERAS_BN_EPSILON
+    ) -> None:
         super().__init__()
         self.sep1 = SeparableConv2d(in_channels, out_channels)
         self.bn1 = _bn(out_channels, bn_eps)
@@ -120,13 +162,15 @@ class ResidualModule(nn.Module):
         self.sep2 = SeparableConv2d(out_channels, out_channels)
         self.bn2 = _bn(out_channels, bn_eps)
         self.pool = MaxPool2dSame(3, 2)
-        self.shortcut = nn.Sequential(OrderedDict(
-            conv=nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False),
-            bn=_bn(out_channels, bn_eps),
-        ))
+        self.shortcut = nn.Sequential(
+            OrderedDict(
+                conv=nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False),
+                bn=_bn(out_channels, bn_eps),
+            )
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Main branch + shortcut; the upstream model has no activation after the sum."""
+        """Add the main branch and the shortcut; upstream has no activation after the sum."""
         y = self.pool(self.bn2(self.sep2(self.relu(self.bn1(self.sep1(x))))))
         return y + self.shortcut(x)
 
@@ -144,22 +188,30 @@ class MiniXception(nn.Module):
             probabilities. A plain attribute, so a tool can flip it on a loaded model.
     """
 
-    def __init__(self, num_classes: int = 7, in_channels: int = 1,
-                 filters: Sequence[int] = DEFAULT_FILTERS, stem_filters: int = 8,
-                 bn_eps: float = KERAS_BN_EPSILON, return_logits: bool = False) -> None:
+    def __init__(
+        self,
+        num_classes: int = 7,
+        in_channels: int = 1,
+        filters: Sequence[int] = DEFAULT_FILTERS,
+        stem_filters: int = 8,
+        bn_eps: float = KERAS_BN_EPSILON,
+        return_logits: bool = False,
+    ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.filters = tuple(filters)
         self.return_logits = return_logits
-        self.stem = nn.Sequential(OrderedDict(
-            conv1=nn.Conv2d(in_channels, stem_filters, 3, bias=False),
-            bn1=_bn(stem_filters, bn_eps),
-            relu1=nn.ReLU(),
-            conv2=nn.Conv2d(stem_filters, stem_filters, 3, bias=False),
-            bn2=_bn(stem_filters, bn_eps),
-            relu2=nn.ReLU(),
-        ))
+        self.stem = nn.Sequential(
+            OrderedDict(
+                conv1=nn.Conv2d(in_channels, stem_filters, 3, bias=False),
+                bn1=_bn(stem_filters, bn_eps),
+                relu1=nn.ReLU(),
+                conv2=nn.Conv2d(stem_filters, stem_filters, 3, bias=False),
+                bn2=_bn(stem_filters, bn_eps),
+                relu2=nn.ReLU(),
+            )
+        )
         blocks: OrderedDict[str, nn.Module] = OrderedDict()
         prev = stem_filters
         for i, f in enumerate(self.filters, start=1):
@@ -226,7 +278,9 @@ def read_keras_config(path: str | Path) -> dict:
 
 def _parse_layers(config: dict, path: str | Path) -> tuple[dict[str, _Layer], list[str]]:
     if config.get("class_name") not in ("Model", "Functional"):
-        raise KerasWeightsError(f"{path}: expected a functional Model, got {config.get('class_name')}")
+        raise KerasWeightsError(
+            f"{path}: expected a functional Model, got {config.get('class_name')}"
+        )
     layers: dict[str, _Layer] = {}
     order: list[str] = []
     for raw in config["config"]["layers"]:
@@ -269,11 +323,18 @@ class _Walker:
             if got != want:
                 raise self.fail(f"layer {layer.name}: {key}={got!r}, expected {want!r}")
 
-    def conv(self, src: str, cls: str, kernel: int, stride: int, padding: str,
-             use_bias: bool) -> _Layer:
+    def conv(
+        self, src: str, cls: str, kernel: int, stride: int, padding: str, use_bias: bool
+    ) -> _Layer:
         layer = self.next(src, cls)
-        self.expect(layer, kernel_size=(kernel, kernel), strides=(stride, stride),
-                    padding=padding, use_bias=use_bias, activation="linear")
+        self.expect(
+            layer,
+            kernel_size=(kernel, kernel),
+            strides=(stride, stride),
+            padding=padding,
+            use_bias=use_bias,
+            activation="linear",
+        )
         if layer.config.get("data_format", "channels_last") != "channels_last":
             raise self.fail(f"layer {layer.name}: only channels_last is supported")
         if tuple(layer.config.get("dilation_rate", (1, 1))) != (1, 1):
@@ -312,7 +373,8 @@ def _read_weights(group: h5py.Group, layer: str, path: str | Path) -> dict[str, 
 def _copy(param: torch.Tensor, value: np.ndarray, what: str, path: str | Path) -> int:
     if tuple(param.shape) != value.shape:
         raise KerasWeightsError(
-            f"{path}: {what}: shape {value.shape} does not fit {tuple(param.shape)}")
+            f"{path}: {what}: shape {value.shape} does not fit {tuple(param.shape)}"
+        )
     with torch.no_grad():
         param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
     return value.size
@@ -328,8 +390,9 @@ def _depthwise_kernel(k: np.ndarray) -> np.ndarray:
     return k.transpose(2, 3, 0, 1)
 
 
-def load_keras_hdf5(path: str | Path,
-                    return_logits: bool = False) -> tuple[MiniXception, KerasModelInfo]:
+def load_keras_hdf5(
+    path: str | Path, return_logits: bool = False
+) -> tuple[MiniXception, KerasModelInfo]:
     """Build a :class:`MiniXception` from a Keras 2.0.5 HDF5 file and copy its weights exactly.
 
     The layer wiring, padding, ``use_bias`` and BN epsilon are read from the file's
@@ -386,8 +449,14 @@ def load_keras_hdf5(path: str | Path,
                 raise walk.fail(f"residual module {i}: filters differ between branches")
             filters.append(f)
             p = f"blocks.block{i}"
-            plan += [(s1, f"{p}.sep1"), (sb1, f"{p}.bn1"), (s2, f"{p}.sep2"), (sb2, f"{p}.bn2"),
-                     (sc, f"{p}.shortcut.conv"), (scb, f"{p}.shortcut.bn")]
+            plan += [
+                (s1, f"{p}.sep1"),
+                (sb1, f"{p}.bn1"),
+                (s2, f"{p}.sep2"),
+                (sb2, f"{p}.bn2"),
+                (sc, f"{p}.shortcut.conv"),
+                (scb, f"{p}.shortcut.bn"),
+            ]
             cur = add.name
 
         head = walk.conv(cur, "Conv2D", 3, 1, "same", True)
@@ -395,16 +464,23 @@ def load_keras_hdf5(path: str | Path,
         walk.act(gap.name, "softmax")
         plan.append((head, "classifier"))
 
-        eps = {float(layer.config.get("epsilon", KERAS_BN_EPSILON))
-               for layer, _ in plan if layer.cls == "BatchNormalization"}
+        eps = {
+            float(layer.config.get("epsilon", KERAS_BN_EPSILON))
+            for layer, _ in plan
+            if layer.cls == "BatchNormalization"
+        }
         if len(eps) != 1:
             raise walk.fail(f"BN epsilons differ between layers: {sorted(eps)}")
         bn_eps = eps.pop()
 
-        model = MiniXception(num_classes=int(head.config["filters"]),
-                             in_channels=int(input_shape[-1]), filters=filters,
-                             stem_filters=int(c1.config["filters"]), bn_eps=bn_eps,
-                             return_logits=return_logits)
+        model = MiniXception(
+            num_classes=int(head.config["filters"]),
+            in_channels=int(input_shape[-1]),
+            filters=filters,
+            stem_filters=int(c1.config["filters"]),
+            bn_eps=bn_eps,
+            return_logits=return_logits,
+        )
         modules = dict(model.named_modules())
 
         weights = h5["model_weights"]
@@ -430,29 +506,50 @@ def load_keras_hdf5(path: str | Path,
                     used += _copy(mod.bias, w.get("bias", np.empty(0)), where, path)
             elif layer.cls == "SeparableConv2D":
                 expected_keys = {"depthwise_kernel", "pointwise_kernel"}
-                used += _copy(mod.depthwise.weight,
-                              _depthwise_kernel(w.get("depthwise_kernel", np.empty(0))),
-                              where, path)
-                used += _copy(mod.pointwise.weight,
-                              _conv_kernel(w.get("pointwise_kernel", np.empty(0))), where, path)
+                used += _copy(
+                    mod.depthwise.weight,
+                    _depthwise_kernel(w.get("depthwise_kernel", np.empty(0))),
+                    where,
+                    path,
+                )
+                used += _copy(
+                    mod.pointwise.weight,
+                    _conv_kernel(w.get("pointwise_kernel", np.empty(0))),
+                    where,
+                    path,
+                )
             else:  # BatchNormalization
                 expected_keys = {"gamma", "beta", "moving_mean", "moving_variance"}
-                for key, param in (("gamma", mod.weight), ("beta", mod.bias),
-                                   ("moving_mean", mod.running_mean),
-                                   ("moving_variance", mod.running_var)):
+                for key, param in (
+                    ("gamma", mod.weight),
+                    ("beta", mod.bias),
+                    ("moving_mean", mod.running_mean),
+                    ("moving_variance", mod.running_var),
+                ):
                     used += _copy(param, w.get(key, np.empty(0)), f"{where}.{key}", path)
             if set(w) != expected_keys:
-                raise walk.fail(f"layer {layer.name}: stored {sorted(w)}, "
-                                f"expected {sorted(expected_keys)}")
+                raise walk.fail(
+                    f"layer {layer.name}: stored {sorted(w)}, expected {sorted(expected_keys)}"
+                )
 
         weighted = {n for n in order if n in weights and len(weights[n].attrs["weight_names"])}
         unused = weighted - {layer.name for layer, _ in plan}
         if unused or used != stored:
-            raise walk.fail(f"used {used} of {stored} stored values; unused layers {sorted(unused)}")
+            raise walk.fail(
+                f"used {used} of {stored} stored values; unused layers {sorted(unused)}"
+            )
 
     model.eval()
     info = KerasModelInfo(
-        path=str(path), keras_version=keras_version, backend=backend, input_shape=input_shape,
-        num_classes=model.num_classes, in_channels=model.in_channels, filters=tuple(filters),
-        bn_epsilon=bn_eps, stored_values=stored, layer_count=len(order))
+        path=str(path),
+        keras_version=keras_version,
+        backend=backend,
+        input_shape=input_shape,
+        num_classes=model.num_classes,
+        in_channels=model.in_channels,
+        filters=tuple(filters),
+        bn_epsilon=bn_eps,
+        stored_values=stored,
+        layer_count=len(order),
+    )
     return model, info
