@@ -1,0 +1,58 @@
+"""ament_python package of face_affect_ros.
+
+`colcon build` on a robot installs the console scripts to lib/face_affect_ros (see setup.cfg), so
+`ros2 run face_affect_ros <node>` finds them; `pip install -e` in the development venv puts the
+same entry points on the venv's PATH.
+"""
+
+from glob import glob
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "face_affect_ros"
+HERE = Path(__file__).resolve().parent
+
+
+def _files(pattern: str) -> list[str]:
+    """Files (not directories) matching `pattern`, relative to this directory, sorted."""
+    return sorted(p for p in glob(pattern, root_dir=HERE) if (HERE / p).is_file())
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", _files("launch/*.py")),
+        (f"share/{PACKAGE}/config", _files("config/*")),
+        (f"share/{PACKAGE}/models", _files("models/*")),
+        (f"share/{PACKAGE}/sample", _files("sample/*")),
+    ],
+    install_requires=["setuptools", "numpy", "opencv-python-headless", "onnxruntime"],
+    extras_require={
+        "bag": ["rosbags", "tqdm"],
+        "tools": ["torch==2.13.0", "h5py", "onnx", "matplotlib", "tqdm"],
+        "test": ["pytest", "scikit-image", "ruff"],
+    },
+    zip_safe=True,
+    maintainer="face_affect_ros maintainers",
+    maintainer_email="maintainers@face-affect-ros.dev",
+    description="Real-time face emotion and gender recognition for ROS 2 service robots.",
+    license="MIT",
+    entry_points={
+        "console_scripts": [
+            # ROS nodes (ros2 run face_affect_ros <name>)
+            "camera_node = face_affect_ros.nodes.camera_node:main",
+            "detector_node = face_affect_ros.nodes.detector_node:main",
+            "classifier_node = face_affect_ros.nodes.classifier_node:main",
+            "face_affect_node = face_affect_ros.nodes.face_affect_node:main",
+            # Command-line tools
+            "face-affect-image = face_affect_ros.cli.image:main",
+            "face-affect-bag = face_affect_ros.cli.bag:main",
+            "face-affect-demo = face_affect_ros.cli.demo:main",
+        ],
+    },
+)

@@ -1,0 +1,51 @@
+"""face_affect_msgs: generated, importable, and carried intact between two processes."""
+
+from __future__ import annotations
+
+import numpy as np
+import rclpy
+from face_affect_msgs.msg import FaceAffect, FaceAffectArray, FaceDetection, FaceDetectionArray
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros_helpers import spin_until, start_script, stop
+from scripts.publish_face_affect import build
+
+
+def test_constants_and_fixed_sizes() -> None:
+    assert FaceAffect.GENDER_UNKNOWN == "unknown"
+    assert FaceAffect.EMOTION_NEUTRAL == "neutral"
+    assert FaceDetection.LEFT_MOUTH_CORNER == 4
+    det = FaceDetection()
+    assert len(det.landmarks) == 10
+    assert FaceDetectionArray().detections == []
+
+
+def test_face_affect_array_crosses_processes() -> None:
+    rclpy.init()
+    node = rclpy.create_node("face_affect_test_listener")
+    received: list[FaceAffectArray] = []
+    qos = QoSProfile(
+        depth=5, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+    )
+    node.create_subscription(FaceAffectArray, "face_affect", received.append, qos)
+    child = start_script("publish_face_affect.py")
+    try:
+        assert spin_until(node, lambda: bool(received), timeout=30), stop(child)
+    finally:
+        out, err = stop(child)
+        node.destroy_node()
+        rclpy.shutdown()
+    assert "published" in out, err
+    got, want = received[0], build()
+    assert got.header == want.header
+    assert (got.image_width, got.image_height) == (640, 480)
+    assert list(got.emotion_labels) == list(want.emotion_labels)
+    assert list(got.gender_labels) == ["woman", "man"]
+    assert len(got.faces) == 2
+    for g, w in zip(got.faces, want.faces, strict=True):
+        assert g.id == w.id
+        assert g.roi == w.roi
+        assert abs(g.detection_confidence - w.detection_confidence) < 1e-6
+        assert list(g.landmarks) == list(w.landmarks)
+        assert (g.emotion, g.gender) == (w.emotion, w.gender)
+        np.testing.assert_array_equal(np.float32(g.emotion_scores), np.float32(w.emotion_scores))
+        assert abs(g.gender_confidence - w.gender_confidence) < 1e-6
