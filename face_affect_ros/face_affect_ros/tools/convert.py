@@ -177,12 +177,25 @@ def _rename_initializers(model: onnx.ModelProto) -> None:
                 node.input[i] = renames[name]
 
 
-def export_classifier(model: MiniXception, spec: ClassifierSpec, source_sha256: str) -> bytes:
-    """Export a loaded mini-Xception to deterministic ONNX bytes (softmax output, dynamic N)."""
+def export_onnx(
+    model: torch.nn.Module,
+    doc_string: str,
+    metadata: dict[str, str],
+    in_channels: int = 1,
+    input_size: int = INPUT_SIZE,
+) -> bytes:
+    """Export a classifier to deterministic ONNX bytes (softmax output, dynamic N).
+
+    Shared by every tool that writes a model (convert, train, prune), so all shipped and
+    user-made classifiers have the same input/output names, opset, folding and initialiser
+    names. A ``return_logits`` attribute, if the model has one, is switched off: the exported
+    graph always ends with the softmax the manifests declare.
+    """
     model = model.eval()
-    model.return_logits = False
+    if hasattr(model, "return_logits"):
+        model.return_logits = False
     torch.manual_seed(SEED)
-    dummy = torch.zeros(1, model.in_channels, INPUT_SIZE, INPUT_SIZE)
+    dummy = torch.zeros(1, in_channels, input_size, input_size)
     buf = io.BytesIO()
     with warnings.catch_warnings():
         # Legacy-exporter deprecation notices and the tracer's note that the max-pool padding
@@ -202,21 +215,27 @@ def export_classifier(model: MiniXception, spec: ClassifierSpec, source_sha256: 
         )
     proto = onnx.load_from_string(buf.getvalue())
     _rename_initializers(proto)
-    proto.doc_string = (
-        f"mini-Xception ({spec.task}) converted from {FACE_CLASSIFICATION_REPO}@"
-        f"{FACE_CLASSIFICATION_COMMIT}:{spec.repo_path} by {REGENERATE}"
-    )
+    proto.doc_string = doc_string
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(proto, full_check=True)
+    return proto.SerializeToString(deterministic=True)
+
+
+def export_classifier(model: MiniXception, spec: ClassifierSpec, source_sha256: str) -> bytes:
+    """Export a loaded upstream mini-Xception to deterministic ONNX bytes (see export_onnx)."""
     meta = {
         "labels": ",".join(spec.labels),
         "source_sha256": source_sha256,
         "input_scale": repr(UINT8_SCALE),
         "input_offset": repr(UINT8_OFFSET),
     }
-    del proto.metadata_props[:]
-    for key, value in meta.items():
-        proto.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(proto, full_check=True)
-    return proto.SerializeToString(deterministic=True)
+    doc = (
+        f"mini-Xception ({spec.task}) converted from {FACE_CLASSIFICATION_REPO}@"
+        f"{FACE_CLASSIFICATION_COMMIT}:{spec.repo_path} by {REGENERATE}"
+    )
+    return export_onnx(model, doc, meta, in_channels=model.in_channels)
 
 
 def _check_export(model: MiniXception, onnx_bytes: bytes) -> float:
@@ -278,21 +297,30 @@ def measure_fidelity(onnx_bytes: bytes, task: str, fixture: Path) -> dict[str, A
     }
 
 
-def classifier_manifest(
-    spec: ClassifierSpec,
+def gray_classifier_manifest(
+    name: str,
+    task: str,
     onnx_bytes: bytes,
-    info: KerasModelInfo,
-    fidelity: dict[str, Any] | None,
+    labels: Sequence[str],
+    source: dict[str, Any],
+    license_file: str | None,
+    regenerate: str,
+    in_channels: int = 1,
+    input_size: int = INPUT_SIZE,
 ) -> dict[str, Any]:
-    """Build the manifest of a converted mini-Xception (format of docs/ARCHITECTURE.md)."""
+    """Build the manifest of a gray-input classifier (format of docs/ARCHITECTURE.md).
+
+    One function for converted, trained, pruned and quantised classifiers, so the runtime sees
+    the same input contract (uint8 * 2/255 - 1, INTER_LINEAR) and output layout for all of them.
+    """
     manifest: dict[str, Any] = {
-        "name": spec.name,
-        "task": spec.task,
-        "file": f"{spec.name}.onnx",
+        "name": name,
+        "task": task,
+        "file": f"{name}.onnx",
         "sha256": sha256_bytes(onnx_bytes),
         "input": {
             "name": "input",
-            "shape": ["N", info.in_channels, INPUT_SIZE, INPUT_SIZE],
+            "shape": ["N", in_channels, input_size, input_size],
             "layout": "NCHW",
             "dtype": "float32",
             "color": "gray",
@@ -303,20 +331,41 @@ def classifier_manifest(
         "outputs": [
             {
                 "name": "probabilities",
-                "shape": ["N", len(spec.labels)],
-                "labels": list(spec.labels),
+                "shape": ["N", len(labels)],
+                "labels": list(labels),
                 "activation": "softmax",
             }
         ],
-        "source": {
+        "source": source,
+    }
+    if license_file is not None:
+        manifest["license"] = license_file
+    manifest["regenerate"] = regenerate
+    return manifest
+
+
+def classifier_manifest(
+    spec: ClassifierSpec,
+    onnx_bytes: bytes,
+    info: KerasModelInfo,
+    fidelity: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Build the manifest of a converted mini-Xception (format of docs/ARCHITECTURE.md)."""
+    manifest = gray_classifier_manifest(
+        name=spec.name,
+        task=spec.task,
+        onnx_bytes=onnx_bytes,
+        labels=spec.labels,
+        source={
             "repository": FACE_CLASSIFICATION_REPO,
             "commit": FACE_CLASSIFICATION_COMMIT,
             "file": spec.repo_path,
             "sha256": spec.sha256,
         },
-        "license": "LICENSE.face_classification",
-        "regenerate": REGENERATE,
-    }
+        license_file="LICENSE.face_classification",
+        regenerate=REGENERATE,
+        in_channels=info.in_channels,
+    )
     if fidelity is not None:
         manifest["fidelity"] = fidelity
     return manifest
@@ -387,7 +436,8 @@ def format_json(value: Any, indent: int = 0) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write a manifest or report in the :func:`format_json` layout, newline-terminated."""
     path.write_text(format_json(data) + "\n", encoding="utf-8")
 
 
@@ -413,14 +463,12 @@ def convert(
         _check_export(model, onnx_bytes)
         fidelity = measure_fidelity(onnx_bytes, spec.task, fixture) if fixture else None
         (out / f"{spec.name}.onnx").write_bytes(onnx_bytes)
-        _write_json(
-            out / f"{spec.name}.json", classifier_manifest(spec, onnx_bytes, info, fidelity)
-        )
+        write_json(out / f"{spec.name}.json", classifier_manifest(spec, onnx_bytes, info, fidelity))
         written[f"{spec.name}.onnx"] = sha256_bytes(onnx_bytes)
     for spec in DETECTORS:
         data = _read_checked(upstream, spec.upstream, spec.sha256)
         (out / f"{spec.name}.onnx").write_bytes(data)
-        _write_json(out / f"{spec.name}.json", detector_manifest(spec, data))
+        write_json(out / f"{spec.name}.json", detector_manifest(spec, data))
         written[f"{spec.name}.onnx"] = sha256_bytes(data)
     for name, rel in LICENSES.items():
         src = upstream / rel
