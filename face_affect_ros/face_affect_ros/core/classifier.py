@@ -1,0 +1,206 @@
+"""Emotion and gender classification of face crops, batched, through onnxruntime.
+
+Everything about a model's input (size, scaling, interpolation) and output (name, labels) is
+read from its manifest, so a retrained or re-exported model needs no code change. All faces of a
+frame go through each model in one ``session.run``: per-call overhead in onnxruntime is a large
+share of a 64x64 mini-Xception's cost, so one batched call is cheaper than N single ones
+(bench/bench_core.py measures the ratio). Input buffers are kept between frames and only grow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from face_affect_ros.core.manifest import ModelError, ModelManifest, load_model
+
+_INTERPOLATIONS = {
+    "INTER_NEAREST": cv2.INTER_NEAREST,
+    "INTER_LINEAR": cv2.INTER_LINEAR,
+    "INTER_CUBIC": cv2.INTER_CUBIC,
+    "INTER_AREA": cv2.INTER_AREA,
+    "INTER_LANCZOS4": cv2.INTER_LANCZOS4,
+}
+
+Crops = Sequence[np.ndarray] | np.ndarray
+
+
+class _Model:
+    """One gray-input classification model with its reusable input buffers."""
+
+    def __init__(self, path: str | os.PathLike[str], task: str, intra_op_threads: int,
+                 providers: Sequence[str] | None, verify_sha256: bool) -> None:
+        self.manifest, self.session = load_model(path, intra_op_threads, providers,
+                                                 verify_sha256)
+        m: ModelManifest = self.manifest
+        where = str(m.manifest_path)
+        if m.task != task:
+            raise ModelError(f"{where}: task is {m.task!r}, expected {task!r}")
+        spec = m.input
+        if spec.color != "gray" or spec.shape[1] != 1:
+            raise ModelError(f"{where}: only 1-channel 'gray' inputs are supported, got "
+                             f"{spec.color!r} with shape {list(spec.shape)}")
+        height, width = spec.shape[2], spec.shape[3]
+        if not isinstance(height, int) or not isinstance(width, int):
+            raise ModelError(f"{where}: classifier input needs fixed height and width, got "
+                             f"{list(spec.shape)}")
+        if spec.dtype != "float32":
+            raise ModelError(f"{where}: classifier input must be float32, got {spec.dtype}")
+        if spec.resize not in _INTERPOLATIONS:
+            raise ModelError(f"{where}: resize {spec.resize!r} is not one of "
+                             f"{sorted(_INTERPOLATIONS)}")
+        out = m.outputs[0]
+        if not out.labels:
+            raise ModelError(f"{where}: output {out.name!r} has no labels")
+        if out.activation != "softmax":
+            raise ModelError(f"{where}: output {out.name!r} activation is {out.activation!r}, "
+                             "expected 'softmax' (probabilities)")
+        self.size = (width, height)
+        self.interpolation = _INTERPOLATIONS[spec.resize]
+        self.labels = out.labels
+        self.output_name = out.name
+        self.input_name = spec.name
+        self.scale = np.float32(spec.scale)
+        self.offset = np.float32(spec.offset)
+        self._u8 = np.empty((0, height, width), dtype=np.uint8)
+        self._blob = np.empty((0, 1, height, width), dtype=np.float32)
+
+    def _reserve(self, n: int, flip: bool) -> None:
+        if self._u8.shape[0] < n:
+            capacity = max(n, 2 * self._u8.shape[0], 4)
+            self._u8 = np.empty((capacity, *self._u8.shape[1:]), dtype=np.uint8)
+        rows = 2 * n if flip else n
+        if self._blob.shape[0] < rows:
+            capacity = max(rows, 2 * self._blob.shape[0], 4)
+            self._blob = np.empty((capacity, *self._blob.shape[1:]), dtype=np.float32)
+
+    def load(self, crops: Crops) -> int:
+        """Resize / copy the crops into the uint8 staging buffer; returns the batch size."""
+        width, height = self.size
+        if isinstance(crops, np.ndarray) and crops.ndim == 3:
+            _check_crop(crops, "crops batch")
+            if crops.shape[1:] != (height, width):
+                crops = list(crops)
+        n = len(crops)
+        if n == 0:
+            return 0
+        self._reserve(n, flip=True)
+        if isinstance(crops, np.ndarray):
+            np.copyto(self._u8[:n], crops)
+            return n
+        for i, crop in enumerate(crops):
+            _check_crop(crop, f"crop {i}", ndim=2)
+            if crop.shape == (height, width):
+                self._u8[i] = crop
+            else:
+                cv2.resize(crop, (width, height), dst=self._u8[i],
+                           interpolation=self.interpolation)
+        return n
+
+    def run(self, n: int, flip: bool) -> np.ndarray:
+        """Normalise the first ``n`` staged crops and run the model once; [n, classes]."""
+        if n == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        blob = self._blob[: 2 * n if flip else n]
+        np.multiply(self._u8[:n], self.scale, out=blob[:n, 0], casting="unsafe")
+        blob[:n] += self.offset
+        if flip:
+            # Mirror images go in the same batch: one call instead of two.
+            np.copyto(blob[n:], blob[:n, :, :, ::-1])
+        (probs,) = self.session.run([self.output_name], {self.input_name: blob})
+        if flip:
+            return (probs[:n] + probs[n:]) * np.float32(0.5)
+        return probs
+
+
+def _check_crop(crop: object, what: str, ndim: int = 3) -> None:
+    if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8 or crop.ndim != ndim \
+            or 0 in crop.shape:
+        desc = (f"{type(crop).__name__} {getattr(crop, 'dtype', '')} "
+                f"{getattr(crop, 'shape', '')}").strip()
+        kind = "HxW" if ndim == 2 else "NxHxW"
+        raise ValueError(f"{what} must be a non-empty uint8 {kind} gray array, got {desc}")
+
+
+class AffectClassifier:
+    """Emotion (FER-2013 classes) and gender of gray face crops.
+
+    Args:
+        emotion_manifest: manifest of the emotion model (task ``emotion``).
+        gender_manifest: manifest of the gender model (task ``gender``).
+        intra_op_threads: onnxruntime intra-op threads per session.
+        flip_tta: average each crop's probabilities with its mirror image's. Faces are roughly
+            symmetric, so this cancels some left/right bias of the models; it doubles the batch,
+            and is off by default because it costs about as much as a second face.
+        providers: onnxruntime execution providers (default CPU).
+        verify_sha256: check each ONNX file's hash against its manifest.
+
+    Not thread-safe: the input buffers are reused between calls.
+    """
+
+    def __init__(
+        self,
+        emotion_manifest: str | os.PathLike[str],
+        gender_manifest: str | os.PathLike[str],
+        intra_op_threads: int = 1,
+        flip_tta: bool = False,
+        providers: Sequence[str] | None = None,
+        verify_sha256: bool = True,
+    ) -> None:
+        self._emotion = _Model(emotion_manifest, "emotion", intra_op_threads, providers,
+                               verify_sha256)
+        self._gender = _Model(gender_manifest, "gender", intra_op_threads, providers,
+                              verify_sha256)
+        self.flip_tta = bool(flip_tta)
+
+    @property
+    def emotion_labels(self) -> tuple[str, ...]:
+        """Emotion output labels, in the model's order (from the manifest)."""
+        return self._emotion.labels
+
+    @property
+    def gender_labels(self) -> tuple[str, ...]:
+        """Gender output labels, in the model's order (from the manifest)."""
+        return self._gender.labels
+
+    @property
+    def emotion_input(self) -> tuple[tuple[int, int], int]:
+        """((width, height), cv2 interpolation flag) the emotion model's crops are resized to."""
+        return self._emotion.size, self._emotion.interpolation
+
+    @property
+    def gender_input(self) -> tuple[tuple[int, int], int]:
+        """((width, height), cv2 interpolation flag) the gender model's crops are resized to."""
+        return self._gender.size, self._gender.interpolation
+
+    @property
+    def manifests(self) -> tuple[ModelManifest, ModelManifest]:
+        """(emotion, gender) manifests, e.g. for diagnostics."""
+        return self._emotion.manifest, self._gender.manifest
+
+    def classify(
+        self, emotion_crops: Crops, gender_crops: Crops
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Classify N faces: one batched model run per model.
+
+        Args:
+            emotion_crops: N uint8 gray crops for the emotion model, each HxW of any size
+                (resized with the manifest's interpolation), or an NxHxW array already at the
+                model's input size.
+            gender_crops: the same faces cropped for the gender model.
+
+        Returns:
+            (emotion probabilities [N, 7], gender probabilities [N, 2]), float32, columns in
+            :attr:`emotion_labels` / :attr:`gender_labels` order. Fresh arrays, safe to keep.
+
+        Raises:
+            ValueError: a crop is not a non-empty uint8 2-D array, or the counts differ.
+        """
+        n = self._emotion.load(emotion_crops)
+        m = self._gender.load(gender_crops)
+        if n != m:
+            raise ValueError(f"got {n} emotion crops but {m} gender crops")
+        return (self._emotion.run(n, self.flip_tta), self._gender.run(n, self.flip_tta))

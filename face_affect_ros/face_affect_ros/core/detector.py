@@ -1,0 +1,348 @@
+"""YuNet face detection through onnxruntime, decoded like OpenCV's ``cv2.FaceDetectorYN``.
+
+OpenCV's own wrapper cannot parse the dynamic-shape YuNet files and has no per-frame control
+over the input size, so this module runs the model with onnxruntime and re-implements the
+decoder: for every stride s and grid cell (row r, col c) of the padded input,
+
+    score    = sqrt(clip(cls, 0, 1) * clip(obj, 0, 1))
+    centre   = ((c, r) + bbox[0:2]) * s,     size = exp(bbox[2:4]) * s
+    landmark = ((c, r) + kps[2k:2k+2]) * s  for the 5 points
+
+followed by score thresholding and greedy non-maximum suppression.
+
+Chosen defaults (measured by ``bench/detector_sweep.py`` on composited real faces from
+scikit-image, 2 CPU cores, one onnxruntime thread; see that file for the full table):
+the ``n`` variant at an input size of 320x240. See :data:`DEFAULT_INPUT_SIZE`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from face_affect_ros.core.manifest import ModelError, load_model
+
+#: Landmark order produced by YuNet (the subject's right eye is on the image's left).
+LANDMARK_NAMES = ("right_eye", "left_eye", "nose_tip", "right_mouth_corner", "left_mouth_corner")
+
+#: Detector input (width, height) the frame is scaled to fit. 320x240 halves a 640x480 camera
+#: frame: recall on faces >= ~20 px in the original frame is unchanged versus full size while the
+#: model runs about 4x faster (bench/detector_sweep.py).
+DEFAULT_INPUT_SIZE = (320, 240)
+
+#: Score threshold on sqrt(cls * obj). Chosen in bench/detector_sweep.py: no false positive on
+#: the 100 lfw non-face patches and full recall on the composited faces.
+DEFAULT_SCORE_THRESHOLD = 0.6
+
+#: IoU above which the lower-scoring of two boxes is dropped (OpenCV Zoo's YuNet default).
+DEFAULT_NMS_THRESHOLD = 0.3
+
+#: Keep at most this many faces (highest scores). Bounds per-frame classifier cost.
+DEFAULT_MAX_FACES = 16
+
+#: Number of most recent frame shapes whose priors and buffers are kept.
+_PLAN_CACHE_SIZE = 4
+
+_HEAD_RE = re.compile(r"^(cls|obj|bbox|kps)_(\d+)$")
+_HEAD_WIDTH = {"cls": 1, "obj": 1, "bbox": 4, "kps": 10}
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face in original-image pixels.
+
+    Attributes:
+        box: (x, y, w, h) of the face box; may extend past the image border.
+        score: detector confidence in [0, 1].
+        landmarks: five (x, y) points in :data:`LANDMARK_NAMES` order.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: tuple[tuple[float, float], ...]
+
+    def landmarks_array(self) -> np.ndarray:
+        """Landmarks as a new float32 array of shape (5, 2)."""
+        return np.asarray(self.landmarks, dtype=np.float32)
+
+
+def check_image(image: object) -> np.ndarray:
+    """Validate a frame and return it as an ndarray.
+
+    Accepted: uint8 HxW (mono), HxWx3 (BGR), HxWx4 (BGRA), with H, W >= 1.
+
+    Raises:
+        ValueError: saying what was received.
+    """
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy.ndarray, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image dtype must be uint8, got {image.dtype} with shape {image.shape}")
+    if image.ndim == 2:
+        pass
+    elif image.ndim == 3 and image.shape[2] in (1, 3, 4):
+        if image.shape[2] == 1:
+            image = image[:, :, 0]
+    else:
+        raise ValueError(f"image shape must be HxW, HxWx3 or HxWx4, got {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"image is empty, got shape {image.shape}")
+    return image
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; returns kept indices, highest score first.
+
+    Args:
+        boxes: (N, 4) float (x, y, w, h).
+        scores: (N,) float.
+        iou_threshold: a box overlapping a kept one by more than this is dropped.
+    """
+    order = np.argsort(-scores, kind="stable")
+    x1 = boxes[:, 0]
+    y1 = boxes[:, 1]
+    x2 = x1 + boxes[:, 2]
+    y2 = y1 + boxes[:, 3]
+    area = boxes[:, 2] * boxes[:, 3]
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        iw = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0.0, None)
+        ih = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0.0, None)
+        inter = iw * ih
+        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-9)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.intp)
+
+
+@dataclass
+class _Plan:
+    """Everything that depends only on the frame shape, computed once per shape."""
+
+    scale_x: float
+    scale_y: float
+    resized: tuple[int, int]  # (w, h) of the scaled frame inside the padded blob
+    resize_buf: np.ndarray | None  # None when the frame is used at its own size
+    interpolation: int
+    blob: np.ndarray  # (1, 3, H_pad, W_pad) float32, padding stays zero
+    blob_hwc: np.ndarray  # view of blob[0] as H x W x 3
+    priors: dict[int, np.ndarray]  # stride -> (cells, 2) float32 (col, row)
+
+
+class FaceDetector:
+    """YuNet face detector. One instance per thread (the buffers are reused between calls).
+
+    Args:
+        manifest_path: the detector's JSON manifest (task ``face_detection``).
+        input_size: (w, h) the frame is scaled to fit, keeping its aspect ratio; the scaled
+            frame is then zero-padded at the right / bottom to a multiple of the largest stride.
+        score_threshold: minimum sqrt(cls * obj) score in [0, 1].
+        nms_threshold: IoU threshold for non-maximum suppression in [0, 1].
+        min_face_size: drop boxes whose shorter side is below this many original pixels.
+        max_faces: keep at most this many faces (highest scores first).
+        intra_op_threads: onnxruntime intra-op threads.
+        providers: onnxruntime execution providers (default CPU).
+        verify_sha256: check the ONNX file's hash against the manifest.
+    """
+
+    def __init__(
+        self,
+        manifest_path: str | os.PathLike[str],
+        input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
+        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+        nms_threshold: float = DEFAULT_NMS_THRESHOLD,
+        min_face_size: float = 0.0,
+        max_faces: int = DEFAULT_MAX_FACES,
+        intra_op_threads: int = 1,
+        providers: Sequence[str] | None = None,
+        verify_sha256: bool = True,
+    ) -> None:
+        validate_detector_params(input_size, score_threshold, nms_threshold, min_face_size,
+                                 max_faces)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.score_threshold = float(score_threshold)
+        self.nms_threshold = float(nms_threshold)
+        self.min_face_size = float(min_face_size)
+        self.max_faces = int(max_faces)
+
+        self.manifest, self._session = load_model(manifest_path, intra_op_threads, providers,
+                                                  verify_sha256)
+        where = str(self.manifest.manifest_path)
+        if self.manifest.task != "face_detection":
+            raise ModelError(f"{where}: task is {self.manifest.task!r}, expected 'face_detection'")
+        if self.manifest.input.color != "bgr" or self.manifest.input.shape[1] != 3:
+            raise ModelError(f"{where}: detector input must be 3-channel 'bgr'")
+        if self.manifest.input.dtype != "float32":
+            raise ModelError(f"{where}: detector input must be float32")
+        heads: dict[tuple[str, int], str] = {}
+        for out in self.manifest.outputs:
+            match = _HEAD_RE.match(out.name)
+            if match is None:
+                raise ModelError(f"{where}: output {out.name!r} is not a YuNet head "
+                                 "(cls|obj|bbox|kps)_<stride>")
+            heads[(match.group(1), int(match.group(2)))] = out.name
+        self.strides = tuple(sorted({stride for _, stride in heads}))
+        missing = [f"{kind}_{s}" for s in self.strides for kind in _HEAD_WIDTH
+                   if (kind, s) not in heads]
+        if missing or not self.strides:
+            raise ModelError(f"{where}: missing YuNet heads {missing}")
+        # Output order for session.run: for each stride, cls, obj, bbox, kps.
+        self._output_names = [heads[(kind, s)] for s in self.strides for kind in _HEAD_WIDTH]
+        self._input_name = self.manifest.input.name
+        self._pad = max(self.strides)
+        self._in_scale = self.manifest.input.scale
+        self._in_offset = self.manifest.input.offset
+        self._plans: OrderedDict[tuple[int, ...], _Plan] = OrderedDict()
+
+    # ------------------------------------------------------------------ preprocessing
+    def _plan(self, shape: tuple[int, ...]) -> _Plan:
+        plan = self._plans.get(shape)
+        if plan is not None:
+            self._plans.move_to_end(shape)
+            return plan
+        height, width = shape[:2]
+        in_w, in_h = self.input_size
+        scale = min(in_w / width, in_h / height)
+        rw = min(in_w, max(1, round(width * scale)))
+        rh = min(in_h, max(1, round(height * scale)))
+        pw = -(-rw // self._pad) * self._pad
+        ph = -(-rh // self._pad) * self._pad
+        blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
+        if (rw, rh) == (width, height):
+            resize_buf = None
+        else:
+            resize_buf = np.empty((rh, rw, *tuple(shape[2:])), dtype=np.uint8)
+        # Area averaging when shrinking avoids aliasing that hides small faces; linear when
+        # enlarging (area is undefined there and falls back to nearest-like results).
+        interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+        priors = {}
+        for stride in self.strides:
+            rows, cols = ph // stride, pw // stride
+            col, row = np.meshgrid(np.arange(cols, dtype=np.float32),
+                                   np.arange(rows, dtype=np.float32))
+            priors[stride] = np.stack([col.ravel(), row.ravel()], axis=1)
+        plan = _Plan(scale_x=rw / width, scale_y=rh / height, resized=(rw, rh),
+                     resize_buf=resize_buf, interpolation=interpolation, blob=blob,
+                     blob_hwc=blob[0].transpose(1, 2, 0), priors=priors)
+        self._plans[shape] = plan
+        if len(self._plans) > _PLAN_CACHE_SIZE:
+            self._plans.popitem(last=False)
+        return plan
+
+    def _preprocess(self, image: np.ndarray) -> _Plan:
+        plan = self._plan(image.shape)
+        rw, rh = plan.resized
+        src = image
+        if plan.resize_buf is not None:
+            src = cv2.resize(image, (rw, rh), dst=plan.resize_buf,
+                             interpolation=plan.interpolation)
+        view = plan.blob_hwc[:rh, :rw]
+        if src.ndim == 2:
+            np.copyto(view, src[:, :, None], casting="unsafe")  # mono -> 3 equal channels
+        else:
+            np.copyto(view, src[:, :, :3], casting="unsafe")  # BGRA -> BGR by dropping alpha
+        if self._in_scale != 1.0:
+            view *= self._in_scale
+        if self._in_offset != 0.0:
+            view += self._in_offset
+        return plan
+
+    # ------------------------------------------------------------------ inference
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Detect faces in a uint8 BGR (HxWx3), mono (HxW) or BGRA (HxWx4) frame.
+
+        Returns:
+            Detections in original-image pixels, highest score first; empty if none.
+
+        Raises:
+            ValueError: the image has the wrong type, dtype or shape, or is empty.
+        """
+        image = check_image(image)
+        plan = self._preprocess(image)
+        outputs = self._session.run(self._output_names, {self._input_name: plan.blob})
+        return self._postprocess(outputs, plan)
+
+    def _postprocess(self, outputs: list[np.ndarray], plan: _Plan) -> list[Detection]:
+        boxes_l: list[np.ndarray] = []
+        scores_l: list[np.ndarray] = []
+        kps_l: list[np.ndarray] = []
+        for i, stride in enumerate(self.strides):
+            cls, obj, bbox, kps = (o[0] for o in outputs[4 * i:4 * i + 4])
+            priors = plan.priors[stride]
+            if cls.shape[0] != priors.shape[0]:
+                raise RuntimeError(f"stride {stride}: model returned {cls.shape[0]} cells for "
+                                   f"a {plan.blob.shape[3]}x{plan.blob.shape[2]} input, "
+                                   f"expected {priors.shape[0]}")
+            score = np.sqrt(np.clip(cls[:, 0], 0.0, 1.0) * np.clip(obj[:, 0], 0.0, 1.0))
+            keep = np.flatnonzero(score >= self.score_threshold)
+            if keep.size == 0:
+                continue
+            cell = priors[keep]
+            box = bbox[keep]
+            size = np.exp(box[:, 2:4]) * stride
+            centre = (cell + box[:, 0:2]) * stride
+            boxes_l.append(np.concatenate([centre - size / 2.0, size], axis=1))
+            scores_l.append(score[keep])
+            kps_l.append((kps[keep].reshape(-1, 5, 2) + cell[:, None, :]) * stride)
+        if not boxes_l:
+            return []
+        boxes = np.concatenate(boxes_l).astype(np.float64)
+        scores = np.concatenate(scores_l).astype(np.float64)
+        landmarks = np.concatenate(kps_l).astype(np.float64)
+
+        # Back to original pixels before the size filter, which is defined in those pixels.
+        inv = np.array([1.0 / plan.scale_x, 1.0 / plan.scale_y])
+        boxes[:, 0:2] *= inv
+        boxes[:, 2:4] *= inv
+        landmarks *= inv
+        if self.min_face_size > 0.0:
+            big = np.minimum(boxes[:, 2], boxes[:, 3]) >= self.min_face_size
+            boxes, scores, landmarks = boxes[big], scores[big], landmarks[big]
+            if not scores.size:
+                return []
+        keep = nms(boxes, scores, self.nms_threshold)[: self.max_faces]
+        return [
+            Detection(
+                box=(float(boxes[k, 0]), float(boxes[k, 1]), float(boxes[k, 2]),
+                     float(boxes[k, 3])),
+                score=float(scores[k]),
+                landmarks=tuple((float(x), float(y)) for x, y in landmarks[k]),
+            )
+            for k in keep
+        ]
+
+
+def validate_detector_params(
+    input_size: Sequence[int],
+    score_threshold: float,
+    nms_threshold: float,
+    min_face_size: float,
+    max_faces: int,
+) -> None:
+    """Raise ValueError with a reason if a detector parameter is out of range.
+
+    Shared with :class:`face_affect_ros.core.pipeline.PipelineConfig` so runtime parameter
+    changes are checked by the same rules as the constructor.
+    """
+    if (not isinstance(input_size, (tuple, list)) or len(input_size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in input_size)):
+        raise ValueError(f"input_size must be (width, height) ints, got {input_size!r}")
+    if min(input_size) < 32:
+        raise ValueError(f"input_size must be at least 32x32 (the largest stride), "
+                         f"got {tuple(input_size)}")
+    if not 0.0 <= score_threshold <= 1.0:
+        raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold!r}")
+    if not 0.0 <= nms_threshold <= 1.0:
+        raise ValueError(f"nms_threshold must be in [0, 1], got {nms_threshold!r}")
+    if not min_face_size >= 0.0:
+        raise ValueError(f"min_face_size must be >= 0 pixels, got {min_face_size!r}")
+    if isinstance(max_faces, bool) or not isinstance(max_faces, int) or max_faces < 1:
+        raise ValueError(f"max_faces must be an int >= 1, got {max_faces!r}")

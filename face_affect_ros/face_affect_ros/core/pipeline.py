@@ -1,0 +1,347 @@
+"""The whole per-frame pipeline: detect faces, crop them per model, classify, label.
+
+``FaceAffectPipeline(config).process(image)`` takes a uint8 mono / BGR / BGRA frame and returns
+a frozen :class:`FrameResult` in original-image pixels. ROS nodes, the CLI and the benchmarks
+all go through this class, so they agree on crops, labels and thresholds.
+
+Crop margins (fractions of the detector box added on each side, (x, y)) are per model because
+the two models were trained on different framings: FER-2013 (emotion) has tight, square face
+crops, IMDB-WIKI ``imdb_crop`` (gender) has face boxes enlarged by 40 % on each side. Defaults
+were chosen by measurement in ``bench/margin_sweep.py``; see :data:`DEFAULT_EMOTION_MARGIN` and
+:data:`DEFAULT_GENDER_MARGIN`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from face_affect_ros.core.classifier import AffectClassifier
+from face_affect_ros.core.detector import (
+    DEFAULT_INPUT_SIZE,
+    DEFAULT_MAX_FACES,
+    DEFAULT_NMS_THRESHOLD,
+    DEFAULT_SCORE_THRESHOLD,
+    Detection,
+    FaceDetector,
+    check_image,
+    validate_detector_params,
+)
+from face_affect_ros.core.labels import (
+    DEFAULT_GENDER_MIN_CONFIDENCE,
+    LABEL_SETS,
+    decide_gender,
+    merge_matrix,
+)
+from face_affect_ros.core.paths import model_manifest_path
+
+__all__ = [
+    "BORDER_MODES",
+    "DEFAULT_EMOTION_MARGIN",
+    "DEFAULT_GENDER_MARGIN",
+    "Detection",
+    "FaceAffectPipeline",
+    "FaceResult",
+    "FrameResult",
+    "PipelineConfig",
+    "StageTimings",
+    "crop_face",
+]
+
+#: Emotion crop margin (x, y) as fractions of the YuNet box. See bench/margin_sweep.py.
+DEFAULT_EMOTION_MARGIN = (0.2, 0.1)
+
+#: Gender crop margin (x, y) as fractions of the YuNet box. See bench/margin_sweep.py.
+DEFAULT_GENDER_MARGIN = (0.4, 0.3)
+
+#: How crop pixels outside the image are filled, by config name.
+BORDER_MODES = {"replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}
+
+#: Margins outside this range are rejected: below -0.25 the crop loses the face's eyes / mouth,
+#: above 2.0 the face is less than a fifth of the crop.
+MARGIN_RANGE = (-0.25, 2.0)
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """Everything known about one face.
+
+    ``emotion_scores`` is ordered like :attr:`FrameResult.emotion_labels`, ``gender_scores``
+    like :attr:`FrameResult.gender_labels`. ``gender`` is ``"unknown"`` when the top gender
+    probability (``gender_confidence``) is below the configured threshold.
+    """
+
+    detection: Detection
+    emotion: str
+    emotion_confidence: float
+    emotion_scores: tuple[float, ...]
+    gender: str
+    gender_confidence: float
+    gender_scores: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class StageTimings:
+    """Wall-clock milliseconds per stage of one :meth:`FaceAffectPipeline.process` call."""
+
+    detect_ms: float
+    crop_ms: float  # gray conversion + per-face crops
+    classify_ms: float  # resize into model buffers + both model runs
+    total_ms: float
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """All faces of one frame, in original-image pixels, highest detector score first."""
+
+    width: int
+    height: int
+    emotion_labels: tuple[str, ...]
+    faces: tuple[FaceResult, ...]
+    timings: StageTimings
+    gender_labels: tuple[str, ...]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _check_margin(name: str, margin: object) -> None:
+    if (not isinstance(margin, (tuple, list)) or len(margin) != 2
+            or not all(_is_number(v) for v in margin)):
+        raise ValueError(f"{name} must be (x, y) numbers, got {margin!r}")
+    lo, hi = MARGIN_RANGE
+    if not all(lo <= v <= hi for v in margin):
+        raise ValueError(f"{name} fractions must be in [{lo}, {hi}], got {tuple(margin)}")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """All pipeline parameters, validated on construction.
+
+    A ROS node checks a runtime parameter change by building a new config
+    (``dataclasses.replace``) and catching ``ValueError``.
+
+    Models are named by manifest name (looked up in ``models_dir``, or the default models
+    directory of :mod:`face_affect_ros.core.paths` when it is None) or by manifest path.
+    """
+
+    models_dir: str | None = None
+    detector_model: str = "yunet_n_dynamic"
+    emotion_model: str = "emotion_mini_xception"
+    gender_model: str = "gender_mini_xception"
+    detector_input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD
+    nms_threshold: float = DEFAULT_NMS_THRESHOLD
+    min_face_size: float = 0.0
+    max_faces: int = DEFAULT_MAX_FACES
+    emotion_margin: tuple[float, float] = DEFAULT_EMOTION_MARGIN
+    gender_margin: tuple[float, float] = DEFAULT_GENDER_MARGIN
+    border_mode: str = "replicate"
+    emotion_label_set: str = "fer7"
+    gender_min_confidence: float = DEFAULT_GENDER_MIN_CONFIDENCE
+    flip_tta: bool = False
+    intra_op_threads: int = 1
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    verify_sha256: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("detector_model", "emotion_model", "gender_model"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+        if self.models_dir is not None and (not isinstance(self.models_dir, str)
+                                            or not self.models_dir):
+            raise ValueError(f"models_dir must be None or a non-empty string, "
+                             f"got {self.models_dir!r}")
+        for name in ("score_threshold", "nms_threshold", "min_face_size",
+                     "gender_min_confidence"):
+            if not _is_number(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
+        # Tuples from ROS parameters arrive as lists; store tuples so the config stays hashable.
+        for name in ("detector_input_size", "emotion_margin", "gender_margin", "providers"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        validate_detector_params(self.detector_input_size, self.score_threshold,
+                                 self.nms_threshold, self.min_face_size, self.max_faces)
+        _check_margin("emotion_margin", self.emotion_margin)
+        _check_margin("gender_margin", self.gender_margin)
+        if self.border_mode not in BORDER_MODES:
+            raise ValueError(f"border_mode must be one of {sorted(BORDER_MODES)}, "
+                             f"got {self.border_mode!r}")
+        if self.emotion_label_set not in LABEL_SETS:
+            raise ValueError(f"emotion_label_set must be one of {sorted(LABEL_SETS)}, "
+                             f"got {self.emotion_label_set!r}")
+        if not 0.5 <= self.gender_min_confidence <= 1.0:
+            raise ValueError("gender_min_confidence must be in [0.5, 1] (below 0.5 it never "
+                             f"abstains on two classes), got {self.gender_min_confidence!r}")
+        if not isinstance(self.flip_tta, bool):
+            raise ValueError(f"flip_tta must be a bool, got {self.flip_tta!r}")
+        if isinstance(self.intra_op_threads, bool) or not isinstance(self.intra_op_threads, int) \
+                or not 0 <= self.intra_op_threads <= 64:
+            raise ValueError(f"intra_op_threads must be an int in [0, 64] (0 = onnxruntime "
+                             f"default), got {self.intra_op_threads!r}")
+        if not self.providers or not all(isinstance(p, str) and p for p in self.providers):
+            raise ValueError(f"providers must be non-empty provider names, "
+                             f"got {self.providers!r}")
+
+    def manifest_path(self, model: str) -> str:
+        """Resolve a model name or manifest path against :attr:`models_dir`."""
+        if self.models_dir is None:
+            return str(model_manifest_path(model))
+        path = Path(model)
+        if path.is_absolute() or len(path.parts) > 1:
+            return model
+        return os.path.join(self.models_dir, model if model.endswith(".json") else model + ".json")
+
+
+def crop_face(
+    gray: np.ndarray,
+    box: Sequence[float],
+    margin: tuple[float, float],
+    border: int = cv2.BORDER_REPLICATE,
+) -> np.ndarray:
+    """Cut the box enlarged by ``margin`` (fractions of w, h on each side) out of ``gray``.
+
+    Returns a view when the region lies inside the image; parts outside are filled with
+    ``border`` (a new array, only for faces cut by the border). The region always keeps its
+    size, so a half-visible face is not stretched to fill the model input.
+    """
+    x, y, w, h = (float(v) for v in box)
+    mx, my = margin
+    x0 = math.floor(x - mx * w + 0.5)
+    y0 = math.floor(y - my * h + 0.5)
+    x1 = max(x0 + 1, math.floor(x + w + mx * w + 0.5))
+    y1 = max(y0 + 1, math.floor(y + h + my * h + 0.5))
+    height, width = gray.shape[:2]
+    if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
+        return gray[y0:y1, x0:x1]
+    # Keep at least one source pixel so a region entirely outside is still defined.
+    cx0 = min(max(x0, 0), width - 1)
+    cy0 = min(max(y0, 0), height - 1)
+    cx1 = max(min(x1, width), cx0 + 1)
+    cy1 = max(min(y1, height), cy0 + 1)
+    inner = gray[cy0:cy1, cx0:cx1]
+    top, left = cy0 - y0, cx0 - x0
+    bottom, right = (y1 - y0) - top - inner.shape[0], (x1 - x0) - left - inner.shape[1]
+    return cv2.copyMakeBorder(inner, max(top, 0), max(bottom, 0), max(left, 0),
+                              max(right, 0), border, value=0)
+
+
+@dataclass
+class _GrayBuffer:
+    """Reused destination of the per-frame gray conversion."""
+
+    array: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.uint8))
+
+    def convert(self, image: np.ndarray) -> np.ndarray:
+        if image.ndim == 2:
+            return image
+        if self.array.shape != image.shape[:2]:
+            self.array = np.empty(image.shape[:2], dtype=np.uint8)
+        code = cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
+        return cv2.cvtColor(image, code, dst=self.array)
+
+
+class FaceAffectPipeline:
+    """Detector + classifier + label rules. One instance per processing thread.
+
+    Raises:
+        ModelError: a model or manifest is missing, corrupt or inconsistent.
+    """
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config if config is not None else PipelineConfig()
+        cfg = self.config
+        self.detector = FaceDetector(
+            cfg.manifest_path(cfg.detector_model),
+            input_size=cfg.detector_input_size,
+            score_threshold=cfg.score_threshold,
+            nms_threshold=cfg.nms_threshold,
+            min_face_size=cfg.min_face_size,
+            max_faces=cfg.max_faces,
+            intra_op_threads=cfg.intra_op_threads,
+            providers=cfg.providers,
+            verify_sha256=cfg.verify_sha256,
+        )
+        self.classifier = AffectClassifier(
+            cfg.manifest_path(cfg.emotion_model),
+            cfg.manifest_path(cfg.gender_model),
+            intra_op_threads=cfg.intra_op_threads,
+            flip_tta=cfg.flip_tta,
+            providers=cfg.providers,
+            verify_sha256=cfg.verify_sha256,
+        )
+        self.emotion_labels = LABEL_SETS[cfg.emotion_label_set]
+        self.gender_labels = self.classifier.gender_labels
+        self._merge = merge_matrix(cfg.emotion_label_set, self.classifier.emotion_labels)
+        self._border = BORDER_MODES[cfg.border_mode]
+        self._gray = _GrayBuffer()
+
+    @property
+    def model_names(self) -> tuple[str, str, str]:
+        """(detector, emotion, gender) model names from their manifests."""
+        emotion, gender = self.classifier.manifests
+        return self.detector.manifest.name, emotion.name, gender.name
+
+    def process(self, image: np.ndarray) -> FrameResult:
+        """Detect and classify every face of a uint8 mono, BGR or BGRA frame.
+
+        Raises:
+            ValueError: the image has the wrong type, dtype or shape, or is empty.
+        """
+        t0 = time.perf_counter()
+        image = check_image(image)
+        detections = self.detector.detect(image)
+        t1 = time.perf_counter()
+        faces: tuple[FaceResult, ...] = ()
+        t2 = t3 = t1
+        if detections:
+            gray = self._gray.convert(image)
+            cfg = self.config
+            emotion_crops = [crop_face(gray, d.box, cfg.emotion_margin, self._border)
+                             for d in detections]
+            gender_crops = [crop_face(gray, d.box, cfg.gender_margin, self._border)
+                            for d in detections]
+            t2 = time.perf_counter()
+            emotion_probs, gender_probs = self.classifier.classify(emotion_crops, gender_crops)
+            t3 = time.perf_counter()
+            faces = self._results(detections, emotion_probs, gender_probs)
+        t4 = time.perf_counter()
+        return FrameResult(
+            width=int(image.shape[1]),
+            height=int(image.shape[0]),
+            emotion_labels=self.emotion_labels,
+            faces=faces,
+            timings=StageTimings(detect_ms=(t1 - t0) * 1e3, crop_ms=(t2 - t1) * 1e3,
+                                 classify_ms=(t3 - t2) * 1e3, total_ms=(t4 - t0) * 1e3),
+            gender_labels=self.gender_labels,
+        )
+
+    def _results(self, detections: list[Detection], emotion_probs: np.ndarray,
+                 gender_probs: np.ndarray) -> tuple[FaceResult, ...]:
+        derived = emotion_probs @ self._merge
+        best = derived.argmax(axis=1)
+        out = []
+        for i, det in enumerate(detections):
+            gender, gender_conf = decide_gender(gender_probs[i], self.gender_labels,
+                                                self.config.gender_min_confidence)
+            out.append(FaceResult(
+                detection=det,
+                emotion=self.emotion_labels[int(best[i])],
+                emotion_confidence=float(derived[i, best[i]]),
+                emotion_scores=tuple(float(p) for p in derived[i]),
+                gender=gender,
+                gender_confidence=gender_conf,
+                gender_scores=tuple(float(p) for p in gender_probs[i]),
+            ))
+        return tuple(out)
