@@ -302,7 +302,23 @@ class FaceAffectPipeline:
         t0 = time.perf_counter()
         image = check_image(image)
         detections = self.detector.detect(image)
-        t1 = time.perf_counter()
+        return self._classify(image, detections, t0, time.perf_counter())
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Only the detector stage (the split layout's detector_node)."""
+        return self.detector.detect(check_image(image))
+
+    def classify(self, image: np.ndarray, detections: Sequence[Detection]) -> FrameResult:
+        """Only the classifier stage, on detections made earlier on this same frame.
+
+        The split layout's classifier_node uses it with detections from detector_node; given
+        the detections `process` would find, it returns what `process` returns.
+        """
+        t0 = time.perf_counter()
+        return self._classify(check_image(image), list(detections), t0, t0)
+
+    def _classify(self, image: np.ndarray, detections: list[Detection], t0: float,
+                  t1: float) -> FrameResult:
         faces: tuple[FaceResult, ...] = ()
         t2 = t3 = t1
         if detections:
