@@ -1,0 +1,78 @@
+"""The camera end of a node: subscribe raw or compressed, refuse bad frames, cap the rate.
+
+Shared by camera_node and face_affect_node so both accept exactly the same inputs. Frames are
+decoded by core.image_io; this class only counts and logs what it refuses, so nothing is dropped
+silently: `error_*` counters for bad frames, `dropped_rate` for the rate cap, and
+`dropped_middleware` for frames the middleware replaced before the node could take them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from rclpy.event_handler import SubscriptionEventCallbacks
+from sensor_msgs.msg import CompressedImage, Image
+
+from face_affect_ros.core.frames import RateLimiter
+from face_affect_ros.core.image_io import ImageDecodeError, UnsupportedEncodingError
+from face_affect_ros.nodes.base import StageNode, camera_qos
+from face_affect_ros.nodes.convert import image_from_msg
+
+# handler(message, decoded image, monotonic receipt time)
+FrameHandler = Callable[[Image | CompressedImage, np.ndarray, float], None]
+
+
+class CameraInput:
+    """Subscription to `image` or `image/compressed` feeding decoded frames to a handler."""
+
+    def __init__(self, node: StageNode, handler: FrameHandler) -> None:
+        self._node = node
+        self._handler = handler
+        self._sub = None
+        self.limiter = RateLimiter(node.params["max_rate"])
+
+    @property
+    def topic(self) -> str | None:
+        """Resolved name of the subscribed topic, or None while inactive."""
+        return self._sub.topic_name if self._sub is not None else None
+
+    def start(self) -> None:
+        """Create the subscription (on activate)."""
+        compressed = self._node.params["input_transport"] == "compressed"
+        msg_type, topic = (CompressedImage, "image/compressed") if compressed else (Image, "image")
+        events = SubscriptionEventCallbacks(message_lost=self._on_lost)
+        self._sub = self._node.create_subscription(
+            msg_type, topic, self._on_image, camera_qos(self._node.params["input_reliability"]),
+            event_callbacks=events,
+        )
+
+    def stop(self) -> None:
+        """Destroy the subscription (on deactivate)."""
+        if self._sub is not None:
+            self._node.destroy_subscription(self._sub)
+            self._sub = None
+
+    def _on_lost(self, info) -> None:  # noqa: ANN001 - rmw event type differs across distros
+        self._node.count("dropped_middleware", int(info.total_count_change))
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        received = time.monotonic()
+        node = self._node
+        node.count("received")
+        if not self.limiter.allow(received):
+            node.count("dropped_rate")
+            return
+        try:
+            image = image_from_msg(msg, node.params["max_image_pixels"])
+        except UnsupportedEncodingError as exc:
+            node.count("error_unsupported_encoding")
+            node.warn_once(f"encoding:{getattr(msg, 'encoding', '')}", f"{self.topic}: {exc}")
+            return
+        except ImageDecodeError as exc:
+            node.count("error_bad_image")
+            node.get_logger().warning(f"{self.topic}: dropped frame: {exc}",
+                                      throttle_duration_sec=1.0)
+            return
+        self._handler(msg, image, received)

@@ -1,0 +1,56 @@
+"""face_affect_node: camera -> detector -> classifiers -> /face_affect in one process.
+
+The lowest-latency layout: a frame is decoded once and passed between the stages as an array.
+The subscription callback only stores the newest frame; a worker thread processes frames at its
+own pace, so a slow frame makes the node skip (and count) frames instead of queueing them.
+"""
+
+from __future__ import annotations
+
+from face_affect_ros.nodes.base import run
+from face_affect_ros.nodes.camera_input import CameraInput
+from face_affect_ros.nodes.processing import ProcessingNode
+
+
+class FaceAffectNode(ProcessingNode):
+    """All three stages in one node; same parameters and topics as the split layout."""
+
+    EXECUTABLE = "face_affect_node"
+    PUBLISH_DETECTIONS = True
+
+    def configure_stage(self) -> None:
+        """Load all models and create the output publishers."""
+        super().configure_stage()
+        self.camera = CameraInput(self, self.submit)
+
+    def activate_stage(self) -> None:
+        """Start the worker, then the camera subscription."""
+        super().activate_stage()
+        self.camera.start()
+
+    def deactivate_stage(self) -> None:
+        """Stop the camera subscription, then the worker."""
+        if getattr(self, "camera", None) is not None:
+            self.camera.stop()
+        super().deactivate_stage()
+
+    def apply_params(self, new, changed) -> None:  # noqa: ANN001 - see ProcessingNode
+        """Apply pipeline changes and the rate cap."""
+        super().apply_params(new, changed)
+        if "max_rate" in changed and getattr(self, "camera", None) is not None:
+            self.camera.limiter.max_rate = new["max_rate"]
+
+    def process(self, item) -> None:  # noqa: ANN001 - (msg, image, received)
+        """Detect, classify and publish one frame."""
+        msg, image, received = item
+        result = self.pipeline.process(image)
+        self.publish_result(msg.header, image, result, received)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point of `ros2 run face_affect_ros face_affect_node`."""
+    run(FaceAffectNode, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Base of the nodes that run models: a worker thread fed by a newest-frame-wins slot.
+
+Why a worker thread: onnxruntime releases the GIL while it computes, so the executor thread
+keeps taking camera frames (and parameter and lifecycle requests) while a frame is processed,
+and the worker always starts on the newest frame. Frames replaced before the worker took them
+are counted as `dropped_stale`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from face_affect_msgs.msg import FaceAffectArray, FaceDetectionArray
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from face_affect_ros.core.draw import draw_results
+from face_affect_ros.core.frames import LatestFrame
+from face_affect_ros.core.pipeline import FaceAffectPipeline, FrameResult
+from face_affect_ros.nodes import params as P  # noqa: N812
+from face_affect_ros.nodes.base import StageNode
+from face_affect_ros.nodes.convert import detections_to_msg, frame_result_to_msg, image_to_msg
+
+# Results are small and every one matters to a behaviour: reliable, a short history.
+RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# Debug images are for people watching: newest only, best effort.
+DEBUG_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+# How long the worker waits for a frame before checking whether it should stop.
+WORKER_POLL_S = 0.2
+
+
+class ProcessingNode(StageNode):
+    """A StageNode with a FaceAffectPipeline and a worker thread; subclasses define process()."""
+
+    PUBLISH_AFFECT = True
+    PUBLISH_DETECTIONS = False
+
+    def __init__(self, node_name: str | None = None, **kwargs: Any) -> None:
+        self.pipeline: FaceAffectPipeline | None = None
+        self._slot: LatestFrame | None = None
+        self._worker: threading.Thread | None = None
+        self._affect_pub = self._det_pub = self._debug_pub = None
+        super().__init__(node_name, **kwargs)
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def configure_stage(self) -> None:
+        """Load and verify the models (a bad path or file fails configure), create publishers."""
+        self.pipeline = FaceAffectPipeline(P.pipeline_config(self.params))
+        names = self.pipeline.model_names
+        self.get_logger().info(f"models loaded: detector={names[0]} emotion={names[1]} "
+                               f"gender={names[2]}")
+        if self.PUBLISH_AFFECT:
+            self._affect_pub = self.create_publisher(FaceAffectArray, "face_affect", RESULT_QOS)
+            self._debug_pub = self.create_publisher(Image, "face_affect/debug_image", DEBUG_QOS)
+        if self.PUBLISH_DETECTIONS:
+            self._det_pub = self.create_publisher(
+                FaceDetectionArray, "face_affect/detections", RESULT_QOS
+            )
+
+    def activate_stage(self) -> None:
+        """Start the worker thread."""
+        self._slot = LatestFrame()
+        self._worker = threading.Thread(target=self._loop, name=f"{self.get_name()}_worker",
+                                        daemon=True)
+        self._worker.start()
+
+    def deactivate_stage(self) -> None:
+        """Stop the worker thread after the frame it is on."""
+        if self._slot is not None:
+            self._slot.close()
+        if self._worker is not None:
+            self._worker.join()
+        self._slot = self._worker = None
+
+    def cleanup_stage(self) -> None:
+        """Drop the models and the publishers."""
+        for pub in (self._affect_pub, self._det_pub, self._debug_pub):
+            if pub is not None:
+                self.destroy_publisher(pub)
+        self._affect_pub = self._det_pub = self._debug_pub = None
+        self.pipeline = None
+
+    # ---- parameters -----------------------------------------------------------------------
+    def validate_params(self, new: Mapping[str, Any]) -> str | None:
+        """A change is valid iff the core accepts the resulting configuration."""
+        try:
+            P.pipeline_config(new)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def apply_params(self, new: Mapping[str, Any], changed: set[str]) -> None:
+        """Swap in a pipeline built with the new values; the next frame uses it.
+
+        Building one takes a few tens of milliseconds (three onnxruntime sessions); swapping the
+        reference is atomic, so the frame in flight finishes with the old configuration.
+        """
+        if self.pipeline is not None and changed - {"max_rate", "latency_warn_ms"}:
+            self.pipeline = FaceAffectPipeline(P.pipeline_config(new))
+
+    # ---- processing -----------------------------------------------------------------------
+    def submit(self, msg: Any, image: np.ndarray | None, received: float) -> None:
+        """Hand a frame to the worker, replacing (and counting) one it has not taken yet."""
+        slot = self._slot
+        if slot is None:
+            return
+        if slot.put((msg, image, received)):
+            self.count("dropped_stale")
+
+    def process(self, item: Any) -> None:
+        """Process one submitted item (implemented by each node)."""
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        slot = self._slot
+        while slot is not None and not slot.closed:
+            item = slot.take(WORKER_POLL_S)
+            if item is None:
+                continue
+            try:
+                self.process(item)
+            except ValueError as exc:
+                self.count("error_processing")
+                self.get_logger().warning(f"frame dropped: {exc}", throttle_duration_sec=1.0)
+            except Exception as exc:  # noqa: BLE001 - keep the node alive, say what happened
+                self.count("error_processing")
+                self.get_logger().error(f"frame dropped by an unexpected error: {exc!r}",
+                                        throttle_duration_sec=1.0)
+
+    def publish_result(
+        self, header: Header, image: np.ndarray, result: FrameResult, received: float
+    ) -> None:
+        """Publish a frame's FaceAffectArray (and detections, debug image) and account for it."""
+        if self._affect_pub is not None:
+            self._affect_pub.publish(frame_result_to_msg(header, result))
+        if self._det_pub is not None:
+            self._det_pub.publish(
+                detections_to_msg(header, result.width, result.height,
+                                  [f.detection for f in result.faces])
+            )
+        self.publish_debug(header, image, result)
+        self.count("processed")
+        self.count("faces", len(result.faces))
+        self.record_latency(time.monotonic() - received)
+
+    def publish_debug(self, header: Header, image: np.ndarray, result: FrameResult) -> None:
+        """Draw and publish the debug image, only while someone subscribes to it."""
+        pub = self._debug_pub
+        if pub is not None and pub.get_subscription_count() > 0:
+            pub.publish(image_to_msg(header, draw_results(image, result)))
+
+    def diagnostic_values(self) -> dict[str, str]:
+        """Models loaded and the detector input size."""
+        if self.pipeline is None:
+            return {"models_loaded": "none"}
+        det, emo, gen = self.pipeline.model_names
+        return {"models_loaded": f"{det}, {emo}, {gen}",
+                "label_set": self.pipeline.config.emotion_label_set}
