@@ -104,7 +104,10 @@ def test_compressed_roundtrip_and_corrupt(bgr) -> None:
     np.testing.assert_array_equal(image_io.decode_compressed("png", png.tobytes()), bgr)
     ok, jpg = cv2.imencode(".jpg", bgr)
     with pytest.raises(image_io.ImageDecodeError, match="corrupt"):
-        image_io.decode_compressed("jpeg", jpg.tobytes()[: len(jpg) // 3] + b"garbage")
+        image_io.decode_compressed("jpeg", b"\xff\xd8" + bytes(range(256)) * 4 + b"\xff\xd9")
+    with pytest.raises(image_io.ImageDecodeError, match="truncated JPEG"):
+        image_io.decode_compressed("jpeg", jpg.tobytes()[: len(jpg) // 2])
+    assert image_io.decode_compressed("jpeg", jpg.tobytes() + bytes(4)).shape == bgr.shape
     with pytest.raises(image_io.ImageDecodeError, match="empty"):
         image_io.decode_compressed("jpeg", b"")
 

@@ -21,6 +21,9 @@ import numpy as np
 DEFAULT_MAX_PIXELS = 8192 * 8192
 
 
+_JPEG_SOI, _JPEG_EOI, _JPEG_TAIL = b"\xff\xd8", b"\xff\xd9", 32
+
+
 class ImageDecodeError(ValueError):
     """A frame that cannot be turned into an image; the message says why."""
 
@@ -102,6 +105,11 @@ def decode_compressed(
     buf = np.frombuffer(data, dtype=np.uint8)
     if buf.size == 0:
         raise ImageDecodeError(f"empty compressed image (format '{fmt}')")
+    # libjpeg decodes a truncated JPEG without error, filling the missing rows with grey; a face
+    # judged on half a frame is wrong, so a JPEG must end with its EOI marker (FF D9), allowing
+    # for the few padding bytes some encoders append.
+    if buf[:2].tobytes() == _JPEG_SOI and _JPEG_EOI not in buf[-_JPEG_TAIL:].tobytes():
+        raise ImageDecodeError(f"corrupt compressed image: truncated JPEG (format '{fmt}')")
     image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if image is None:
         raise ImageDecodeError(f"corrupt or unsupported compressed image (format '{fmt}')")

@@ -20,6 +20,9 @@ from rcl_interfaces.msg import (
 )
 from rclpy.node import Node
 
+from face_affect_ros.core import detector as _det
+from face_affect_ros.core import labels as _labels
+from face_affect_ros.core import pipeline as _pipe
 from face_affect_ros.core.pipeline import PipelineConfig
 
 # Which stages a node runs; the single-process node runs them all.
@@ -84,70 +87,225 @@ def _param_type(value: Any) -> int:
 
 SPECS: tuple[ParamSpec, ...] = (
     # --- camera input -----------------------------------------------------------------------
-    ParamSpec("input_transport", "raw", "Camera input: 'raw' subscribes to sensor_msgs/Image on "
-              "'image'; 'compressed' to sensor_msgs/CompressedImage on 'image/compressed'.",
-              CAMERA, read_only=True, choices=("raw", "compressed")),
-    ParamSpec("input_reliability", "best_effort", "Reliability of the camera subscription. "
-              "Sensor-data QoS is best effort; 'reliable' for drivers that only offer reliable.",
-              CAMERA, read_only=True, choices=("best_effort", "reliable")),
-    ParamSpec("max_rate", 0.0, "Process at most this many frames per second (0 = every frame "
-              "the CPU keeps up with). Frames over the rate are dropped and counted.",
-              CAMERA, min=0.0, max=240.0),
-    ParamSpec("max_image_pixels", 8192 * 8192, "Refuse frames with more pixels than this "
-              "(protects the node from corrupt headers claiming huge images).",
-              CAMERA, min=1, max=1 << 28),
+    ParamSpec(
+        "input_transport",
+        "raw",
+        "Camera input: 'raw' subscribes to sensor_msgs/Image on "
+        "'image'; 'compressed' to sensor_msgs/CompressedImage on 'image/compressed'.",
+        CAMERA,
+        read_only=True,
+        choices=("raw", "compressed"),
+    ),
+    ParamSpec(
+        "input_reliability",
+        "best_effort",
+        "Reliability of the camera subscription. "
+        "Sensor-data QoS is best effort; 'reliable' for drivers that only offer reliable.",
+        CAMERA,
+        read_only=True,
+        choices=("best_effort", "reliable"),
+    ),
+    ParamSpec(
+        "max_rate",
+        0.0,
+        "Process at most this many frames per second (0 = every frame "
+        "the CPU keeps up with). Frames over the rate are dropped and counted.",
+        CAMERA,
+        min=0.0,
+        max=240.0,
+    ),
+    ParamSpec(
+        "max_image_pixels",
+        8192 * 8192,
+        "Refuse frames with more pixels than this "
+        "(protects the node from corrupt headers claiming huge images).",
+        CAMERA,
+        min=1,
+        max=1 << 28,
+    ),
     # --- detector ---------------------------------------------------------------------------
-    ParamSpec("detector_model", "", "Face detector manifest (.json) or model name in the "
-              "package's models directory; empty = the package default.",
-              DETECTOR, read_only=True),
-    ParamSpec("detector_input_width", 320, "Width in pixels the frame is scaled to (keeping "
-              "aspect ratio) before detection: the main speed/recall lever.",
-              DETECTOR, read_only=True, min=32, max=4096),
-    ParamSpec("detector_input_height", 240, "Height in pixels the frame is scaled to (keeping "
-              "aspect ratio) before detection.", DETECTOR, read_only=True, min=32, max=4096),
-    ParamSpec("score_threshold", 0.6, "Minimum detector score for a face.",
-              DETECTOR, min=0.01, max=0.99),
-    ParamSpec("nms_threshold", 0.3, "IoU above which overlapping detections are merged.",
-              DETECTOR, min=0.01, max=0.99),
-    ParamSpec("min_face_size", 0.0, "Ignore faces smaller than this (box side, source-image "
-              "pixels): far-away faces are too small to judge emotion on.",
-              DETECTOR, min=0.0, max=4096.0),
-    ParamSpec("max_faces", 16, "Keep at most this many faces per frame (highest scores).",
-              DETECTOR, min=1, max=100),
+    ParamSpec(
+        "detector_model",
+        "",
+        "Face detector manifest (.json) or model name in the "
+        "package's models directory; empty = the package default.",
+        DETECTOR,
+        read_only=True,
+    ),
+    ParamSpec(
+        "detector_input_width",
+        _det.DEFAULT_INPUT_SIZE[0],
+        "Width in pixels the frame is scaled to (keeping "
+        "aspect ratio) before detection: the main speed/recall lever.",
+        DETECTOR,
+        read_only=True,
+        min=32,
+        max=4096,
+    ),
+    ParamSpec(
+        "detector_input_height",
+        _det.DEFAULT_INPUT_SIZE[1],
+        "Height in pixels the frame is scaled to (keeping aspect ratio) before detection.",
+        DETECTOR,
+        read_only=True,
+        min=32,
+        max=4096,
+    ),
+    ParamSpec(
+        "score_threshold",
+        _det.DEFAULT_SCORE_THRESHOLD,
+        "Minimum detector score for a face.",
+        DETECTOR,
+        min=0.01,
+        max=0.99,
+    ),
+    ParamSpec(
+        "nms_threshold",
+        _det.DEFAULT_NMS_THRESHOLD,
+        "IoU above which overlapping detections are merged.",
+        DETECTOR,
+        min=0.01,
+        max=0.99,
+    ),
+    ParamSpec(
+        "min_face_size",
+        0.0,
+        "Ignore faces smaller than this (box side, source-image "
+        "pixels): far-away faces are too small to judge emotion on.",
+        DETECTOR,
+        min=0.0,
+        max=4096.0,
+    ),
+    ParamSpec(
+        "max_faces",
+        _det.DEFAULT_MAX_FACES,
+        "Keep at most this many faces per frame (highest scores).",
+        DETECTOR,
+        min=1,
+        max=100,
+    ),
     # --- classifiers ------------------------------------------------------------------------
-    ParamSpec("emotion_model", "", "Emotion classifier manifest (.json) or model name; empty = "
-              "the package default.", CLASSIFIER, read_only=True),
-    ParamSpec("gender_model", "", "Gender classifier manifest (.json) or model name; empty = "
-              "the package default.", CLASSIFIER, read_only=True),
-    ParamSpec("emotion_margin_x", 0.2, "Margin added left and right of the face box before the "
-              "emotion crop, as a fraction of the box width (chosen by measurement, see "
-              "bench/margin_sweep.py).", CLASSIFIER, min=-0.25, max=2.0),
-    ParamSpec("emotion_margin_y", 0.1, "Margin added above and below the face box before the "
-              "emotion crop, as a fraction of the box height.", CLASSIFIER, min=-0.25, max=2.0),
-    ParamSpec("gender_margin_x", 0.4, "Margin added left and right of the face box before the "
-              "gender crop, as a fraction of the box width (the gender model was trained on "
-              "wide IMDB crops).", CLASSIFIER, min=-0.25, max=2.0),
-    ParamSpec("gender_margin_y", 0.3, "Margin added above and below the face box before the "
-              "gender crop, as a fraction of the box height.", CLASSIFIER, min=-0.25, max=2.0),
-    ParamSpec("label_set", "fer7", "Emotion labels published: 'fer7' (the 7 FER-2013 classes), "
-              "'iot4' (neutral, angry, surprise, happy) or 'hierarchical3' (happy, sad, other).",
-              CLASSIFIER, choices=("fer7", "iot4", "hierarchical3")),
-    ParamSpec("gender_min_confidence", 0.7, "Publish gender 'unknown' when the top gender "
-              "probability is below this.", CLASSIFIER, min=0.5, max=1.0),
-    ParamSpec("flip_tta", False, "Average each face with its mirror image (test-time "
-              "augmentation): steadier labels for twice the classifier cost.", CLASSIFIER),
-    ParamSpec("image_cache_size", 30, "Images kept while waiting for their detections (split "
-              "layout): about one second at 30 Hz.", CLASSIFIER, read_only=True, min=1, max=600,
-              split_only=True),
+    ParamSpec(
+        "emotion_model",
+        "",
+        "Emotion classifier manifest (.json) or model name; empty = the package default.",
+        CLASSIFIER,
+        read_only=True,
+    ),
+    ParamSpec(
+        "gender_model",
+        "",
+        "Gender classifier manifest (.json) or model name; empty = the package default.",
+        CLASSIFIER,
+        read_only=True,
+    ),
+    ParamSpec(
+        "emotion_margin_x",
+        _pipe.DEFAULT_EMOTION_MARGIN[0],
+        "Margin added left and right of the face box before the "
+        "emotion crop, as a fraction of the box width (default chosen by measurement, "
+        "see bench/margin_sweep.py).",
+        CLASSIFIER,
+        min=-0.25,
+        max=2.0,
+    ),
+    ParamSpec(
+        "emotion_margin_y",
+        _pipe.DEFAULT_EMOTION_MARGIN[1],
+        "Margin added above and below the face box before the "
+        "emotion crop, as a fraction of the box height.",
+        CLASSIFIER,
+        min=-0.25,
+        max=2.0,
+    ),
+    ParamSpec(
+        "gender_margin_x",
+        _pipe.DEFAULT_GENDER_MARGIN[0],
+        "Margin added left and right of the face box before the "
+        "gender crop, as a fraction of the box width (the gender model was trained on "
+        "wide IMDB crops).",
+        CLASSIFIER,
+        min=-0.25,
+        max=2.0,
+    ),
+    ParamSpec(
+        "gender_margin_y",
+        _pipe.DEFAULT_GENDER_MARGIN[1],
+        "Margin added above and below the face box before the "
+        "gender crop, as a fraction of the box height.",
+        CLASSIFIER,
+        min=-0.25,
+        max=2.0,
+    ),
+    ParamSpec(
+        "label_set",
+        "fer7",
+        "Emotion labels published: 'fer7' (the 7 FER-2013 classes), "
+        "'iot4' (neutral, angry, surprise, happy) or 'hierarchical3' (happy, sad, other).",
+        CLASSIFIER,
+        choices=("fer7", "iot4", "hierarchical3"),
+    ),
+    ParamSpec(
+        "gender_min_confidence",
+        _labels.DEFAULT_GENDER_MIN_CONFIDENCE,
+        "Publish gender 'unknown' when the top gender probability is below this.",
+        CLASSIFIER,
+        min=0.5,
+        max=1.0,
+    ),
+    ParamSpec(
+        "flip_tta",
+        False,
+        "Average each face with its mirror image (test-time "
+        "augmentation): steadier labels for twice the classifier cost.",
+        CLASSIFIER,
+    ),
+    ParamSpec(
+        "image_cache_size",
+        30,
+        "Images kept while waiting for their detections (split layout): about one second at 30 Hz.",
+        CLASSIFIER,
+        read_only=True,
+        min=1,
+        max=600,
+        split_only=True,
+    ),
     # --- every node -------------------------------------------------------------------------
-    ParamSpec("intra_op_threads", 1, "onnxruntime threads per model. 1 leaves the robot's other "
-              "cores to the rest of its software.", COMMON, read_only=True, min=1, max=64),
-    ParamSpec("autostart", True, "Configure and activate the lifecycle node at start-up; false "
-              "leaves it unconfigured for a lifecycle manager.", COMMON, read_only=True),
-    ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.",
-              COMMON, read_only=True, min=0.1, max=60.0),
-    ParamSpec("latency_warn_ms", 100.0, "Diagnostics turn WARN when the median processing "
-              "latency exceeds this.", COMMON, min=1.0, max=10000.0),
+    ParamSpec(
+        "intra_op_threads",
+        1,
+        "onnxruntime threads per model. 1 leaves the robot's other "
+        "cores to the rest of its software.",
+        COMMON,
+        read_only=True,
+        min=1,
+        max=64,
+    ),
+    ParamSpec(
+        "autostart",
+        True,
+        "Configure and activate the lifecycle node at start-up; false "
+        "leaves it unconfigured for a lifecycle manager.",
+        COMMON,
+        read_only=True,
+    ),
+    ParamSpec(
+        "diagnostics_period",
+        1.0,
+        "Seconds between /diagnostics messages.",
+        COMMON,
+        read_only=True,
+        min=0.1,
+        max=60.0,
+    ),
+    ParamSpec(
+        "latency_warn_ms",
+        100.0,
+        "Diagnostics turn WARN when the median processing latency exceeds this.",
+        COMMON,
+        min=1.0,
+        max=10000.0,
+    ),
 )
 SPEC_BY_NAME: dict[str, ParamSpec] = {s.name: s for s in SPECS}
 
@@ -252,8 +410,15 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
             values["detector_input_width"],
             values["detector_input_height"],
         )
-    for name in ("score_threshold", "nms_threshold", "min_face_size", "max_faces",
-                 "gender_min_confidence", "flip_tta", "intra_op_threads"):
+    for name in (
+        "score_threshold",
+        "nms_threshold",
+        "min_face_size",
+        "max_faces",
+        "gender_min_confidence",
+        "flip_tta",
+        "intra_op_threads",
+    ):
         if name in values:
             kwargs[name] = values[name]
     if "label_set" in values:
@@ -266,5 +431,13 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
 
 # Parameters whose change needs new onnxruntime sessions (they are read-only, so they can only
 # differ at configure time); every other pipeline parameter is applied between two frames.
-MODEL_PARAMS = frozenset({"detector_model", "emotion_model", "gender_model",
-                          "detector_input_width", "detector_input_height", "intra_op_threads"})
+MODEL_PARAMS = frozenset(
+    {
+        "detector_model",
+        "emotion_model",
+        "gender_model",
+        "detector_input_width",
+        "detector_input_height",
+        "intra_op_threads",
+    }
+)

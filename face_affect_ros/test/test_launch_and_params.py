@@ -1,0 +1,140 @@
+"""Launch files and parameter file, checked as far as this machine allows.
+
+`ros2 launch` and launch_ros are not installable here, so the launch files are read as Python
+source: every executable they start is a console script of setup.py, every launch argument used
+is declared, the parameter file exists and holds exactly the parameters each node really declares
+(nodes are instantiated with rclpy to ask them), and every remapped name is a topic the node uses.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import rclpy
+import yaml
+
+from face_affect_ros.nodes import params as P  # noqa: N812
+
+PKG = Path(__file__).resolve().parents[1]
+LAUNCH = PKG / "launch"
+MAIN = LAUNCH / "face_affect.launch.py"
+
+
+def _assigned(tree: ast.Module, name: str):  # noqa: ANN202
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{name} not assigned at module level")
+
+
+def _console_scripts() -> set[str]:
+    tree = ast.parse((PKG / "setup.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "console_scripts":
+                    return {s.split("=")[0].strip() for s in ast.literal_eval(value)}
+    raise AssertionError("no console_scripts in setup.py")
+
+
+def _calls(tree: ast.Module, func: str) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and getattr(n.func, "id", getattr(n.func, "attr", None)) == func]
+
+
+def test_launch_executables_are_entry_points() -> None:
+    layouts = _assigned(ast.parse(MAIN.read_text()), "LAYOUTS")
+    assert set(layouts) == {"single", "split"}
+    scripts = _console_scripts()
+    for executables in layouts.values():
+        for exe in executables:
+            assert exe in scripts, f"{exe} is not a console script"
+            assert exe in P.NODE_STAGES
+
+
+def test_every_launch_configuration_is_declared() -> None:
+    tree = ast.parse(MAIN.read_text())
+    declared = {c.args[0].value for c in _calls(tree, "DeclareLaunchArgument")}
+    used = {c.args[0].value for c in _calls(tree, "LaunchConfiguration")}
+    assert used <= declared, f"undeclared launch arguments: {used - declared}"
+    assert {"layout", "camera_topic", "image_transport", "namespace", "params_file"} <= declared
+    for call in _calls(tree, "DeclareLaunchArgument"):
+        assert any(k.arg == "description" for k in call.keywords), call.args[0].value
+
+
+@pytest.mark.parametrize(("file", "layout"), [("face_affect_single.launch.py", "single"),
+                                              ("face_affect_split.launch.py", "split")])
+def test_variant_launch_files_include_main(file: str, layout: str) -> None:
+    text = (LAUNCH / file).read_text()
+    assert '"face_affect.launch.py"' in text
+    assert f'"layout": "{layout}"' in text
+    assert layout in _assigned(ast.parse(MAIN.read_text()), "LAYOUTS")
+
+
+def test_parameter_file_is_generated_from_the_table() -> None:
+    assert (PKG / "config" / "face_affect.yaml").read_text() == P.yaml_text(), (
+        "config/face_affect.yaml is stale: python -m face_affect_ros.nodes.params"
+    )
+
+
+def _node_class(executable: str):  # noqa: ANN202
+    module = __import__(f"face_affect_ros.nodes.{executable}", fromlist=["main"])
+    return next(v for v in vars(module).values()
+                if isinstance(v, type) and getattr(v, "EXECUTABLE", None) == executable)
+
+
+@pytest.fixture(scope="module")
+def ros():
+    rclpy.init()
+    yield
+    rclpy.shutdown()
+
+
+@pytest.mark.parametrize("executable", sorted(P.NODE_STAGES))
+def test_yaml_parameters_are_exactly_those_declared(ros, executable: str) -> None:
+    params = yaml.safe_load((PKG / "config" / "face_affect.yaml").read_text())
+    in_yaml = set(params[executable]["ros__parameters"])
+    from rclpy.parameter import Parameter
+
+    node = _node_class(executable)(
+        parameter_overrides=[Parameter("autostart", value=False)]
+    )
+    try:
+        # Parameters rclpy itself declares on every node.
+        builtin = {"use_sim_time", "start_type_description_service"}
+        declared = set(node._parameters) - builtin
+        assert in_yaml == declared, (in_yaml ^ declared)
+        for name in declared:
+            desc = node.describe_parameter(name)
+            assert desc.description, f"{executable}.{name} has no description"
+    finally:
+        node.destroy_node()
+
+
+@pytest.mark.parametrize(("executable", "transport", "remapped"), [
+    ("face_affect_node", "raw", "image"),
+    ("face_affect_node", "compressed", "image/compressed"),
+    ("camera_node", "raw", "image"),
+    ("camera_node", "compressed", "image/compressed"),
+])
+def test_camera_remappings_name_topics_the_node_uses(ros, executable, transport, remapped):
+    remaps = ast.parse(MAIN.read_text())
+    names = {t.elts[0].value for t in ast.walk(remaps)
+             if isinstance(t, ast.Tuple) and len(t.elts) == 2
+             and isinstance(t.elts[0], ast.Constant) and str(t.elts[0].value).startswith("image")}
+    assert remapped in names
+    from rclpy.parameter import Parameter
+
+    node = _node_class(executable)(
+        parameter_overrides=[Parameter("input_transport", value=transport)]
+    )
+    try:
+        topics = {sub.topic_name for sub in node.subscriptions}
+        assert f"/{remapped}" in topics, topics
+    finally:
+        node.shutdown()
+        node.destroy_node()

@@ -1,0 +1,236 @@
+"""The ROS nodes across real processes: results, layouts, bad input, parameters, lifecycle, exit.
+
+Every node runs in its own process as on a robot (python -m face_affect_ros.nodes.<node>), with the
+test-wide environment of conftest.py; the test process is the camera and the behaviour listening
+on face_affect.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import cv2
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from ros_helpers import spin_until
+from sensor_msgs.msg import CompressedImage, Image
+
+from face_affect_ros.core.pipeline import FaceAffectPipeline, PipelineConfig
+from node_harness import Camera, close_client, face_frame, init_client, start_node, stop_nodes
+
+CAM = "/test_cam/image"
+
+
+@pytest.fixture(scope="module")
+def client():
+    node = init_client("face_affect_test_client")
+    yield node
+    close_client(node)
+
+
+@pytest.fixture(scope="module")
+def frame() -> np.ndarray:
+    return face_frame()
+
+
+@pytest.fixture(scope="module")
+def expected(frame):
+    return FaceAffectPipeline(PipelineConfig()).process(frame)
+
+
+@pytest.fixture(scope="module")
+def single(client):
+    proc = start_node("face_affect_node", "-r", f"image:={CAM}", "-r", "__ns:=/single")
+    cam = Camera(client, CAM, results="/single/face_affect")
+    try:
+        assert cam.wait_ready(), "face_affect_node did not come up"
+        yield proc, cam
+    finally:
+        (code, _, err), = stop_nodes([proc], signal.SIGINT)
+        assert code == 0, err[-2000:]
+        assert "Traceback" not in err, err[-2000:]
+
+
+def _assert_same_faces(got, want, box_tol: float = 1.0, prob_tol: float = 1e-4) -> None:
+    assert len(got.faces) == len(want.faces)
+    for g, w in zip(got.faces, want.faces, strict=True):
+        x, y, bw, bh = w.detection.box if hasattr(w, "detection") else (
+            w.roi.x_offset, w.roi.y_offset, w.roi.width, w.roi.height)
+        assert abs(g.roi.x_offset - max(0, x)) <= box_tol + 1
+        assert abs(g.roi.y_offset - max(0, y)) <= box_tol + 1
+        assert abs(g.roi.width - bw) <= box_tol + 2
+        assert abs(g.roi.height - bh) <= box_tol + 2
+        assert g.emotion == w.emotion
+        assert g.gender == w.gender
+        np.testing.assert_allclose(g.emotion_scores, w.emotion_scores, atol=prob_tol)
+        np.testing.assert_allclose(g.gender_scores, w.gender_scores, atol=prob_tol)
+
+
+def test_single_process_publishes_core_results(single, frame, expected) -> None:
+    _, cam = single
+    result = cam.send(cam.image(frame, 1), 1)
+    assert result is not None, "no FaceAffectArray for the frame"
+    assert result.header == Camera.header(1)  # stamp and frame_id copied from the image
+    assert (result.image_width, result.image_height) == (640, 480)
+    assert list(result.emotion_labels) == list(expected.emotion_labels)
+    assert list(result.gender_labels) == ["woman", "man"]
+    assert len(result.faces) == 1
+    face = result.faces[0]
+    assert (face.emotion, face.gender) == ("happy", "woman")
+    # The box is on the face: it contains both eyes and the mouth corners.
+    pts = np.asarray(face.landmarks).reshape(5, 2)
+    assert np.all(pts[:, 0] > face.roi.x_offset) and np.all(
+        pts[:, 0] < face.roi.x_offset + face.roi.width)
+    assert np.all(pts[:, 1] > face.roi.y_offset) and np.all(
+        pts[:, 1] < face.roi.y_offset + face.roi.height)
+    _assert_same_faces(result, expected, prob_tol=1e-5)
+
+
+def test_empty_frames_are_published_too(single) -> None:
+    _, cam = single
+    result = cam.send(cam.image(np.full((480, 640, 3), 127, np.uint8), 2), 2)
+    assert result is not None and list(result.faces) == []
+
+
+def test_bad_frames_counted_logged_and_next_frame_processed(single, client, frame) -> None:
+    proc, cam = single
+    diags: list[DiagnosticArray] = []
+    client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+    bad = [
+        Image(header=Camera.header(10), encoding="16UC1", width=4, height=4, step=8,
+              data=bytes(32)),
+        Image(header=Camera.header(11), encoding="bgr8", width=64, height=48, step=192,
+              data=bytes(100)),  # data length is not step x height
+        Image(header=Camera.header(12), encoding="bgr8", width=0, height=0, step=0),
+        Image(header=Camera.header(13), encoding="bayer_rggb8", width=4, height=4, step=4,
+              data=bytes(16)),
+    ]
+    for msg in bad:
+        cam.pub.publish(msg)
+        cam.spin(0.1)
+    result = cam.send(cam.image(frame, 14), 14)
+    assert result is not None and len(result.faces) == 1, "good frame after bad ones was lost"
+    assert proc.poll() is None, "node died on bad input"
+
+    def counters() -> dict[str, str]:
+        for d in reversed(diags):
+            for status in d.status:
+                if status.name.startswith("/single/face_affect_node"):
+                    return {kv.key: kv.value for kv in status.values}
+        return {}
+
+    assert spin_until(
+        client,
+        lambda: int(counters().get("error_unsupported_encoding", 0)) >= 2
+        and int(counters().get("error_bad_image", 0)) >= 2,
+        timeout=5,
+    ), counters()
+    values = counters()
+    assert values["models_loaded"].startswith("yunet")
+    assert float(values["latency_median_ms"]) > 0
+
+
+def _set(client, node: str, name: str, value) -> tuple[bool, str]:  # noqa: ANN001
+    srv = client.create_client(SetParameters, f"{node}/set_parameters")
+    assert srv.wait_for_service(timeout_sec=10)
+    if isinstance(value, str):
+        pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+    else:
+        pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
+    future = srv.call_async(SetParameters.Request(parameters=[Parameter(name=name, value=pv)]))
+    assert spin_until(client, future.done, 10)
+    client.destroy_client(srv)
+    res = future.result().results[0]
+    return res.successful, res.reason
+
+
+def test_runtime_parameter_change_applies_to_next_frame(single, client, frame) -> None:
+    _, cam = single
+    node = "/single/face_affect_node"
+    ok, reason = _set(client, node, "label_set", "bogus")
+    assert not ok and "label_set" in reason
+    ok, reason = _set(client, node, "score_threshold", 5.0)
+    assert not ok, "out-of-range threshold accepted"
+    ok, reason = _set(client, node, "label_set", "hierarchical3")
+    assert ok, reason
+    result = cam.send(cam.image(frame, 20), 20)
+    assert list(result.emotion_labels) == ["happy", "sad", "other"]
+    assert result.faces[0].emotion == "happy"
+    assert len(result.faces[0].emotion_scores) == 3
+    assert abs(sum(result.faces[0].emotion_scores) - 1) < 1e-5
+    ok, _ = _set(client, node, "score_threshold", 0.99)
+    assert ok
+    result = cam.send(cam.image(frame, 21), 21)
+    assert list(result.faces) == [], "threshold 0.99 still found the face"
+    assert _set(client, node, "score_threshold", 0.6)[0]
+    assert _set(client, node, "label_set", "fer7")[0]
+
+
+def test_split_layout_matches_single_process(client, single, frame) -> None:
+    _, single_cam = single
+    want = single_cam.send(single_cam.image(frame, 30), 30)
+    cam_topic = "/split_cam/image"
+    procs = [
+        start_node("camera_node", "-r", f"image:={cam_topic}", "-r", "__ns:=/split"),
+        start_node("detector_node", "-r", "__ns:=/split"),
+        start_node("classifier_node", "-r", "__ns:=/split"),
+    ]
+    try:
+        cam = Camera(client, cam_topic, results="/split/face_affect")
+        assert cam.wait_ready(), "split layout did not come up"
+        # The classifier needs the detector and camera too: wait until frames flow end to end.
+        got = cam.send(cam.image(frame, 30), 30, timeout=30, retries=10)
+        assert got is not None, "no FaceAffectArray from the split layout"
+        assert got.header == Camera.header(30)
+        assert list(got.emotion_labels) == list(want.emotion_labels)
+        _assert_same_faces(got, want, prob_tol=1e-4)
+        empty = cam.send(cam.image(np.zeros((240, 320, 3), np.uint8), 31), 31)
+        assert empty is not None and list(empty.faces) == []
+    finally:
+        for code, _, err in stop_nodes(procs, signal.SIGTERM):
+            assert code == 0, err[-2000:]
+            assert "Traceback" not in err, err[-2000:]
+
+
+def test_compressed_input_and_corrupt_jpeg(client, frame) -> None:
+    cam_topic = "/jpeg_cam/image"
+    proc = start_node("face_affect_node", "-r", f"image:={cam_topic}", "-r",
+                      f"image/compressed:={cam_topic}/compressed", "-r", "__ns:=/jpeg",
+                      "-p", "input_transport:=compressed")
+    try:
+        cam = Camera(client, cam_topic, compressed=True, results="/jpeg/face_affect")
+        assert cam.wait_ready()
+        ok, jpg = cv2.imencode(".jpg", frame)
+        assert ok
+        good = CompressedImage(header=Camera.header(41), format="jpeg", data=jpg.tobytes())
+        result = cam.send(good, 41)
+        assert result is not None and len(result.faces) == 1
+        # Once frames flow, a corrupt (truncated) JPEG, then a good frame again.
+        corrupt = CompressedImage(header=Camera.header(40), format="jpeg",
+                                  data=jpg.tobytes()[:2000])
+        cam.pub.publish(corrupt)
+        good.header = Camera.header(42)
+        assert cam.send(good, 42) is not None, "good frame after a corrupt one was lost"
+        assert Camera.key(40) not in cam.results
+        assert proc.poll() is None
+    finally:
+        (code, _, err), = stop_nodes([proc], signal.SIGTERM)
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+    assert "corrupt" in err, "corrupt frame was dropped without a log line"
+
+
+def test_missing_model_fails_configure_but_node_stays_up(tmp_path) -> None:
+    missing = tmp_path / "nope.json"
+    proc = start_node("face_affect_node", "-r", "__ns:=/broken",
+                      "-p", f"detector_model:={missing}")
+    try:
+        # The process stays alive, unconfigured, waiting for a lifecycle manager or a fix.
+        with pytest.raises(Exception):  # noqa: B017 - TimeoutExpired: still running
+            proc.wait(timeout=5)
+    finally:
+        (code, _, err), = stop_nodes([proc], signal.SIGINT)
+    assert "configure failed" in err and "nope.json" in err, err[-2000:]
+    assert code == 0 and "Traceback" not in err, err[-2000:]
