@@ -64,7 +64,7 @@ def models_dir() -> Path:
     else:
         try:
             share = Path(get_package_share_directory(PACKAGE_NAME)) / "models"
-        except PackageNotFoundError:
+        except (PackageNotFoundError, OSError):  # OSError: AMENT_PREFIX_PATH unset
             tried.append(f"ament share directory (package {PACKAGE_NAME!r} not found)")
         else:
             if _has_manifests(share):

@@ -1,0 +1,1 @@
+"""Console scripts that run the inference core without ROS (e.g. ``face-affect-image``)."""
