@@ -1,0 +1,265 @@
+"""How the pipeline's cost grows with faces per frame, frame size and onnxruntime threads.
+
+Three sweeps over ``FaceAffectPipeline.process`` (detect + crop + emotion + gender), each run
+interleaved: one round visits every case of the sweep once, so machine load drifts hit all
+cases alike. OpenCV is limited to one thread throughout so only onnxruntime's threads vary.
+
+* faces: 1, 2, 5, 10, 20 real faces (the astronaut's head + lfw faces, 88 px) in one 640x480
+  frame. ``max_faces`` is raised to 32 here so the 20-face frame is not capped at the default
+  16; "found" is checked against the pasted boxes.
+* size: one face at 40 % of the frame height in 320x240, 640x480, 1280x720, 1920x1080 frames
+  (the detector always runs at its default 320x240 input; the resize and crops grow).
+* threads: onnxruntime intra-op threads 1 and 2 on the one-face and the 10-face 640x480 frames,
+  each setting in its own worker process (this script with ``--serve N``), driven alternately.
+
+Usage:  python bench/bench_scaling.py [--iterations N] [--quick]
+Writes: bench/results/bench_scaling.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import benchlib as bl
+import cv2
+import numpy as np
+from face_affect_ros.core.pipeline import FaceAffectPipeline, PipelineConfig
+
+NAME = "bench_scaling"
+FACE_COUNTS = (1, 2, 5, 10, 20)
+SIZES = ((320, 240), (640, 480), (1280, 720), (1920, 1080))
+THREADS = (1, 2)
+STAGES = ("detect_ms", "crop_ms", "classify_ms")
+
+
+def time_once(pipeline: FaceAffectPipeline, frame: bl.Frame) -> tuple[dict[str, float], list]:
+    """One timed ``process`` call: wall, CPU and stage times (ms), and the boxes found."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    result = pipeline.process(frame.image)
+    t1, c1 = time.perf_counter(), time.process_time()
+    t = result.timings
+    sample = {
+        "wall_ms": (t1 - t0) * 1e3,
+        "cpu_ms": (c1 - c0) * 1e3,
+        "detect_ms": t.detect_ms,
+        "crop_ms": t.crop_ms,
+        "classify_ms": t.classify_ms,
+    }
+    return sample, [list(f.detection.box) for f in result.faces]
+
+
+Runner = Callable[[], tuple[dict[str, float], list]]
+
+
+def interleaved(
+    cases: list[tuple[str, Runner, bl.Frame]], iterations: int, warmup: int
+) -> dict[str, dict[str, Any]]:
+    """Run every case once per round (order reversed every other round); summarize."""
+    samples: dict[str, list[dict[str, float]]] = {key: [] for key, _, _ in cases}
+    found: dict[str, tuple[int, int]] = {}
+    for it in range(-warmup, iterations):
+        order = cases if it % 2 == 0 else cases[::-1]
+        for key, run, frame in order:
+            sample, boxes = run()
+            if it < 0:
+                matched = sum(m is not None for m in bl.match(frame.faces, boxes))
+                found[key] = (matched, len(boxes))
+            else:
+                samples[key].append(sample)
+    out = {}
+    for key, _, frame in cases:
+        s = samples[key]
+        matched, detections = found[key]
+        out[key] = {
+            "frame": frame.size,
+            "ground_truth_faces": len(frame.faces),
+            "found": matched,
+            "detections": detections,
+            **{
+                m: bl.summarize(x[m] for x in s)
+                for m in ("wall_ms", "cpu_ms", "detect_ms", "crop_ms", "classify_ms")
+            },
+        }
+    return out
+
+
+def local(pipeline: FaceAffectPipeline, frame: bl.Frame) -> Runner:
+    return lambda: time_once(pipeline, frame)
+
+
+def thread_frames() -> dict[str, bl.Frame]:
+    return {"1 face": bl.comparison_frames()[0], "10 faces": bl.crowd_frame(10)}
+
+
+class ThreadServer:
+    """This script in ``--serve THREADS`` mode, driven over pipes.
+
+    One pipeline with that many onnxruntime threads in its own process, timing frames on
+    request. Keeps an idle session's spinning thread pool out of the other session's process
+    (its CPU time and its cache).
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def runner(self, frame_key: str) -> Runner:
+        def run() -> tuple[dict[str, float], list]:
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            self.proc.stdin.write(frame_key + "\n")
+            self.proc.stdin.flush()
+            reply = json.loads(self.proc.stdout.readline())
+            return reply["sample"], reply["boxes"]
+
+        return run
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def serve(threads: int) -> int:
+    cv2.setNumThreads(1)
+    pipeline = FaceAffectPipeline(PipelineConfig(intra_op_threads=threads))
+    frames = thread_frames()
+    for line in sys.stdin:
+        sample, boxes = time_once(pipeline, frames[line.strip()])
+        print(json.dumps({"sample": sample, "boxes": boxes}), flush=True)
+    return 0
+
+
+def rows_of(results: dict[str, dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for key, r in results.items():
+        rows.append(
+            [
+                key,
+                r["frame"],
+                f"{r['found']}/{r['ground_truth_faces']}"
+                + (f" (+{r['detections'] - r['found']})" if r["detections"] > r["found"] else ""),
+                bl.fmt(r["wall_ms"]["median"], 2),
+                bl.fmt(r["wall_ms"]["p95"], 2),
+                bl.fmt(1e3 / r["wall_ms"]["median"], 0),
+                bl.fmt(r["cpu_ms"]["median"], 2),
+                *(bl.fmt(r[s]["median"], 2) for s in STAGES),
+            ]
+        )
+    return rows
+
+
+HEADERS = [
+    "case",
+    "frame",
+    "found",
+    "median ms",
+    "p95 ms",
+    "fps",
+    "CPU ms",
+    "detect",
+    "crop",
+    "classify",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--iterations", type=int, default=100, help="timed rounds per sweep")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="10 rounds")
+    parser.add_argument("--serve", type=int, metavar="THREADS", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve is not None:
+        return serve(args.serve)
+    iterations = 10 if args.quick else args.iterations
+    cv2.setNumThreads(1)
+
+    one_thread = FaceAffectPipeline(PipelineConfig(intra_op_threads=1))
+    uncapped = FaceAffectPipeline(PipelineConfig(intra_op_threads=1, max_faces=32))
+
+    crowds = {n: bl.crowd_frame(n) for n in FACE_COUNTS}
+    faces = interleaved(
+        [(f"{n} faces", local(uncapped, frame), frame) for n, frame in crowds.items()],
+        iterations,
+        args.warmup,
+    )
+    sized = [bl.sized_frame(w, h) for w, h in SIZES]
+    sizes = interleaved(
+        [(frame.name, local(one_thread, frame), frame) for frame in sized],
+        iterations,
+        args.warmup,
+    )
+    servers = {n: ThreadServer(n) for n in THREADS}
+    try:
+        threads = interleaved(
+            [
+                (f"{key}, {n} thread{'s' if n > 1 else ''}", servers[n].runner(key), frame)
+                for key, frame in thread_frames().items()
+                for n in THREADS
+            ],
+            iterations,
+            args.warmup,
+        )
+    finally:
+        for server in servers.values():
+            server.close()
+
+    # Marginal cost of a face: least-squares slope of the median against the faces found.
+    n_found = np.array([faces[k]["found"] for k in faces], dtype=np.float64)
+    med = np.array([faces[k]["wall_ms"]["median"] for k in faces])
+    slope, intercept = np.polyfit(n_found, med, 1)
+    speedup = {
+        "1 face": threads["1 face, 1 thread"]["wall_ms"]["median"]
+        / threads["1 face, 2 threads"]["wall_ms"]["median"],
+        "10 faces": threads["10 faces, 1 thread"]["wall_ms"]["median"]
+        / threads["10 faces, 2 threads"]["wall_ms"]["median"],
+    }
+
+    print(f"\n[{NAME}] {iterations} interleaved rounds per sweep; stage columns are medians, ms")
+    print("\nFaces per 640x480 frame (88 px faces, max_faces=32, 1 thread)")
+    print(bl.table(HEADERS, rows_of(faces)))
+    print(f"fit: {intercept:.2f} ms + {slope:.2f} ms per face")
+    print("\nFrame size (one face at 40 % of the height, detector input 320x240, 1 thread)")
+    print(bl.table(HEADERS, rows_of(sizes)))
+    print("\nonnxruntime intra-op threads (640x480)")
+    print(bl.table(HEADERS, rows_of(threads)))
+    print(
+        "2-thread speed-up (1-thread median / 2-thread median): "
+        + ", ".join(f"{k} {v:.2f}x" for k, v in speedup.items())
+    )
+
+    path = bl.write_results(
+        NAME,
+        {
+            "command": " ".join(
+                ["python bench/bench_scaling.py", *(sys.argv[1:] if argv is None else argv)]
+            ),
+            "settings": {
+                "iterations": iterations,
+                "warmup": args.warmup,
+                "opencv_threads": 1,
+                "pipeline": "PipelineConfig defaults; faces sweep with max_faces=32",
+            },
+            "faces": faces,
+            "faces_fit_ms": {"intercept": intercept, "per_face": slope},
+            "sizes": sizes,
+            "threads": threads,
+            "two_thread_speedup": speedup,
+        },
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
