@@ -1,0 +1,191 @@
+"""``face-affect-bag``: process a rosbag2 bag offline, or play one into a live ROS graph.
+
+    face-affect-bag process IN --out OUT [--topic T] [--json FILE] [--video FILE]
+    face-affect-bag play BAG [--rate R] [--loop] [--topics T ...] [--wait-for-subscribers N]
+
+Errors are one line on stderr with a non-zero exit status (1: the bag or an output is the
+problem, 2: the command line, 130: interrupted), so scripts and CI can tell what went wrong.
+The logic lives in :mod:`face_affect_ros.bag`; this module only parses arguments and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+PROG = "face-affect-bag"
+
+#: Exit statuses.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{process,play}")
+
+    p = sub.add_parser(
+        "process",
+        help="run face detection, emotion and gender over every frame of a bag",
+        description="Run the pipeline over every frame of the bag's image topic and write a new "
+        "bag with the input topics plus FaceAffectArray on /face_affect (stamped like the "
+        "images). Outputs only appear when the run succeeds.",
+    )
+    p.add_argument("input", type=Path, metavar="IN", help="bag directory, .mcap or .db3 file")
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="OUT",
+        help="output bag directory (or a single .mcap / .db3 file)",
+    )
+    p.add_argument(
+        "--topic", help="image topic to process (required when the bag has several image topics)"
+    )
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write one JSON line per frame")
+    p.add_argument(
+        "--video", type=Path, metavar="FILE", help="also write an annotated video (.mp4 or .avi)"
+    )
+    p.add_argument(
+        "--storage", metavar="FORMAT", help="output storage: mcap or sqlite3 (default: as input)"
+    )
+    p.add_argument(
+        "--params-file",
+        type=Path,
+        metavar="YAML",
+        help="face_affect_node parameters (ros2 --params-file layout) instead of the defaults",
+    )
+    p.add_argument("--force", action="store_true", help="replace existing outputs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    q = sub.add_parser(
+        "play",
+        help="publish a bag's messages at the recorded rate, like ros2 bag play",
+        description="Publish a bag's messages into the ROS graph at the recorded rate (raw CDR, "
+        "no decoding). Image topics are published best effort (sensor-data QoS), other topics "
+        "reliable. Ctrl-C or SIGTERM stops cleanly.",
+    )
+    q.add_argument("bag", type=Path, metavar="BAG", help="bag directory, .mcap or .db3 file")
+    q.add_argument("--rate", type=float, default=1.0, help="speed factor (default 1.0)")
+    q.add_argument("--loop", action="store_true", help="play again and again until stopped")
+    q.add_argument("--topics", nargs="+", metavar="T", help="play only these topics")
+    q.add_argument(
+        "--wait-for-subscribers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="before starting, wait until each image topic has N subscribers (discovery)",
+    )
+    q.add_argument(
+        "--wait-timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="fail if the subscribers are not there after S seconds (<= 0: wait forever)",
+    )
+    q.add_argument(
+        "--image-reliability",
+        default="best_effort",
+        choices=("best_effort", "reliable"),
+        help="QoS reliability of image topics (default best_effort)",
+    )
+    return parser
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _process(args: argparse.Namespace) -> int:
+    from face_affect_ros.bag import process as bp
+    from face_affect_ros.core.manifest import ModelError
+    from face_affect_ros.core.pipeline import FaceAffectPipeline
+
+    values = bp.node_parameters(args.params_file)
+    config = bp.pipeline_config(values)
+
+    def make_pipeline() -> FaceAffectPipeline:
+        try:
+            return FaceAffectPipeline(config)
+        except ModelError as exc:
+            from face_affect_ros.bag.storage import BagError
+
+            raise BagError(f"cannot load models: {exc}") from exc
+
+    summary = bp.process_bag(
+        args.input,
+        args.out,
+        make_pipeline,
+        topic=args.topic,
+        storage=args.storage,
+        json_path=args.json,
+        video_path=args.video,
+        force=args.force,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        max_pixels=int(values["max_image_pixels"]),
+    )
+    print(summary.table())
+    return EXIT_OK
+
+
+def _play(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.signals import SignalHandlerOptions
+
+    from face_affect_ros.bag.play import BagPlayer, PlayOptions, describe
+
+    try:
+        options = PlayOptions(
+            rate=args.rate,
+            loop=args.loop,
+            topics=tuple(args.topics) if args.topics else None,
+            wait_for_subscribers=args.wait_for_subscribers,
+            wait_timeout=args.wait_timeout,
+            image_reliability=args.image_reliability,
+        )
+    except ValueError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    stop = threading.Event()
+    # Our own handlers: rclpy's would shut the context down under a publish in progress.
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node("face_affect_bag_player")
+    try:
+        with BagPlayer(node, args.bag, options) as player:
+            print(describe(player, options), flush=True)
+            for topic, reason in sorted(player.skipped.items()):
+                print(f"skipping {topic}: {reason}", flush=True)
+            if options.wait_for_subscribers:
+                print(f"waiting for {options.wait_for_subscribers} subscriber(s)", flush=True)
+            stats = player.play(stop)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    state = "stopped" if stats.interrupted else "done"
+    print(f"{state}: published {stats.total} messages in {stats.wall_s:.1f} s", flush=True)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``face-affect-bag``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    from face_affect_ros.bag.storage import BagError
+
+    try:
+        return _process(args) if args.command == "process" else _play(args)
+    except BagError as exc:
+        _error(str(exc))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _error("interrupted; no output written")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
