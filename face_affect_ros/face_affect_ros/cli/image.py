@@ -39,8 +39,9 @@ PROG = "face-affect-image"
 
 #: File name extensions picked up when a directory is given (files given by name are always
 #: tried, whatever their extension).
-IMAGE_EXTENSIONS = frozenset({".bmp", ".jpeg", ".jpg", ".jp2", ".pbm", ".pgm", ".png", ".ppm",
-                              ".tif", ".tiff", ".webp"})
+IMAGE_EXTENSIONS = frozenset(
+    {".bmp", ".jpeg", ".jpg", ".jp2", ".pbm", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp"}
+)
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 1
@@ -58,24 +59,45 @@ def _input_size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser (separate so the options can be documented / tested)."""
     parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Detect faces and classify their emotion and gender in image files.")
-    parser.add_argument("paths", nargs="+", metavar="PATH",
-                        help="image file, or directory whose image files are processed")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object per line per image instead of a table")
-    parser.add_argument("--out", metavar="DIR", type=Path,
-                        help="also write annotated images (PNG) into DIR")
-    parser.add_argument("--models-dir", metavar="DIR",
-                        help="directory of model manifests (default: the shipped models)")
-    parser.add_argument("--label-set", choices=sorted(LABEL_SETS), default="fer7",
-                        help="emotion labels to report (default: %(default)s)")
-    parser.add_argument("--flip-tta", action="store_true",
-                        help="average each face with its mirror image (slower)")
-    parser.add_argument("--score-threshold", type=float, metavar="P",
-                        help="detector score threshold in [0, 1]")
-    parser.add_argument("--input-size", type=_input_size, metavar="WxH",
-                        help="detector input size the image is scaled to fit")
+        prog=PROG, description="Detect faces and classify their emotion and gender in image files."
+    )
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="image file, or directory whose image files are processed",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per line per image instead of a table",
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", type=Path, help="also write annotated images (PNG) into DIR"
+    )
+    parser.add_argument(
+        "--models-dir",
+        metavar="DIR",
+        help="directory of model manifests (default: the shipped models)",
+    )
+    parser.add_argument(
+        "--label-set",
+        choices=sorted(LABEL_SETS),
+        default="fer7",
+        help="emotion labels to report (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--flip-tta", action="store_true", help="average each face with its mirror image (slower)"
+    )
+    parser.add_argument(
+        "--score-threshold", type=float, metavar="P", help="detector score threshold in [0, 1]"
+    )
+    parser.add_argument(
+        "--input-size",
+        type=_input_size,
+        metavar="WxH",
+        help="detector input size the image is scaled to fit",
+    )
     return parser
 
 
@@ -86,8 +108,9 @@ def _expand(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir()
-                           if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+            found = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+            )
             if not found:
                 errors.append(f"{text}: directory contains no image files")
             files.extend(found)
@@ -106,7 +129,16 @@ def read_image(path: Path) -> np.ndarray:
         ValueError: the content is not an image OpenCV can decode.
     """
     data = np.fromfile(path, dtype=np.uint8)  # np.fromfile: non-ASCII paths work too
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    image = None
+    if data.size:
+        # OpenCV logs its own multi-line complaint about broken files; our one line says it.
+        logging = cv2.utils.logging
+        level = logging.getLogLevel()
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+        try:
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        finally:
+            logging.setLogLevel(level)
     if image is None:
         raise ValueError("not an image OpenCV can decode")
     return image
@@ -124,9 +156,10 @@ def result_to_json(path: str, result: FrameResult) -> dict:
                 "score": round(face.detection.score, 4),
                 "landmarks": [[round(x, 2), round(y, 2)] for x, y in face.detection.landmarks],
                 "emotion": face.emotion,
-                "emotion_scores": {label: round(p, 6) for label, p
-                                   in zip(result.emotion_labels, face.emotion_scores,
-                                          strict=True)},
+                "emotion_scores": {
+                    label: round(p, 6)
+                    for label, p in zip(result.emotion_labels, face.emotion_scores, strict=True)
+                },
                 "gender": face.gender,
                 "gender_confidence": round(face.gender_confidence, 6),
             }
@@ -140,13 +173,16 @@ def format_table(path: str, result: FrameResult) -> str:
     n = len(result.faces)
     lines = [f"{path}  {result.width}x{result.height}  {n} face{'s' if n != 1 else ''}"]
     if n:
-        lines.append(f"  {'#':>2}  {'box x, y, w, h':<22} {'score':>5}  {'emotion':<14} "
-                     f"{'gender':<14}")
+        lines.append(
+            f"  {'#':>2}  {'box x, y, w, h':<22} {'score':>5}  {'emotion':<14} {'gender':<14}"
+        )
         for i, face in enumerate(result.faces):
             box = ", ".join(f"{v:.0f}" for v in face.detection.box)
-            lines.append(f"  {i:>2}  {box:<22} {face.detection.score:5.2f}  "
-                         f"{face.emotion:<9}{face.emotion_confidence:5.2f} "
-                         f"{face.gender:<9}{face.gender_confidence:5.2f}")
+            lines.append(
+                f"  {i:>2}  {box:<22} {face.detection.score:5.2f}  "
+                f"{face.emotion:<9}{face.emotion_confidence:5.2f} "
+                f"{face.gender:<9}{face.gender_confidence:5.2f}"
+            )
     return "\n".join(lines)
 
 
@@ -164,8 +200,7 @@ def _out_path(out_dir: Path, source: Path, used: set[Path]) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (see the module docstring)."""
     args = build_parser().parse_args(argv)
-    overrides: dict[str, object] = {"emotion_label_set": args.label_set,
-                                    "flip_tta": args.flip_tta}
+    overrides: dict[str, object] = {"emotion_label_set": args.label_set, "flip_tta": args.flip_tta}
     if args.models_dir is not None:
         overrides["models_dir"] = args.models_dir
     if args.score_threshold is not None:

@@ -129,6 +129,7 @@ def decide_gender(
         raise ValueError(f"expected {len(labels)} gender probabilities, got shape {probs.shape}")
     best = int(np.argmax(probs))
     confidence = float(probs[best])
-    if confidence < min_confidence:
+    # Compare in float32 so that a probability equal to the threshold counts as confident.
+    if probs[best] < np.float32(min_confidence):
         return UNKNOWN, confidence
     return labels[best], confidence

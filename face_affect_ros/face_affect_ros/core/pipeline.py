@@ -251,16 +251,16 @@ def crop_face(
     height, width = gray.shape[:2]
     if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
         return gray[y0:y1, x0:x1]
-    # Keep at least one source pixel so a region entirely outside is still defined.
-    cx0 = min(max(x0, 0), width - 1)
-    cy0 = min(max(y0, 0), height - 1)
-    cx1 = max(min(x1, width), cx0 + 1)
-    cy1 = max(min(y1, height), cy0 + 1)
-    inner = gray[cy0:cy1, cx0:cx1]
-    top, left = cy0 - y0, cx0 - x0
-    bottom, right = (y1 - y0) - top - inner.shape[0], (x1 - x0) - left - inner.shape[1]
-    return cv2.copyMakeBorder(inner, max(top, 0), max(bottom, 0), max(left, 0),
-                              max(right, 0), border, value=0)
+    cx0, cy0 = max(x0, 0), max(y0, 0)
+    cx1, cy1 = min(x1, width), min(y1, height)
+    if cx0 >= cx1 or cy0 >= cy1:
+        # No overlap at all (not produced by the detector, but defined): the nearest image
+        # pixel everywhere, or zeros for the constant fill.
+        fill = 0 if border == cv2.BORDER_CONSTANT else \
+            gray[min(max(y0, 0), height - 1), min(max(x0, 0), width - 1)]
+        return np.full((y1 - y0, x1 - x0), fill, dtype=gray.dtype)
+    return cv2.copyMakeBorder(gray[cy0:cy1, cx0:cx1], cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1,
+                              border, value=0)
 
 
 @dataclass
