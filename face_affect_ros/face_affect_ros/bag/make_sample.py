@@ -24,8 +24,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from rclpy.serialization import serialize_message
-from sensor_msgs.msg import CompressedImage
 
 from face_affect_ros.bag import storage as bs
 
@@ -33,6 +31,7 @@ from face_affect_ros.bag import storage as bs
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "sample" / "face_affect_sample.mcap"
 
 TOPIC = "/camera/image_raw/compressed"
+MSGTYPE = "sensor_msgs/msg/CompressedImage"
 FRAME_ID = "camera_color_optical_frame"
 #: image_transport's compressed format string for a bgr8 camera.
 FORMAT = "bgr8; jpeg compressed bgr8"
@@ -138,16 +137,23 @@ def frames(count: int = FRAMES) -> Iterator[tuple[int, np.ndarray]]:
         yield START_NS + i * period_ns, render(strip, pose(i))
 
 
-def compressed_message(stamp: int, bgr: np.ndarray) -> CompressedImage:
-    """Return a JPEG sensor_msgs/CompressedImage of `bgr` stamped `stamp` (ns)."""
+def compressed_cdr(stamp: int, bgr: np.ndarray) -> bytes:
+    """Return the CDR bytes of a JPEG sensor_msgs/CompressedImage of `bgr` stamped `stamp` (ns).
+
+    Serialised with rosbags, which zeroes the alignment padding (rclpy leaves whatever was in
+    memory there), so that the same frame always gives the same bytes.
+    """
     ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise RuntimeError("OpenCV could not encode a JPEG")
-    msg = CompressedImage(format=FORMAT)
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-    msg.header.frame_id = FRAME_ID
-    msg.data = jpeg.tobytes()
-    return msg
+    store = bs.typestore()
+    types = store.types
+    sec, nanosec = divmod(stamp, 1_000_000_000)
+    header = types["std_msgs/msg/Header"](
+        stamp=types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec), frame_id=FRAME_ID
+    )
+    msg = types[MSGTYPE](header=header, format=FORMAT, data=jpeg.reshape(-1))
+    return bytes(store.serialize_cdr(msg, MSGTYPE))
 
 
 def build(output: Path, count: int = FRAMES, force: bool = False) -> int:
@@ -155,9 +161,9 @@ def build(output: Path, count: int = FRAMES, force: bool = False) -> int:
     with bs.StagedOutputs(force=force) as staged:
         writer = bs.open_writer(staged.bag(output, "mcap"), "mcap")
         try:
-            conn = bs.add_connection(writer, TOPIC, "sensor_msgs/msg/CompressedImage")
+            conn = bs.add_connection(writer, TOPIC, MSGTYPE)
             for stamp, bgr in frames(count):
-                writer.write(conn, stamp, serialize_message(compressed_message(stamp, bgr)))
+                writer.write(conn, stamp, compressed_cdr(stamp, bgr))
             writer.close()
         except BaseException:
             writer.abort()

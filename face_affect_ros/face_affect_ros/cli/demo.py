@@ -1,0 +1,522 @@
+"""``face-affect-demo`` (``make demo``): the whole ROS path on the bundled sample bag.
+
+What it shows: ``face_affect_node`` starts as its own process, the sample bag is replayed into it
+over DDS exactly as a camera would publish, and every FaceAffectArray it publishes is printed as
+one live line. At the end the annotated frames are written as a video (plus the results as JSON
+lines) to ``out/demo/``, a summary is printed and the node is stopped with SIGINT like Ctrl-C.
+
+The environment the node needs is set up here so that it works on a fresh clone after
+``make setup``: Fast DDS with the package's large shared-memory profile (camera frames cross
+processes), a random ROS_DOMAIN_ID and localhost-only discovery, each unless already set, so the
+demo never talks to a robot on the network by accident.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROG = "face-affect-demo"
+PACKAGE = "face_affect_ros"
+# face_affect_ros/face_affect_ros/cli/demo.py -> face_affect_ros/, the ament package directory of
+# a source checkout (it holds config/, sample/ and the face_affect_ros Python package).
+_SOURCE_PACKAGE_DIR = Path(__file__).resolve().parents[2]
+
+#: The sample bag, in the package's sample/ directory (source tree or installed share).
+SAMPLE_BAG = "face_affect_sample.mcap"
+FASTDDS_PROFILE = "fastdds_large_shm.xml"
+DEFAULT_OUT = Path("out") / "demo"
+#: Seconds to wait for the node to come up (loading three ONNX models on a busy CPU).
+NODE_START_TIMEOUT_S = 60.0
+#: After the last frame, stop waiting for results when none arrived for this long.
+RESULT_IDLE_S = 2.0
+#: ... or at the latest after this long.
+RESULT_WAIT_MAX_S = 15.0
+#: Seconds to wait for a /diagnostics message of the node from after the last frame (1 Hz).
+DIAGNOSTICS_WAIT_S = 1.5
+#: Node counters shown in the summary (diagnostics keys); error_* counters are added when present.
+COUNTER_KEYS = ("received", "processed", "dropped_middleware", "dropped_stale", "dropped_rate")
+#: Seconds the node gets to exit after SIGINT before SIGTERM, and again before SIGKILL.
+NODE_STOP_TIMEOUT_S = 10.0
+
+
+def package_file(subdir: str, name: str) -> Path:
+    """Find a file shipped with the package: source tree first, then the installed share dir.
+
+    Raises:
+        FileNotFoundError: it is in neither place; the message lists where it looked.
+    """
+    candidates = [_SOURCE_PACKAGE_DIR / subdir / name]
+    if os.environ.get("AMENT_PREFIX_PATH"):
+        try:
+            from ament_index_python.packages import get_package_share_directory
+
+            candidates.append(Path(get_package_share_directory(PACKAGE)) / subdir / name)
+        except (ImportError, LookupError, OSError):
+            pass
+    candidates.append(Path(sys.prefix) / "share" / PACKAGE / subdir / name)
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"{subdir}/{name} not found; looked in: " + ", ".join(map(str, candidates))
+    )
+
+
+def ros_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Return the environment for the demo's ROS processes (see the module docstring).
+
+    Variables already set are kept, so a developer can point the demo at another domain or
+    middleware; PYTHONPATH gets the directory holding this package so that the node starts from
+    a source checkout too.
+    """
+    env = dict(os.environ if base is None else base)
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    if "FASTDDS_DEFAULT_PROFILES_FILE" not in env:
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(package_file("config", FASTDDS_PROFILE))
+    # 1..100: clear of 0 (what a robot's own graph uses) and of Linux's port-range limit of 232.
+    env.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)))
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if (_SOURCE_PACKAGE_DIR / PACKAGE / "__init__.py").is_file():
+        paths.insert(0, str(_SOURCE_PACKAGE_DIR))
+    if paths:
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def node_command(image_topic: str, image_type: str, *extra_ros_args: str) -> list[str]:
+    """Return the command line that starts face_affect_node on `image_topic`.
+
+    A CompressedImage topic is subscribed with ``input_transport:=compressed``; the node's
+    relative topic (``image`` or ``image/compressed``) is remapped to the bag's topic.
+    """
+    compressed = image_type.endswith("/CompressedImage")
+    own = "image/compressed" if compressed else "image"
+    return [
+        sys.executable,
+        "-m",
+        "face_affect_ros.nodes.face_affect_node",
+        "--ros-args",
+        "-p",
+        f"input_transport:={'compressed' if compressed else 'raw'}",
+        "-r",
+        f"{own}:={image_topic}",
+        *extra_ros_args,
+    ]
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = NODE_STOP_TIMEOUT_S) -> int:
+    """Stop a ROS process like Ctrl-C would (SIGINT), escalating if it hangs; return its status."""
+    if proc.poll() is None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            proc.send_signal(sig)
+            try:
+                return proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                continue
+        proc.kill()
+    return proc.wait()
+
+
+def frame_result_from_msg(msg: Any) -> Any:
+    """Rebuild a core FrameResult from a FaceAffectArray, to draw it with core.draw.
+
+    The message carries the clamped integer ``roi``, not the detector's sub-pixel box, so the
+    drawn box is the published one.
+    """
+    from face_affect_ros.core.detector import Detection
+    from face_affect_ros.core.pipeline import FaceResult, FrameResult, StageTimings
+
+    faces = []
+    for f in msg.faces:
+        lm = [float(v) for v in f.landmarks]
+        det = Detection(
+            box=(
+                float(f.roi.x_offset),
+                float(f.roi.y_offset),
+                float(f.roi.width),
+                float(f.roi.height),
+            ),
+            score=float(f.detection_confidence),
+            landmarks=tuple((lm[2 * i], lm[2 * i + 1]) for i in range(5)),
+        )
+        faces.append(
+            FaceResult(
+                detection=det,
+                emotion=f.emotion,
+                emotion_confidence=float(f.emotion_confidence),
+                emotion_scores=tuple(float(p) for p in f.emotion_scores),
+                gender=f.gender,
+                gender_confidence=float(f.gender_confidence),
+                gender_scores=tuple(float(p) for p in f.gender_scores),
+            )
+        )
+    return FrameResult(
+        width=int(msg.image_width),
+        height=int(msg.image_height),
+        emotion_labels=tuple(msg.emotion_labels),
+        faces=tuple(faces),
+        timings=StageTimings(0.0, 0.0, 0.0, 0.0),
+        gender_labels=tuple(msg.gender_labels),
+    )
+
+
+def msg_record(msg: Any, index: int | None, latency_ms: float | None) -> dict[str, Any]:
+    """Return the JSON form of one received FaceAffectArray (one line of the demo's .jsonl)."""
+    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+    return {
+        "index": index,
+        "stamp_ns": stamp,
+        "frame_id": msg.header.frame_id,
+        "latency_ms": None if latency_ms is None else round(latency_ms, 3),
+        "faces": [
+            {
+                "roi": [f.roi.x_offset, f.roi.y_offset, f.roi.width, f.roi.height],
+                "score": float(f.detection_confidence),
+                "landmarks": [float(v) for v in f.landmarks],
+                "emotion": f.emotion,
+                "emotion_confidence": float(f.emotion_confidence),
+                "emotion_scores": dict(
+                    zip(msg.emotion_labels, map(float, f.emotion_scores), strict=True)
+                ),
+                "gender": f.gender,
+                "gender_confidence": float(f.gender_confidence),
+                "gender_scores": dict(
+                    zip(msg.gender_labels, map(float, f.gender_scores), strict=True)
+                ),
+            }
+            for f in msg.faces
+        ],
+    }
+
+
+def live_line(t: float, index: int | None, msg: Any, latency_ms: float | None) -> str:
+    """Return the compact line printed for each result: time, frame, faces and their labels."""
+    frame = f"#{index:<3d}" if index is not None else "#?  "
+    faces = "  ".join(
+        f"[{f.emotion} {f.emotion_confidence:.2f} | {f.gender} {f.gender_confidence:.2f}]"
+        for f in msg.faces
+    )
+    lat = f"{latency_ms:5.0f} ms" if latency_ms is not None else "    ? ms"
+    return f"{t:6.2f}s {frame} {lat}  faces={len(msg.faces)}  {faces or '-'}"
+
+
+@dataclass
+class _Collected:
+    """What the demo saw: published frames (raw CDR by stamp) and received results."""
+
+    published: dict[int, tuple[int, bytes, float]] = field(default_factory=dict)  # stamp->(i,..)
+    results: dict[int, Any] = field(default_factory=dict)  # stamp -> FaceAffectArray
+    latencies_ms: dict[int, float] = field(default_factory=dict)  # stamp -> ms
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_result: float = 0.0
+    first_stamp: int | None = None
+    last_publish_wall: float = 0.0  # time.time() of the last frame published
+    node_counters: dict[str, str] = field(default_factory=dict)  # from the node's /diagnostics
+    counters_wall: float = 0.0  # stamp of those diagnostics (seconds, system clock)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bag", type=Path, help="bag to replay (default: the bundled sample)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
+    parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor")
+    parser.add_argument("--topic", help="image topic (when the bag has several)")
+    parser.add_argument("--no-video", action="store_true", help="do not write the video")
+    parser.add_argument("--quiet", action="store_true", help="no live line per result")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``face-affect-demo``; returns the exit status (0 when results arrived)."""
+    args = _parser().parse_args(argv)
+    if not args.rate > 0:
+        print(f"{PROG}: error: --rate must be > 0", file=sys.stderr)
+        return 2
+    try:
+        env = ros_environment()
+    except FileNotFoundError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    # This process joins the same graph: set the variables before rclpy loads the middleware.
+    os.environ.update(env)
+    from face_affect_ros.bag.storage import BagError
+
+    try:
+        return _run(args, env)
+    except BagError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.signals import SignalHandlerOptions
+
+    from face_affect_msgs.msg import FaceAffectArray
+    from face_affect_ros.bag import storage as bs
+    from face_affect_ros.bag.play import BagPlayer, PlayOptions
+
+    bag = args.bag or package_file("sample", SAMPLE_BAG)
+    with bs.open_bag(bag) as reader:
+        image = bs.choose_image_topic(reader.connections, bag, args.topic)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    node_log = out / "node.log"
+    print(
+        f"ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} {env['RMW_IMPLEMENTATION']}; "
+        f"starting face_affect_node on {image.topic} (log: {node_log})",
+        flush=True,
+    )
+
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    with node_log.open("w") as log:
+        proc = subprocess.Popen(
+            node_command(image.topic, image.msgtype),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            # Own process group: a Ctrl-C in the terminal reaches only the demo, which then
+            # stops the node itself in order.
+            start_new_session=True,
+        )
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node("face_affect_demo")
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, name="demo_spin", daemon=True)
+    seen = _Collected()
+    t_start = time.monotonic()
+
+    def on_result(msg: FaceAffectArray) -> None:
+        now = time.monotonic()
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        with seen.lock:
+            pub = seen.published.get(stamp)
+            latency = (now - pub[2]) * 1e3 if pub is not None else None
+            if latency is not None:
+                seen.latencies_ms[stamp] = latency
+            seen.results[stamp] = msg
+            seen.last_result = now
+            first = seen.first_stamp if seen.first_stamp is not None else stamp
+        if not args.quiet:
+            index = pub[0] if pub is not None else None
+            print(live_line((stamp - first) / 1e9, index, msg, latency), flush=True)
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.startswith("/face_affect_node"):
+                values = {kv.key: kv.value for kv in status.values}
+                wall = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+                with seen.lock:
+                    seen.node_counters, seen.counters_wall = values, wall
+
+    def on_publish(conn: Any, timestamp: int, raw: bytes) -> None:
+        if conn.id != image.id:
+            return
+        from rclpy.serialization import deserialize_message
+
+        from face_affect_ros.bag.process import IMAGE_CLASSES
+
+        header = deserialize_message(raw, IMAGE_CLASSES[image.msgtype]).header
+        stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        with seen.lock:
+            if seen.first_stamp is None:
+                seen.first_stamp = stamp
+            seen.published[stamp] = (len(seen.published), raw, time.monotonic())
+            seen.last_publish_wall = time.time()
+
+    node.create_subscription(
+        FaceAffectArray,
+        "/face_affect",
+        on_result,
+        QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
+    )
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    spinner.start()
+    status = 1
+    try:
+        if not _wait_for_node(node, proc, stop, node_log):
+            return 130 if stop.is_set() else 1
+        print(f"node up after {time.monotonic() - t_start:.1f} s; replaying {bag}", flush=True)
+        options = PlayOptions(
+            rate=args.rate,
+            topics=(image.topic,),
+            wait_for_subscribers=1,
+            wait_timeout=NODE_START_TIMEOUT_S,
+        )
+        with BagPlayer(node, bag, options) as player:
+            stats = player.play(stop, on_publish)
+        _wait_for_results(seen, stop)
+        _wait_for_counters(seen, stop)
+        status = 130 if stop.is_set() else (0 if seen.results else 1)
+    finally:
+        code = stop_process(proc)
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+        spinner.join(timeout=5)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stop.is_set():
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    files = _write_outputs(seen, image.msgtype, out, not args.no_video)
+    print(_summary(seen, stats.total, code, files))
+    if not seen.results:
+        print(f"{PROG}: error: no result from the node (see {node_log})", file=sys.stderr)
+    return status
+
+
+def _wait_for_node(node: Any, proc: subprocess.Popen, stop: threading.Event, log: Path) -> bool:
+    """Wait until the node's /face_affect publisher is discovered (it exists once configured)."""
+    deadline = time.monotonic() + NODE_START_TIMEOUT_S
+    while not stop.is_set():
+        if node.count_publishers("/face_affect") > 0:
+            return True
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            print(
+                f"{PROG}: error: face_affect_node exited ({proc.returncode}): {tail[0]}",
+                file=sys.stderr,
+            )
+            return False
+        if time.monotonic() > deadline:
+            print(
+                f"{PROG}: error: face_affect_node not discovered after {NODE_START_TIMEOUT_S:g} s",
+                file=sys.stderr,
+            )
+            return False
+        stop.wait(0.05)
+    return False
+
+
+def _wait_for_results(seen: _Collected, stop: threading.Event) -> None:
+    """Wait for the results of the last frames: all of them, or until none came for a while."""
+    deadline = time.monotonic() + RESULT_WAIT_MAX_S
+    start = time.monotonic()
+    while not stop.is_set() and time.monotonic() < deadline:
+        with seen.lock:
+            done = set(seen.published) <= set(seen.results)
+            idle = time.monotonic() - max(seen.last_result, start)
+        if done or idle > RESULT_IDLE_S:
+            return
+        stop.wait(0.05)
+
+
+def _wait_for_counters(seen: _Collected, stop: threading.Event) -> None:
+    """Wait briefly for the node's diagnostics to cover the last frame (they come at 1 Hz)."""
+    deadline = time.monotonic() + DIAGNOSTICS_WAIT_S
+    while not stop.is_set() and time.monotonic() < deadline:
+        with seen.lock:
+            if seen.counters_wall > seen.last_publish_wall:
+                return
+        stop.wait(0.05)
+
+
+def _write_outputs(seen: _Collected, image_type: str, out: Path, video: bool) -> list[Path]:
+    import cv2
+    from rclpy.serialization import deserialize_message
+
+    from face_affect_ros.bag.process import IMAGE_CLASSES, VIDEO_CODECS
+    from face_affect_ros.core.draw import draw_results
+    from face_affect_ros.core.image_io import ImageDecodeError
+    from face_affect_ros.nodes.convert import image_from_msg
+
+    written = []
+    jsonl = out / "face_affect_demo.jsonl"
+    with jsonl.open("w", encoding="utf-8") as fh:
+        for stamp, msg in sorted(seen.results.items()):
+            pub = seen.published.get(stamp)
+            latency = seen.latencies_ms.get(stamp)
+            fh.write(json.dumps(msg_record(msg, pub[0] if pub else None, latency)) + "\n")
+    written.append(jsonl)
+    if not video or not seen.published:
+        return written
+    path = out / "face_affect_demo.mp4"
+    writer = None
+    fps = 15.0
+    stamps = sorted(seen.published)
+    if len(stamps) > 1 and stamps[-1] > stamps[0]:
+        fps = min(max((len(stamps) - 1) / ((stamps[-1] - stamps[0]) / 1e9), 1.0), 120.0)
+    try:
+        for stamp in stamps:
+            msg = deserialize_message(seen.published[stamp][1], IMAGE_CLASSES[image_type])
+            try:
+                frame = image_from_msg(msg, 8192 * 8192)
+            except ImageDecodeError:
+                continue
+            result = seen.results.get(stamp)
+            if result is not None:
+                frame = draw_results(frame, frame_result_from_msg(result))
+            elif frame.ndim == 2:
+                frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+            if writer is None:
+                size = (frame.shape[1], frame.shape[0])
+                fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[".mp4"])
+                writer = cv2.VideoWriter(str(path), fourcc, fps, size)
+            writer.write(frame)
+    finally:
+        if writer is not None:
+            writer.release()
+            written.append(path)
+    return written
+
+
+def _summary(seen: _Collected, published: int, node_status: int, files: list[Path]) -> str:
+    from collections import Counter
+
+    results = list(seen.results.values())
+    emotions: Counter[str] = Counter(f.emotion for m in results for f in m.faces)
+    genders: Counter[str] = Counter(f.gender for m in results for f in m.faces)
+    lat = sorted(seen.latencies_ms.values())
+    lines = [
+        "",
+        "summary",
+        f"  frames replayed     {published}",
+        f"  results received    {len(results)}"
+        + (f"  ({published - len(results)} frame(s) dropped)" if published > len(results) else ""),
+        f"  frames with faces   {sum(1 for m in results if m.faces)}",
+        f"  faces               {sum(len(m.faces) for m in results)}",
+        "  emotions            "
+        + (", ".join(f"{k} {v}" for k, v in emotions.most_common()) or "-"),
+        "  genders             " + (", ".join(f"{k} {v}" for k, v in genders.most_common()) or "-"),
+    ]
+    if lat:
+        p95 = lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))]
+        lines.append(
+            f"  latency ms          median {statistics.median(lat):.1f}, p95 {p95:.1f} "
+            "(publish to result, incl. JPEG decode)"
+        )
+    if seen.node_counters:
+        keys = [k for k in COUNTER_KEYS if k in seen.node_counters]
+        keys += sorted(k for k in seen.node_counters if k.startswith("error_"))
+        lines.append(
+            "  node counters       " + ", ".join(f"{k} {seen.node_counters[k]}" for k in keys)
+        )
+    lines.append(f"  node exit status    {node_status}")
+    lines += [f"  wrote               {p}" for p in files]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
