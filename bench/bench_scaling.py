@@ -174,7 +174,7 @@ HEADERS = [
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--iterations", type=int, default=100, help="timed rounds per sweep")
+    parser.add_argument("--iterations", type=int, default=200, help="timed rounds per sweep")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="10 rounds")
     parser.add_argument("--serve", type=int, metavar="THREADS", help=argparse.SUPPRESS)
@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args.serve)
     iterations = 10 if args.quick else args.iterations
     cv2.setNumThreads(1)
+    load_at_start = bl.load_average()
 
     one_thread = FaceAffectPipeline(PipelineConfig(intra_op_threads=1))
     uncapped = FaceAffectPipeline(PipelineConfig(intra_op_threads=1, max_faces=32))
@@ -250,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 "opencv_threads": 1,
                 "pipeline": "PipelineConfig defaults; faces sweep with max_faces=32",
             },
+            "load_average_at_start": load_at_start,
             "faces": faces,
             "faces_fit_ms": {"intercept": intercept, "per_face": slope},
             "sizes": sizes,

@@ -164,11 +164,16 @@ def timing_phase(
     return out
 
 
-def fer_style_crops(image: np.ndarray, boxes: list[list[int]]) -> list[np.ndarray]:
-    """Cut face crops exactly like fer 25.10.3's ``FER.detect_emotions``.
+def fer_style_crops(
+    image: np.ndarray, boxes: list[list[int]], size: tuple[int, int]
+) -> list[np.ndarray]:
+    """Cut and resize face crops exactly like fer 25.10.3's ``FER.detect_emotions``.
 
     Gray image padded by 40 px of the mean of its last two rows, box made square
-    (``tosquare``), enlarged by 10 px per side, clipped at the padded image's top-left only.
+    (``tosquare``), enlarged by 10 px per side, clipped at the padded image's top-left only,
+    resized straight to the model size with ``cv2.resize``'s default (bilinear). Passing
+    model-size crops bypasses our classifier's own resizing (which pre-shrinks large crops
+    with area averaging against aliasing, unlike fer).
     """
     pad, off = 40, 10
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
@@ -181,7 +186,7 @@ def fer_style_crops(image: np.ndarray, boxes: list[list[int]]) -> list[np.ndarra
         elif w > h:
             y, h = y - (w - h) // 2, w
         x1, y1 = max(0, x - off + pad), max(0, y - off + pad)
-        crops.append(padded[y1 : y + h + off + pad, x1 : x + w + off + pad])
+        crops.append(cv2.resize(padded[y1 : y + h + off + pad, x1 : x + w + off + pad], size))
     return crops
 
 
@@ -193,9 +198,10 @@ def agreement_phase(
 ) -> dict[str, Any]:
     """Top emotion of every ground-truth face, per system; agreement between systems.
 
-    ``ours_model_fer_crops`` is a diagnostic: our ONNX emotion model on exactly fer's crops
-    (fer_keras's Haar boxes, fer's crop rule, fer's rounding to 2 decimals), to tell apart
-    what the model conversion changes (should be nothing) from what the framing changes.
+    ``ours_model_fer_crops`` is a diagnostic: our ONNX emotion model on exactly fer's model
+    inputs (fer_keras's Haar boxes, fer's crop and resize rule, fer's rounding to 2 decimals),
+    to tell apart what the model conversion changes (should be nothing) from what our
+    detector, crop margins and resizing change.
     """
     # fer_1t answers exactly like fer (same code, one thread): no separate column.
     answering = [c for c in comparators if COMPARATORS[c][1] is None]
@@ -221,7 +227,9 @@ def agreement_phase(
             per_system[who] = [None if i is None else fer_top(found[i]["emotions"]) for i in idx]
             if who == "fer_keras" and diagnostic:
                 crops = fer_style_crops(
-                    frame.image, [found[i]["box"] for i in idx if i is not None]
+                    frame.image,
+                    [found[i]["box"] for i in idx if i is not None],
+                    pipeline.classifier.emotion_input[0],
                 )
                 probs = pipeline.classifier.classify(crops, crops)[0] if crops else []
                 labels = pipeline.classifier.emotion_labels
@@ -386,7 +394,7 @@ def print_report(timing: dict[str, Any], agreement: dict[str, Any], comparators:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--iterations", type=int, default=40, help="timed rounds per frame")
+    parser.add_argument("--iterations", type=int, default=50, help="timed rounds per frame")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="5 rounds, first 3 agreement frames")
     parser.add_argument(
@@ -395,8 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     iterations = 5 if args.quick else args.iterations
 
+    load_at_start = bl.load_average()
     cv2.setNumThreads(1)  # ours on one core: onnxruntime and OpenCV
+    t0 = time.perf_counter()
     pipeline = FaceAffectPipeline(PipelineConfig(intra_op_threads=1))
+    startup = {"ours_pipeline_construct_s": time.perf_counter() - t0}
     frames = bl.comparison_frames()
     agree_frames = bl.agreement_frames()[: 3 if args.quick else None]
 
@@ -405,13 +416,21 @@ def main(argv: list[str] | None = None) -> int:
     fer_info: dict[str, Any] = {}
     comparators: list[str] = []
     try:
+        t0 = time.perf_counter()
         worker = FerWorker()
         fer_info = worker.info()
+        startup["fer_worker_start_s"] = time.perf_counter() - t0
         wanted = ["fer"] if args.only_default else list(COMPARATORS)
+        loaded: set[str] = set()
         for who in wanted:
             config = COMPARATORS[who][0]
+            if config in loaded:
+                comparators.append(who)
+                continue
             try:
                 load = worker.load(config)
+                startup[f"{config}_construct_s"] = load["load_s"]
+                loaded.add(config)
             except RuntimeError as exc:
                 notes.append(f"{who} skipped: {exc}")
                 print(f"[{NAME}] {who} skipped: {exc}", file=sys.stderr)
@@ -443,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(detect + emotion, default threads): fer/ours = {r['median_of_ratios']:.1f}x "
             f"(pairwise median; ratio of medians {r['ratio_of_medians']:.1f}x; target >= 10x)"
         )
+    print("start-up, s:", ", ".join(f"{k} {v:.2f}" for k, v in startup.items()))
     for note in notes:
         print("note:", note)
     path = bl.write_results(
@@ -464,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
                 "venv_size_bytes": venv_size_bytes(),
                 "install": install_record(),
             },
+            "load_average_at_start": load_at_start,
+            "startup": startup,
             "notes": notes,
             "frames": timing,
             "agreement": agreement,

@@ -282,6 +282,11 @@ def _git_commit() -> str:
     return out
 
 
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (other processes compete for the cores)."""
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, load, Python and library versions, date: stored with every result."""
     import onnxruntime
@@ -291,7 +296,7 @@ def machine_info() -> dict[str, Any]:
         "cpu_model": _cpu_model(),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "load_average_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "load_average_1_5_15": load_average(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,
