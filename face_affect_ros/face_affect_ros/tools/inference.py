@@ -1,0 +1,177 @@
+"""Run exported classifiers the way the runtime does: by manifest, in onnxruntime, on uint8 crops.
+
+Why: a tool's numbers (accuracy, agreement, speed) only mean something for the robot if they are
+measured through the same contract the nodes use. When the runtime's loader
+(:func:`face_affect_ros.core.manifest.load_model`) is importable it is used, so every model a
+tool writes is also proven to load in the runtime; otherwise an equivalent minimal check runs.
+Timing uses one intra-op thread, like the nodes' default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from face_affect_ros.tools.datasets import INTERPOLATIONS, resize_gray, to_model_input
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """An open classifier session and the manifest values needed to feed and read it."""
+
+    manifest_path: Path
+    name: str
+    task: str
+    model_path: Path
+    labels: tuple[str, ...]
+    input_name: str
+    output_name: str
+    size: int
+    scale: float
+    offset: float
+    interpolation: int
+    session: ort.InferenceSession
+    manifest: dict[str, Any]
+    runtime_loader: bool
+
+    def predict(self, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Probabilities ``[N, classes]`` for ``uint8 [N, H, W]`` gray crops (resized here)."""
+        crops = resize_gray(crops, self.size, self.interpolation)
+        x = to_model_input(crops, self.scale, self.offset)
+        return self.predict_input(x, batch_size)
+
+    def predict_input(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Probabilities for already preprocessed float32 ``[N, 1, H, W]`` input."""
+        out = [
+            self.session.run([self.output_name], {self.input_name: x[i : i + batch_size]})[0]
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+
+def session_options(threads: int = 1) -> ort.SessionOptions:
+    """Return the runtime's session settings: ``threads`` intra-op, sequential, all passes."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return options
+
+
+def open_session(model: str | os.PathLike[str] | bytes, threads: int = 1) -> ort.InferenceSession:
+    """Open an onnxruntime CPU session for a file or a serialized model."""
+    src = model if isinstance(model, bytes) else os.fspath(model)
+    return ort.InferenceSession(src, session_options(threads), providers=["CPUExecutionProvider"])
+
+
+def _fallback_load(path: Path, threads: int) -> tuple[dict[str, Any], ort.InferenceSession]:
+    """Minimal manifest check when the runtime's loader is not importable."""
+    import hashlib
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    model_path = path.parent / data["file"]
+    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    if digest != data["sha256"]:
+        raise ValueError(f"{model_path}: sha256 {digest}, manifest says {data['sha256']}")
+    session = open_session(model_path, threads)
+    inputs = session.get_inputs()
+    if len(inputs) != 1 or inputs[0].name != data["input"]["name"]:
+        raise ValueError(f"{model_path}: input does not match {path}")
+    outputs = {o.name for o in session.get_outputs()}
+    if outputs != {o["name"] for o in data["outputs"]}:
+        raise ValueError(f"{model_path}: outputs {sorted(outputs)} do not match {path}")
+    return data, session
+
+
+def load_classifier_manifest(manifest: str | os.PathLike[str], threads: int = 1) -> Classifier:
+    """Open a classifier by its manifest (a path, or a bare name of a shipped model).
+
+    Uses the runtime's verifying loader when available (``runtime_loader`` says which ran).
+
+    Raises:
+        ValueError / ModelError: the manifest or model is not a gray-input classifier.
+    """
+    path = Path(manifest)
+    runtime = True
+    try:
+        from face_affect_ros.core.manifest import load_model
+        from face_affect_ros.core.paths import model_manifest_path
+
+        path = model_manifest_path(manifest)
+        _, session = load_model(path, intra_op_threads=threads)
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ImportError:
+        runtime = False
+        data, session = _fallback_load(path, threads)
+    inp = data["input"]
+    if inp["color"] != "gray" or inp["shape"][1] != 1:
+        raise ValueError(f"{path}: not a gray-input classifier (input {inp})")
+    out = next((o for o in data["outputs"] if o.get("labels")), None)
+    if out is None:
+        raise ValueError(f"{path}: no output with labels")
+    size = int(inp["shape"][2])
+    if inp["shape"][3] != size:
+        raise ValueError(f"{path}: only square inputs are supported, got {inp['shape']}")
+    return Classifier(
+        manifest_path=path,
+        name=data["name"],
+        task=data["task"],
+        model_path=path.parent / data["file"],
+        labels=tuple(out["labels"]),
+        input_name=inp["name"],
+        output_name=out["name"],
+        size=size,
+        scale=float(inp["scale"]),
+        offset=float(inp["offset"]),
+        interpolation=INTERPOLATIONS.get(inp.get("resize", "INTER_LINEAR"), 1),
+        session=session,
+        manifest=data,
+        runtime_loader=runtime,
+    )
+
+
+def time_call(fn: Callable[[], object], repeats: int = 50, warmup: int = 5) -> dict[str, float]:
+    """Median and 10th / 90th percentile wall time of ``fn()`` in milliseconds.
+
+    Medians, not means: the machine is shared, and one descheduled run would dominate a mean.
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    times.sort()
+    return {
+        "median_ms": statistics.median(times),
+        "p10_ms": times[int(0.1 * (len(times) - 1))],
+        "p90_ms": times[int(0.9 * (len(times) - 1))],
+        "repeats": float(repeats),
+    }
+
+
+def benchmark_session(
+    session: ort.InferenceSession,
+    x: np.ndarray,
+    batch_sizes: tuple[int, ...] = (1, 8),
+    repeats: int = 50,
+) -> dict[str, dict[str, float]]:
+    """Time one ``session.run`` per batch size on the first rows of ``x`` (medians in ms)."""
+    name = session.get_inputs()[0].name
+    result: dict[str, dict[str, float]] = {}
+    for bs in batch_sizes:
+        batch = np.ascontiguousarray(np.resize(x, (bs, *x.shape[1:])))
+        result[f"batch{bs}"] = time_call(lambda b=batch: session.run(None, {name: b}), repeats)
+    return result
