@@ -429,4 +429,4 @@ def _progress(total: int, enabled: bool) -> Any:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False)
+    return tqdm(total=total, unit="frame", leave=False)

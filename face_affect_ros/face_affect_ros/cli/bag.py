@@ -99,7 +99,13 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _process(args: argparse.Namespace) -> int:
+    # SIGTERM unwinds like Ctrl-C, so the temporary outputs are removed on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
     from face_affect_ros.bag import process as bp
     from face_affect_ros.core.manifest import ModelError
     from face_affect_ros.core.pipeline import FaceAffectPipeline
