@@ -233,3 +233,21 @@ def test_nms_suppresses_overlaps_and_keeps_order() -> None:
 def test_small_variant_also_finds_the_astronaut(astronaut: np.ndarray) -> None:
     (face,) = FaceDetector(MODELS / "yunet_s_dynamic.json").detect(astronaut)
     assert iou(face.box, ASTRONAUT_FACE) > 0.75
+
+
+@pytest.mark.skipif(not hasattr(cv2, "FaceDetectorYN"), reason="OpenCV without FaceDetectorYN")
+def test_decoder_matches_opencv_face_detector_yn() -> None:
+    """Same model, same padded input: our decoding equals OpenCV's FaceDetectorYN."""
+    frame, _ = _many_faces()
+    frame = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA)
+    ours = FaceDetector(MODELS / "yunet_n_dynamic.json", input_size=(640, 360),
+                        score_threshold=0.5, nms_threshold=0.3).detect(frame)
+    reference = cv2.FaceDetectorYN.create(str(MODELS / "yunet_n_dynamic.onnx"), "", (640, 360),
+                                          0.5, 0.3, 5000)
+    _, faces = reference.detect(frame)
+    assert faces is not None and len(ours) == len(faces) >= 6
+    faces = faces[np.argsort(-faces[:, 14])]
+    for det, ref in zip(ours, faces, strict=True):
+        np.testing.assert_allclose(det.box, ref[0:4], atol=0.05)
+        np.testing.assert_allclose(det.landmarks_array().ravel(), ref[4:14], atol=0.05)
+        assert det.score == pytest.approx(float(ref[14]), abs=1e-4)

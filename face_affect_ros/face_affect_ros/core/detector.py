@@ -300,6 +300,8 @@ class FaceDetector:
         return self._postprocess(outputs, plan)
 
     def _postprocess(self, outputs: list[np.ndarray], plan: _Plan) -> list[Detection]:
+        # cls * obj >= threshold^2; with a threshold of 0 every cell passes (sqrt >= 0).
+        min_product = self.score_threshold ** 2 if self.score_threshold > 0 else -np.inf
         boxes_l: list[np.ndarray] = []
         scores_l: list[np.ndarray] = []
         kps_l: list[np.ndarray] = []
@@ -310,16 +312,24 @@ class FaceDetector:
                 raise RuntimeError(f"stride {stride}: model returned {cls.shape[0]} cells for "
                                    f"a {plan.blob.shape[3]}x{plan.blob.shape[2]} input, "
                                    f"expected {priors.shape[0]}")
-            score = np.sqrt(np.clip(cls[:, 0], 0.0, 1.0) * np.clip(obj[:, 0], 0.0, 1.0))
-            keep = np.flatnonzero(score >= self.score_threshold)
+            # Cheap pre-filter on the raw product: for a threshold t > 0, clipping can only
+            # lower a product, so every cell OpenCV's rule keeps passes it; the exact clipped
+            # score is then computed on the few candidates only.
+            keep = np.flatnonzero(cls[:, 0] * obj[:, 0] >= min_product)
             if keep.size == 0:
                 continue
+            score = np.sqrt(np.clip(cls[keep, 0], 0.0, 1.0) * np.clip(obj[keep, 0], 0.0, 1.0))
+            exact = score >= self.score_threshold
+            if not exact.all():
+                keep, score = keep[exact], score[exact]
+                if keep.size == 0:
+                    continue
             cell = priors[keep]
             box = bbox[keep]
             size = np.exp(box[:, 2:4]) * stride
             centre = (cell + box[:, 0:2]) * stride
             boxes_l.append(np.concatenate([centre - size / 2.0, size], axis=1))
-            scores_l.append(score[keep])
+            scores_l.append(score)
             kps_l.append((kps[keep].reshape(-1, 5, 2) + cell[:, None, :]) * stride)
         if not boxes_l:
             return []
@@ -337,7 +347,10 @@ class FaceDetector:
             boxes, scores, landmarks = boxes[big], scores[big], landmarks[big]
             if not scores.size:
                 return []
-        keep = nms(boxes, scores, self.nms_threshold)[: self.max_faces]
+        if scores.size == 1:
+            keep = np.zeros(1, dtype=np.intp)
+        else:
+            keep = nms(boxes, scores, self.nms_threshold)[: self.max_faces]
         return [
             Detection(
                 box=(float(boxes[k, 0]), float(boxes[k, 1]), float(boxes[k, 2]),
