@@ -6,9 +6,12 @@ all go through this class, so they agree on crops, labels and thresholds.
 
 Crop margins (fractions of the detector box added on each side, (x, y)) are per model because
 the two models were trained on different framings: FER-2013 (emotion) has tight, square face
-crops, IMDB-WIKI ``imdb_crop`` (gender) has face boxes enlarged by 40 % on each side. Defaults
-were chosen by measurement in ``bench/margin_sweep.py``; see :data:`DEFAULT_EMOTION_MARGIN` and
-:data:`DEFAULT_GENDER_MARGIN`.
+crops, IMDB-WIKI ``imdb_crop`` (gender) has face crops with a wide margin. The defaults were
+chosen by measurement in ``bench/margin_sweep.py``; see :data:`DEFAULT_EMOTION_MARGIN` and
+:data:`DEFAULT_GENDER_MARGIN`. Pixels of a crop outside the image are filled by mirroring
+(``border_mode``), and crops much larger than a model's input are shrunk in two steps
+(``antialias``); both choices are measured, see :class:`PipelineConfig` and
+:class:`~face_affect_ros.core.classifier.AffectClassifier`.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ __all__ = [
 #: are tight Viola-Jones style crops; a pasted lfw patch (the same framing) is the YuNet box plus
 #: 0.09 / 0.22 of its width left / right and ~0 of its height top / bottom. Over a grid of
 #: margins, (0.15, 0.0) reproduces the emotion model's output on that tight reference crop best:
-#: mean total-variation distance 0.174 (0.28 at (0, -0.1), 0.31 at (0.5, 0.2)), top-1 agreement
+#: mean total-variation distance 0.174 (0.23 at (0, 0), 0.35 at (0.5, 0.2)), top-1 agreement
 #: 77 % on 99 faces (bench/margin_sweep.py, measurement 2). The astronaut stays happy
 #: (p = 0.997). Upstream's (20, 40) px on a 150 px Haar box is about (0.3, 0.25) of a YuNet
 #: box (a Haar box frames like an lfw patch), where agreement drops to 53 % (TV 0.38).
