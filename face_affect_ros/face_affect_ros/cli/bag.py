@@ -188,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BagError as exc:
         _error(str(exc))
         return EXIT_ERROR
+    except OSError as exc:  # disk full, permissions, ... while writing the outputs
+        _error(" ".join(str(exc).split()))
+        return EXIT_ERROR
     except KeyboardInterrupt:
         _error("interrupted; no output written")
         return EXIT_INTERRUPTED
