@@ -228,6 +228,7 @@ def _slice_bn(bn: nn.BatchNorm2d, keep: torch.Tensor) -> nn.BatchNorm2d:
 
 
 def _replace(model: nn.Module, old: nn.Module, new: nn.Module) -> None:
+    new.train(old.training)  # a fresh module is in training mode; keep the model's mode
     for parent in model.modules():
         for name, child in parent.named_children():
             if child is old:
