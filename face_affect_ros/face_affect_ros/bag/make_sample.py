@@ -8,8 +8,9 @@ face, zoom out to show two, close in on the other, then pan to the cat for a str
 without a face. Every frame is a pure function of its index, so the output only changes when
 scikit-image's pictures, OpenCV's JPEG encoder or this file change.
 
-Run (from the repository root): ``python -m face_affect_ros.bag.make_sample`` (``--help`` for
-options). See ``face_affect_ros/sample/README.md``.
+Run ``python -m face_affect_ros.bag.make_sample`` with the package installed (``make setup``) or
+from the ``face_affect_ros/`` directory; ``--help`` for options. See
+``face_affect_ros/sample/README.md``.
 """
 
 from __future__ import annotations
