@@ -106,9 +106,11 @@ def test_detect_then_classify_equals_process(pipeline: FaceAffectPipeline,
     assert split.faces == whole.faces
 
 
-def test_tiny_image(pipeline: FaceAffectPipeline) -> None:
-    result = pipeline.process(np.full((8, 8, 3), 127, np.uint8))
-    assert (result.width, result.height, result.faces) == (8, 8, ())
+@pytest.mark.parametrize("shape", [(8, 8, 3), (1, 1), (3, 3, 4), (1, 5000, 3), (4000, 2)])
+def test_tiny_and_degenerate_images(pipeline: FaceAffectPipeline, shape) -> None:
+    image = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    result = pipeline.process(image)
+    assert (result.width, result.height, result.faces) == (shape[1], shape[0], ())
 
 
 def test_huge_image(pipeline: FaceAffectPipeline, astronaut: np.ndarray) -> None:
