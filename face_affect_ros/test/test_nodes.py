@@ -212,6 +212,9 @@ def test_compressed_input_and_corrupt_jpeg(client, frame) -> None:
         corrupt = CompressedImage(header=Camera.header(40), format="jpeg",
                                   data=jpg.tobytes()[:2000])
         cam.pub.publish(corrupt)
+        # Newest frame wins: give the idle worker time to take the corrupt frame before the next
+        # good one would replace it (then it would be counted as stale, never decoded).
+        cam.spin(0.5)
         good.header = Camera.header(42)
         assert cam.send(good, 42) is not None, "good frame after a corrupt one was lost"
         assert Camera.key(40) not in cam.results

@@ -32,13 +32,14 @@ LATENCY_WINDOW = 300
 
 
 def camera_qos(reliability: str) -> QoSProfile:
-    """Sensor-data QoS (keep last 1, volatile) with the configured reliability.
+    """Sensor-data QoS (keep last 5, volatile) with the configured reliability.
 
-    Depth 1 is deliberate: the middleware then keeps only the newest frame, never a queue.
+    The callbacks only hand the message to a newest-frame-wins slot (which counts what it
+    replaces), so the middleware's short queue drains at once and no frame is dropped unseen.
     """
     qos = QoSProfile(
         history=qos_profile_sensor_data.history,
-        depth=1,
+        depth=qos_profile_sensor_data.depth,
         reliability=ReliabilityPolicy.RELIABLE
         if reliability == "reliable"
         else ReliabilityPolicy.BEST_EFFORT,

@@ -20,8 +20,9 @@ from face_affect_ros.core.image_io import ImageDecodeError, UnsupportedEncodingE
 from face_affect_ros.nodes.base import StageNode, camera_qos
 from face_affect_ros.nodes.convert import image_from_msg
 
-# handler(message, decoded image, monotonic receipt time)
-FrameHandler = Callable[[Image | CompressedImage, np.ndarray, float], None]
+# handler(message, monotonic receipt time); the handler decodes with CameraInput.decode when
+# (and if) it processes the frame, so a frame that is replaced before then costs no decoding.
+FrameHandler = Callable[[Image | CompressedImage, float], None]
 
 
 class CameraInput:
@@ -64,15 +65,18 @@ class CameraInput:
         if not self.limiter.allow(received):
             node.count("dropped_rate")
             return
+        self._handler(msg, received)
+
+    def decode(self, msg: Image | CompressedImage) -> np.ndarray | None:
+        """The frame as BGR or mono, or None after counting and logging why it is unusable."""
+        node = self._node
         try:
-            image = image_from_msg(msg, node.params["max_image_pixels"])
+            return image_from_msg(msg, node.params["max_image_pixels"])
         except UnsupportedEncodingError as exc:
             node.count("error_unsupported_encoding")
             node.warn_once(f"encoding:{getattr(msg, 'encoding', '')}", f"{self.topic}: {exc}")
-            return
         except ImageDecodeError as exc:
             node.count("error_bad_image")
             node.get_logger().warning(f"{self.topic}: dropped frame: {exc}",
                                       throttle_duration_sec=1.0)
-            return
-        self._handler(msg, image, received)
+        return None

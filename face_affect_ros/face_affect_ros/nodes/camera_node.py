@@ -61,7 +61,10 @@ class CameraNode(StageNode):
         if "max_rate" in changed and self.camera is not None:
             self.camera.limiter.max_rate = new["max_rate"]
 
-    def _forward(self, msg: Any, image: np.ndarray, received: float) -> None:
+    def _forward(self, msg: Any, received: float) -> None:
+        image = self.camera.decode(msg)
+        if image is None:
+            return
         if isinstance(msg, Image) and msg.encoding in PASS_THROUGH:
             out = msg
         else:

@@ -21,7 +21,7 @@ class FaceAffectNode(ProcessingNode):
     def configure_stage(self) -> None:
         """Load all models and create the output publishers."""
         super().configure_stage()
-        self.camera = CameraInput(self, self.submit)
+        self.camera = CameraInput(self, lambda msg, received: self.submit(msg, None, received))
 
     def activate_stage(self) -> None:
         """Start the worker, then the camera subscription."""
@@ -40,9 +40,12 @@ class FaceAffectNode(ProcessingNode):
         if "max_rate" in changed and getattr(self, "camera", None) is not None:
             self.camera.limiter.max_rate = new["max_rate"]
 
-    def process(self, item) -> None:  # noqa: ANN001 - (msg, image, received)
-        """Detect, classify and publish one frame."""
-        msg, image, received = item
+    def process(self, item) -> None:  # noqa: ANN001 - (msg, None, received)
+        """Decode, detect, classify and publish one frame."""
+        msg, _, received = item
+        image = self.camera.decode(msg)
+        if image is None:
+            return
         result = self.pipeline.process(image)
         self.publish_result(msg.header, image, result, received)
 
