@@ -80,6 +80,7 @@ def test_single_process_publishes_core_results(single, frame, expected) -> None:
     assert len(result.faces) == 1
     face = result.faces[0]
     assert (face.emotion, face.gender) == ("happy", "woman")
+    assert face.id == "face_1"  # tracking is on by default; first face this node has seen
     # The box is on the face: it contains both eyes and the mouth corners.
     pts = np.asarray(face.landmarks).reshape(5, 2)
     assert np.all(pts[:, 0] > face.roi.x_offset) and np.all(

@@ -44,6 +44,7 @@ from face_affect_ros.core.labels import (
     merge_matrix,
 )
 from face_affect_ros.core.paths import model_manifest_path
+from face_affect_ros.core.tracking import FaceTracker
 
 __all__ = [
     "BORDER_MODES",
@@ -104,6 +105,8 @@ class FaceResult:
     gender: str
     gender_confidence: float
     gender_scores: tuple[float, ...]
+    #: Stable id of the face across frames (``face_<n>``); empty when tracking is off.
+    track_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,8 @@ class PipelineConfig:
     emotion_label_set: str = "fer7"
     gender_min_confidence: float = DEFAULT_GENDER_MIN_CONFIDENCE
     flip_tta: bool = False
+    tracking: bool = True
+    emotion_smoothing: float = 0.0
     antialias: bool = True
     intra_op_threads: int = 1
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
@@ -212,7 +217,12 @@ class PipelineConfig:
         if not 0.5 <= self.gender_min_confidence <= 1.0:
             raise ValueError("gender_min_confidence must be in [0.5, 1] (below 0.5 it never "
                              f"abstains on two classes), got {self.gender_min_confidence!r}")
-        for name in ("flip_tta", "antialias", "verify_sha256"):
+        if not _is_number(self.emotion_smoothing) or not 0.0 <= self.emotion_smoothing <= 0.95:
+            raise ValueError("emotion_smoothing must be in [0, 0.95] (0 = off), "
+                             f"got {self.emotion_smoothing!r}")
+        if self.emotion_smoothing > 0 and not self.tracking:
+            raise ValueError("emotion_smoothing needs tracking (it averages along a track)")
+        for name in ("flip_tta", "tracking", "antialias", "verify_sha256"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if isinstance(self.intra_op_threads, bool) or not isinstance(self.intra_op_threads, int) \
@@ -316,6 +326,13 @@ class FaceAffectPipeline:
         self._merge = merge_matrix(cfg.emotion_label_set, self.classifier.emotion_labels)
         self._border = BORDER_MODES[cfg.border_mode]
         self._gray = _GrayBuffer()
+        self.tracker = FaceTracker(smoothing=cfg.emotion_smoothing) if cfg.tracking else None
+
+    def adopt_tracks(self, previous: FaceAffectPipeline) -> None:
+        """Continue `previous`'s face tracks (a runtime parameter change keeps the ids)."""
+        if self.tracker is not None and previous.tracker is not None:
+            previous.tracker.smoothing = self.tracker.smoothing
+            self.tracker = previous.tracker
 
     @property
     def model_names(self) -> tuple[str, str, str]:
@@ -362,6 +379,9 @@ class FaceAffectPipeline:
             emotion_probs, gender_probs = self.classifier.classify(emotion_crops, gender_crops)
             t3 = time.perf_counter()
             faces = self._results(detections, emotion_probs, gender_probs)
+        if self.tracker is not None:
+            # Every classified frame updates the tracks, empty ones too (tracks age out).
+            faces = tuple(self.tracker.update(faces, self.emotion_labels))
         t4 = time.perf_counter()
         return FrameResult(
             width=int(image.shape[1]),

@@ -97,7 +97,7 @@ def frame_result_to_msg(header: Header, result: FrameResult) -> FaceAffectArray:
         det = face.detection
         msg.faces.append(
             FaceAffect(
-                id="",  # no tracker yet: the message says empty means tracking is off
+                id=face.track_id,
                 roi=roi_of(det.box, result.width, result.height),
                 detection_confidence=float(det.score),
                 landmarks=_landmarks(det),

@@ -101,7 +101,9 @@ class ProcessingNode(StageNode):
         reference is atomic, so the frame in flight finishes with the old configuration.
         """
         if self.pipeline is not None and changed - {"max_rate", "latency_warn_ms"}:
-            self.pipeline = FaceAffectPipeline(P.pipeline_config(new))
+            pipeline = FaceAffectPipeline(P.pipeline_config(new))
+            pipeline.adopt_tracks(self.pipeline)
+            self.pipeline = pipeline
 
     # ---- processing -----------------------------------------------------------------------
     def submit(self, msg: Any, image: np.ndarray | None, received: float) -> None:
