@@ -10,7 +10,9 @@ cases alike. OpenCV is limited to one thread throughout so only onnxruntime's th
 * size: one face at 40 % of the frame height in 320x240, 640x480, 1280x720, 1920x1080 frames
   (the detector always runs at its default 320x240 input; the resize and crops grow).
 * threads: onnxruntime intra-op threads 1 and 2 on the one-face and the 10-face 640x480 frames,
-  each setting in its own worker process (this script with ``--serve N``), driven alternately.
+  each setting in its own worker process (this script with ``--serve N``), driven alternately,
+  with an idle pause after every call in which the CPU still burnt (spin-waiting thread pools)
+  is measured.
 
 Usage:  python bench/bench_scaling.py [--iterations N] [--quick]
 Writes: bench/results/bench_scaling.json
@@ -36,6 +38,9 @@ FACE_COUNTS = (1, 2, 5, 10, 20)
 SIZES = ((320, 240), (640, 480), (1280, 720), (1920, 1080))
 THREADS = (1, 2)
 STAGES = ("detect_ms", "crop_ms", "classify_ms")
+#: Idle time after each call in the threads sweep: longer than onnxruntime's spin-wait
+#: (about 160 ms of CPU after a call with 2 intra-op threads, measured here).
+IDLE_S = 0.3
 
 
 def time_once(pipeline: FaceAffectPipeline, frame: bl.Frame) -> tuple[dict[str, float], list]:
@@ -81,10 +86,7 @@ def interleaved(
             "ground_truth_faces": len(frame.faces),
             "found": matched,
             "detections": detections,
-            **{
-                m: bl.summarize(x[m] for x in s)
-                for m in ("wall_ms", "cpu_ms", "detect_ms", "crop_ms", "classify_ms")
-            },
+            **{m: bl.summarize(x[m] for x in s) for m in s[0]},
         }
     return out
 
@@ -101,8 +103,9 @@ class ThreadServer:
     """This script in ``--serve THREADS`` mode, driven over pipes.
 
     One pipeline with that many onnxruntime threads in its own process, timing frames on
-    request. Keeps an idle session's spinning thread pool out of the other session's process
-    (its CPU time and its cache).
+    request. After each call the server stays idle for ``IDLE_S`` and reports the CPU its
+    process burnt meanwhile: onnxruntime's intra-op pool (more than one thread) spin-waits for
+    new work after every run, and that spinning would otherwise land on the next case.
     """
 
     def __init__(self, threads: int) -> None:
@@ -135,6 +138,9 @@ def serve(threads: int) -> int:
     frames = thread_frames()
     for line in sys.stdin:
         sample, boxes = time_once(pipeline, frames[line.strip()])
+        c0 = time.process_time()
+        time.sleep(IDLE_S)
+        sample["idle_cpu_ms"] = (time.process_time() - c0) * 1e3
         print(json.dumps({"sample": sample, "boxes": boxes}), flush=True)
     return 0
 
@@ -176,12 +182,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--iterations", type=int, default=200, help="timed rounds per sweep")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument(
+        "--thread-rounds",
+        type=int,
+        default=50,
+        help=f"rounds of the threads sweep ({IDLE_S} s idle per call)",
+    )
     parser.add_argument("--quick", action="store_true", help="10 rounds")
     parser.add_argument("--serve", type=int, metavar="THREADS", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
         return serve(args.serve)
     iterations = 10 if args.quick else args.iterations
+    thread_rounds = 5 if args.quick else args.thread_rounds
     cv2.setNumThreads(1)
     load_at_start = bl.load_average()
 
@@ -208,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                 for key, frame in thread_frames().items()
                 for n in THREADS
             ],
-            iterations,
+            thread_rounds,
             args.warmup,
         )
     finally:
@@ -232,8 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fit: {intercept:.2f} ms + {slope:.2f} ms per face")
     print("\nFrame size (one face at 40 % of the height, detector input 320x240, 1 thread)")
     print(bl.table(HEADERS, rows_of(sizes)))
-    print("\nonnxruntime intra-op threads (640x480)")
-    print(bl.table(HEADERS, rows_of(threads)))
+    print("\nonnxruntime intra-op threads (640x480; each in its own process, called alternately)")
+    rows = [
+        [*row, bl.fmt(threads[key]["idle_cpu_ms"]["median"], 1)]
+        for key, row in zip(threads, rows_of(threads), strict=True)
+    ]
+    print(bl.table([*HEADERS, f"idle-spin CPU ms in {IDLE_S * 1e3:.0f} ms"], rows))
     print(
         "2-thread speed-up (1-thread median / 2-thread median): "
         + ", ".join(f"{k} {v:.2f}x" for k, v in speedup.items())
@@ -247,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             ),
             "settings": {
                 "iterations": iterations,
+                "thread_rounds": thread_rounds,
+                "thread_idle_s": IDLE_S,
                 "warmup": args.warmup,
                 "opencv_threads": 1,
                 "pipeline": "PipelineConfig defaults; faces sweep with max_faces=32",

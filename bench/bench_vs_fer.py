@@ -51,6 +51,9 @@ COMPARATORS: dict[str, tuple[str, int | None]] = {
     "fer_keras": ("fer_keras", None),
     "fer_mtcnn": ("fer_mtcnn", None),
 }
+#: Pause before every timed call, so thread pools still spinning after the previous call
+#: (torch's, for MTCNN) do not run into the next one.
+SETTLE_S = 0.01
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
@@ -109,6 +112,7 @@ def timing_phase(
             # Alternate who goes first so neither side always runs on a "warm" core.
             order = ["ours", *comparators] if it % 2 == 0 else [*comparators, "ours"]
             for who in order:
+                time.sleep(SETTLE_S)
                 if who == "ours":
                     sample, result = run_ours(pipeline, frame.image)
                     if it >= 0:
