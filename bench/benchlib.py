@@ -269,17 +269,13 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _git_commit() -> str:
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
+        return subprocess.run(
+            ["git", "-C", str(REPO_DIR), *args], capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out
+        return None
 
 
 def load_average() -> list[float] | None:
@@ -302,7 +298,11 @@ def machine_info() -> dict[str, Any]:
         "onnxruntime": onnxruntime.__version__,
         "numpy": np.__version__,
         "opencv": cv2.__version__,
-        "git_commit": _git_commit(),
+        "git_commit": _git("rev-parse", "--short", "HEAD") or "unknown",
+        # Benchmarks run the working tree: say whether the core differed from that commit.
+        "core_uncommitted_changes": bool(
+            _git("status", "--porcelain", "--", "face_affect_ros/face_affect_ros/core")
+        ),
     }
     for var in ("OPENBLAS_CORETYPE", "OMP_NUM_THREADS"):
         if var in os.environ:
