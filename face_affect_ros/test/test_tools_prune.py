@@ -155,7 +155,7 @@ def test_angles_and_plan_by_hand() -> None:
 @pytest.mark.skipif(not default_model_path().is_file(), reason="upstream HDF5 not available")
 def test_cli_on_shipped_emotion_model(tmp_path: Path) -> None:
     assert (
-        main(["--out", str(tmp_path), "--threshold", "40", "--sweep", "0,40,60", "--repeats", "5"])
+        main(["--out", str(tmp_path), "--threshold", "40", "--sweep", "0,40,60", "--rounds", "1"])
         == 0
     )
     name = "emotion_mini_xception_pruned"
@@ -164,6 +164,7 @@ def test_cli_on_shipped_emotion_model(tmp_path: Path) -> None:
     assert report["maps_after"] == 128 - report["maps_pruned"] and report["maps_pruned"] > 0
     assert report["parameters_after"] < report["parameters_before"]
     assert report["onnx_vs_torch_max_abs_prob_diff"] < 1e-4
+    assert set(report["speed_ms"]["pruned"]) == {"batch1_median_ms", "batch8_median_ms"}
     assert [r["threshold_deg"] for r in report["sweep"]] == [0, 40, 60]
     assert report["sweep"][0]["maps_pruned"] == 0 and report["sweep"][0]["heldout_agreement"] == 1
     assert (tmp_path / f"{name}_sweep.png").stat().st_size > 5000

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,37 +139,32 @@ def load_classifier_manifest(manifest: str | os.PathLike[str], threads: int = 1)
     )
 
 
-def time_call(fn: Callable[[], object], repeats: int = 50, warmup: int = 5) -> dict[str, float]:
-    """Median and 10th / 90th percentile wall time of ``fn()`` in milliseconds.
-
-    Medians, not means: the machine is shared, and one descheduled run would dominate a mean.
-    """
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    times.sort()
-    return {
-        "median_ms": statistics.median(times),
-        "p10_ms": times[int(0.1 * (len(times) - 1))],
-        "p90_ms": times[int(0.9 * (len(times) - 1))],
-        "repeats": float(repeats),
-    }
-
-
-def benchmark_session(
-    session: ort.InferenceSession,
+def interleaved_medians(
+    sessions: dict[str, ort.InferenceSession],
     x: np.ndarray,
     batch_sizes: tuple[int, ...] = (1, 8),
-    repeats: int = 50,
+    rounds: int = 20,
+    per_round: int = 10,
 ) -> dict[str, dict[str, float]]:
-    """Time one ``session.run`` per batch size on the first rows of ``x`` (medians in ms)."""
-    name = session.get_inputs()[0].name
-    result: dict[str, dict[str, float]] = {}
+    """Median ms per ``run`` for each session and batch size, timed in interleaved rounds.
+
+    Each round runs every session ``per_round`` times back to back, so slow phases of a shared
+    machine affect all variants equally; the median over all runs is reported.
+    """
+    result: dict[str, dict[str, float]] = {name: {} for name in sessions}
     for bs in batch_sizes:
         batch = np.ascontiguousarray(np.resize(x, (bs, *x.shape[1:])))
-        result[f"batch{bs}"] = time_call(lambda b=batch: session.run(None, {name: b}), repeats)
+        times: dict[str, list[float]] = {name: [] for name in sessions}
+        for sess in sessions.values():  # warm-up
+            for _ in range(3):
+                sess.run(None, {sess.get_inputs()[0].name: batch})
+        for _ in range(rounds):
+            for name, sess in sessions.items():
+                feed = {sess.get_inputs()[0].name: batch}
+                for _ in range(per_round):
+                    start = time.perf_counter()
+                    sess.run(None, feed)
+                    times[name].append((time.perf_counter() - start) * 1e3)
+        for name in sessions:
+            result[name][f"batch{bs}_median_ms"] = float(np.median(times[name]))
     return result

@@ -185,13 +185,18 @@ def feature_site(model: nn.Module) -> FeatureSite:
                     f"{prefix}.shortcut.conv+{prefix}.shortcut.bn",
                 ],
                 "consumer": ["classifier"],
+                "maps": [f"{prefix} output (input of classifier)"],
             },
         )
     if isinstance(model, SequentialFCN):
         return FeatureSite(
             producers=[(model.top.conv, model.top.bn)],
             consumer=model.classifier,
-            names={"producers": ["top.conv+top.bn"], "consumer": ["classifier"]},
+            names={
+                "producers": ["top.conv+top.bn"],
+                "consumer": ["classifier"],
+                "maps": ["top output (input of classifier)"],
+            },
         )
     raise TypeError(f"no known feature site for {type(model).__name__}")
 

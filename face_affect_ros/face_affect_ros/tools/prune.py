@@ -330,7 +330,7 @@ def sweep(
 
 
 def plot_sweep(rows: list[dict[str, Any]], channels: int, path: Path, title: str) -> Path:
-    """Plot held-out top-1 agreement against maps pruned, one labelled point per threshold."""
+    """Plot held-out top-1 agreement against maps pruned, labelled with the thresholds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -340,14 +340,13 @@ def plot_sweep(rows: list[dict[str, Any]], channels: int, path: Path, title: str
     y = [100.0 * r["heldout_agreement"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     ax.plot(x, y, "o-")
+    # One label per distinct point: thresholds that prune nothing more share a point.
+    groups: dict[tuple[int, float], list[float]] = {}
     for r, xi, yi in zip(rows, x, y, strict=True):
-        ax.annotate(
-            f"{r['threshold_deg']:g}°",
-            (xi, yi),
-            textcoords="offset points",
-            xytext=(4, 4),
-            fontsize=7,
-        )
+        groups.setdefault((xi, yi), []).append(r["threshold_deg"])
+    for (xi, yi), ts in groups.items():
+        label = f"{ts[0]:g}°" if len(ts) == 1 else f"{ts[0]:g}-{ts[-1]:g}°"
+        ax.annotate(label, (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlabel(f"feature maps pruned (of {channels})")
     ax.set_ylabel("top-1 agreement with unpruned model (%)")
     ax.set_title(title, fontsize=9)
@@ -358,12 +357,6 @@ def plot_sweep(rows: list[dict[str, Any]], channels: int, path: Path, title: str
     fig.savefig(path)
     plt.close(fig)
     return path
-
-
-def _speed(onnx_bytes: bytes, x: np.ndarray, repeats: int) -> dict[str, dict[str, float]]:
-    from face_affect_ros.tools.inference import benchmark_session, open_session
-
-    return benchmark_session(open_session(onnx_bytes), x, (1, 8), repeats)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="labelled dataset for accuracy (fer2013.csv or folder)")
     p.add_argument("--usage", default="PrivateTest", help="FER-2013 rows for --data")
     p.add_argument("--name", help="output model name (default <model name>_pruned)")
-    p.add_argument("--repeats", type=int, default=200, help="timing repeats per batch size")
+    p.add_argument("--rounds", type=int, default=20, help="timing rounds (10 runs each)")
     p.add_argument("--out", type=Path, required=True)
     return p
 
@@ -464,10 +457,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     after_bytes = export_onnx(pruned, "pruned", {}, input_size=loaded.input_size)
     report["onnx_values_after"] = onnx_param_count(after_bytes)
+    from face_affect_ros.tools.inference import interleaved_medians, open_session
+
+    speed = interleaved_medians(
+        {"unpruned": open_session(before_bytes), "pruned": open_session(after_bytes)},
+        x_np,
+        rounds=args.rounds,
+    )
     report["speed_ms"] = {
-        "unpruned": _speed(before_bytes, x_np, args.repeats),
-        "pruned": _speed(after_bytes, x_np, args.repeats),
-        "runtime": "onnxruntime, 1 intra-op thread, CPU, median of repeats",
+        **speed,
+        "runtime": "onnxruntime, 1 intra-op thread, CPU, median of interleaved rounds",
     }
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path, manifest_path, diff = export_model(
@@ -503,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows,
             site.channels,
             args.out / f"{name}_sweep.png",
-            f"{name}: distinctiveness pruning of {', '.join(site.names['producers'])}",
+            f"{name}: distinctiveness pruning of {site.names['maps'][0]}",
         )
     (args.out / f"{name}_report.json").write_text(json.dumps(report, indent=2) + "\n")
     speed = report["speed_ms"]
@@ -516,10 +515,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"held-out agreement {report['heldout_agreement']:.1%} "
         f"(n={faces['heldout_samples']}), on the activation set "
         f"{report['activation_set_agreement']:.1%}\n"
-        f"speed batch 1: {speed['unpruned']['batch1']['median_ms']:.3f} -> "
-        f"{speed['pruned']['batch1']['median_ms']:.3f} ms, batch 8: "
-        f"{speed['unpruned']['batch8']['median_ms']:.3f} -> "
-        f"{speed['pruned']['batch8']['median_ms']:.3f} ms\n"
+        f"speed batch 1: {speed['unpruned']['batch1_median_ms']:.3f} -> "
+        f"{speed['pruned']['batch1_median_ms']:.3f} ms, batch 8: "
+        f"{speed['unpruned']['batch8_median_ms']:.3f} -> "
+        f"{speed['pruned']['batch8_median_ms']:.3f} ms\n"
         f"wrote {onnx_path}, {manifest_path}, {args.out / (name + '_report.json')}"
     )
     return 0
