@@ -17,9 +17,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-
-pytest.importorskip("skimage")
-
 from face_affect_ros.tools.inference import load_classifier_manifest
 from face_affect_ros.tools.quantize import face_sets, main, quantize_classifier
 

@@ -285,9 +285,15 @@ def real_face_crops() -> tuple[np.ndarray, list[str]]:
     """Return the 101 real gray 64x64 face crops of the Keras fixture and their source tags.
 
     The 100 face patches of ``skimage.data.lfw_subset()`` (25x25, upscaled with INTER_LINEAR)
-    and the astronaut's face, built by the same function that made
-    ``test/fixtures/keras_reference.npz`` so both hold identical pixels. Needs scikit-image.
+    and the astronaut's face. Read from ``test/fixtures/keras_reference.npz`` when the source
+    checkout has it (no scikit-image needed), else built by the function that made the fixture,
+    so both give identical pixels.
     """
+    fixture = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "keras_reference.npz"
+    if fixture.is_file():
+        with np.load(fixture) as ref:
+            if "inputs" in ref and "sources" in ref:
+                return np.asarray(ref["inputs"], dtype=np.uint8), [str(t) for t in ref["sources"]]
     from face_affect_ros.tools.make_fidelity_fixture import build_face_crops
 
     return build_face_crops()
