@@ -349,6 +349,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     init_source: dict[str, Any] | None = None
     if cfg.init:
         loaded = load_classifier(cfg.init)
+        if loaded.kept_maps is not None:
+            raise ValueError(f"{cfg.init}: a pruned checkpoint cannot initialise a full model")
         if loaded.arch != cfg.arch or len(loaded.labels) != num_classes:
             raise ValueError(
                 f"{cfg.init}: a {loaded.arch} with {len(loaded.labels)} classes cannot "
