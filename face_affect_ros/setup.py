@@ -53,6 +53,13 @@ setup(
             "face-affect-image = face_affect_ros.cli.image:main",
             "face-affect-bag = face_affect_ros.cli.bag:main",
             "face-affect-demo = face_affect_ros.cli.demo:main",
+            # Model tools (need the `tools` extra: PyTorch; never imported by the nodes)
+            "face-affect-convert = face_affect_ros.tools.convert:main",
+            "face-affect-train = face_affect_ros.tools.train:main",
+            "face-affect-eval = face_affect_ros.tools.evaluate:main",
+            "face-affect-explain = face_affect_ros.tools.explain:main",
+            "face-affect-prune = face_affect_ros.tools.prune:main",
+            "face-affect-quantize = face_affect_ros.tools.quantize:main",
         ],
     },
 )
