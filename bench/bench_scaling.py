@@ -21,6 +21,7 @@ Writes: bench/results/bench_scaling.json
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -269,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                 "warmup": args.warmup,
                 "opencv_threads": 1,
                 "pipeline": "PipelineConfig defaults; faces sweep with max_faces=32",
+                "pipeline_config": dataclasses.asdict(one_thread.config),
             },
             "load_average_at_start": load_at_start,
             "faces": faces,

@@ -32,6 +32,7 @@ Writes: bench/results/bench_vs_fer.json
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections import defaultdict
@@ -481,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ours": "FaceAffectPipeline(PipelineConfig(intra_op_threads=1)), "
                 "cv2.setNumThreads(1)",
                 "comparators": {k: COMPARATORS[k] for k in comparators},
+                "pipeline_config": dataclasses.asdict(pipeline.config),
             },
             "fer_env": {
                 "versions": fer_info.get("versions"),
