@@ -15,6 +15,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
+from rclpy.qos import qos_profile_sensor_data
 from ros_helpers import spin_until
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -238,3 +239,34 @@ def test_missing_model_fails_configure_but_node_stays_up(tmp_path) -> None:
         (code, _, err), = stop_nodes([proc], signal.SIGINT)
     assert "configure failed" in err and "nope.json" in err, err[-2000:]
     assert code == 0 and "Traceback" not in err, err[-2000:]
+
+
+def test_saliency_topic_of_the_largest_face(client, frame) -> None:
+    from face_affect_ros.tools.models import default_model_path
+
+    weights = default_model_path("emotion")
+    if not weights.is_file():
+        pytest.skip(f"upstream weights not beside the repository: {weights}")
+    cam_topic = "/sal_cam/image"
+    proc = start_node("face_affect_node", "-r", f"image:={cam_topic}", "-r", "__ns:=/sal",
+                      "-p", f"saliency_model:={weights}", "-p", "saliency_rate:=10.0")
+    images: list[Image] = []
+    try:
+        # Debug topics are best effort: a reliable subscription would not match.
+        client.create_subscription(Image, "/sal/face_affect/saliency", images.append,
+                                   qos_profile_sensor_data)
+        cam = Camera(client, cam_topic, results="/sal/face_affect")
+        assert cam.wait_ready()
+        assert spin_until(client, lambda: client.count_publishers("/sal/face_affect/saliency") > 0,
+                          10)
+        result = cam.send(cam.image(frame, 50), 50)
+        assert result is not None and len(result.faces) == 1
+        assert spin_until(client, lambda: bool(images), 10), "no saliency image"
+    finally:
+        (code, _, err), = stop_nodes([proc], signal.SIGINT)
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+    sal = images[0]
+    assert sal.header == Camera.header(50)
+    assert (sal.width, sal.height, sal.encoding) == (128, 64, "bgr8")
+    pixels = np.frombuffer(bytes(sal.data), np.uint8).reshape(64, 128, 3)
+    assert pixels[:, 64:].std() > 5, "saliency half is flat"

@@ -351,6 +351,11 @@ class FaceAffectPipeline:
         detections = self.detector.detect(image)
         return self._classify(image, detections, t0, time.perf_counter())
 
+    def emotion_crop(self, image: np.ndarray, detection: Detection) -> np.ndarray:
+        """The gray crop the emotion model sees for `detection` (before resizing)."""
+        gray = self._gray.convert(check_image(image))
+        return crop_face(gray, detection.box, self.config.emotion_margin, self._border)
+
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Only the detector stage (the split layout's detector_node)."""
         return self.detector.detect(check_image(image))

@@ -261,6 +261,42 @@ SPECS: tuple[ParamSpec, ...] = (
         CLASSIFIER,
     ),
     ParamSpec(
+        "tracking",
+        True,
+        "Give each face a track id (face_<n>) that stays the same while the face stays in view "
+        "(greedy IoU matching).",
+        CLASSIFIER,
+    ),
+    ParamSpec(
+        "emotion_smoothing",
+        0.0,
+        "Exponential smoothing of each track's emotion probabilities over frames (0 = off: "
+        "scores are the model's for this frame; 0.5-0.8 steadies flickering labels). Needs "
+        "tracking.",
+        CLASSIFIER,
+        min=0.0,
+        max=0.95,
+    ),
+    ParamSpec(
+        "saliency_model",
+        "",
+        "Publish the guided back-propagation saliency of the largest face on "
+        "face_affect/saliency: path of the emotion model's PyTorch weights (upstream Keras .hdf5 "
+        "or a face-affect-train checkpoint). Empty = off. Needs PyTorch (the `tools` extra); "
+        "only this option imports it.",
+        CLASSIFIER,
+        read_only=True,
+    ),
+    ParamSpec(
+        "saliency_rate",
+        1.0,
+        "At most this many saliency images per second (each costs a PyTorch backward pass, tens "
+        "of milliseconds).",
+        CLASSIFIER,
+        min=0.01,
+        max=30.0,
+    ),
+    ParamSpec(
         "image_cache_size",
         30,
         "Images kept while waiting for their detections (split layout): about one second at 30 Hz.",
@@ -418,6 +454,8 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
         "gender_min_confidence",
         "flip_tta",
         "intra_op_threads",
+        "tracking",
+        "emotion_smoothing",
     ):
         if name in values:
             kwargs[name] = values[name]
