@@ -8,7 +8,7 @@ cases alike. OpenCV is limited to one thread throughout so only onnxruntime's th
   frame. ``max_faces`` is raised to 32 here so the 20-face frame is not capped at the default
   16; "found" is checked against the pasted boxes.
 * size: one face at 40 % of the frame height in 320x240, 640x480, 1280x720, 1920x1080 frames
-  (the detector always runs at its default 320x240 input; the resize and crops grow).
+  (the detector always runs at its default input size; only the resize and crops grow).
 * threads: onnxruntime intra-op threads 1 and 2 on the one-face and the 10-face 640x480 frames,
   each setting in its own worker process (this script with ``--serve N``), driven alternately,
   with an idle pause after every call in which the CPU still burnt (spin-waiting thread pools)
@@ -244,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nFaces per 640x480 frame (88 px faces, max_faces=32, 1 thread)")
     print(bl.table(HEADERS, rows_of(faces)))
     print(f"fit: {intercept:.2f} ms + {slope:.2f} ms per face")
-    print("\nFrame size (one face at 40 % of the height, detector input 320x240, 1 thread)")
+    w, h = one_thread.config.detector_input_size
+    print(f"\nFrame size (one face at 40 % of the height, detector input {w}x{h}, 1 thread)")
     print(bl.table(HEADERS, rows_of(sizes)))
     print("\nonnxruntime intra-op threads (640x480; each in its own process, called alternately)")
     rows = [

@@ -8,7 +8,7 @@ process, and the samples are paired by (iteration, frame) to compute per-pair ra
 
 What is compared:
 
-* ours: ``FaceAffectPipeline`` with its defaults (YuNet n at 320x240, mini-Xception emotion
+* ours: ``FaceAffectPipeline`` with its defaults (YuNet n, mini-Xception emotion
   *and* gender, batched), one onnxruntime intra-op thread, OpenCV limited to one thread, so
   the whole pipeline runs on one core. It does strictly more work than fer: gender too.
 * ``fer``: ``FER()`` defaults, as a user gets them: Haar cascade (OpenCV 4, which uses every
