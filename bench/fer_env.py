@@ -129,7 +129,10 @@ def ensure_fer_venv(rebuild: bool = False, verbose: bool = True) -> Path:
     log.write_text("")
     say(f"[fer_env] creating {VENV_DIR} (TensorFlow, OpenCV 4, fer; a few minutes) log: {log}")
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "venv", str(VENV_DIR)], check=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(VENV_DIR)], check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise FerUnavailableError(f"creating {VENV_DIR} failed: {exc}") from exc
     required = [ln for ln in lines if not _is_optional(ln)]
     optional = [ln for ln in lines if _is_optional(ln)]
     try:
