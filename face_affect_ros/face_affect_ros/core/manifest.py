@@ -265,6 +265,10 @@ def create_session(
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3  # errors only: warnings about unused initialisers are noise
+    # With more than one thread, onnxruntime's pool spins for ~0.1 s after every run by default
+    # (measured in bench/bench_scaling.py: a second core kept busy at any camera rate). On a
+    # robot that CPU belongs to other nodes, so idle threads sleep instead.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(
             os.fspath(model_path),
