@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import benchlib  # noqa: E402
-from bench_ros_e2e import CAMERA_TOPIC, Receiver, ros_env, rss_mb, start_nodes, stop_nodes  # noqa: E402
+import benchlib
+from bench_ros_e2e import CAMERA_TOPIC, Receiver, ros_env, rss_mb, start_nodes, stop_nodes
 
 WARMUP_FRAMES = 200
 
@@ -34,9 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=60.0)
     args = parser.parse_args(argv)
     env = ros_env()
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
-                                           "RMW_IMPLEMENTATION", "FASTDDS_DEFAULT_PROFILES_FILE",
-                                           "ROS_LOG_DIR")})
+    os.environ.update(
+        {
+            k: env[k]
+            for k in (
+                "ROS_DOMAIN_ID",
+                "ROS_AUTOMATIC_DISCOVERY_RANGE",
+                "RMW_IMPLEMENTATION",
+                "FASTDDS_DEFAULT_PROFILES_FILE",
+                "ROS_LOG_DIR",
+            )
+        }
+    )
     frame = next(f for f in benchlib.comparison_frames() if len(f.faces) == 1)
     samples: list[tuple[int, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,9 +62,19 @@ def main(argv: list[str] | None = None) -> int:
             # the publisher once 10,000 frames past warm-up have been answered.
             count = 2 * target
             pub = subprocess.Popen(
-                [sys.executable, str(benchlib.BENCH_DIR / "ros_publisher.py"), CAMERA_TOPIC,
-                 str(args.rate), str(count), image_path], env=env, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True)
+                [
+                    sys.executable,
+                    str(benchlib.BENCH_DIR / "ros_publisher.py"),
+                    CAMERA_TOPIC,
+                    str(args.rate),
+                    str(count),
+                    image_path,
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             next_mark = WARMUP_FRAMES
             t0 = time.monotonic()
             while pub.poll() is None and len(receiver.latencies) < target:
@@ -74,16 +93,28 @@ def main(argv: list[str] | None = None) -> int:
     warm = samples[1][1]
     end = samples[-1][1]
     growth = 100.0 * (end - warm) / warm
-    print(f"single-process node, {frame.name} {frame.size}, published at {args.rate:.0f} Hz, "
-          f"{len(receiver.latencies)} frames answered in {elapsed:.0f} s")
-    print(benchlib.table(["frames answered", "RSS MiB"],
-                         [(n, f"{mb:.1f}") for n, mb in samples]))
-    print(f"after start {start_rss:.1f} MiB, after warm-up {warm:.1f} MiB, at the end {end:.1f} "
-          f"MiB: growth {growth:+.2f}% (target <= 5%)")
-    path = benchlib.write_results("memory", {
-        "frames_answered": len(receiver.latencies),
-        "rate_hz": args.rate, "samples": samples, "start_mb": start_rss, "warm_mb": warm,
-        "end_mb": end, "growth_pct": growth, "machine": benchlib.machine_info()})
+    print(
+        f"single-process node, {frame.name} {frame.size}, published at {args.rate:.0f} Hz, "
+        f"{len(receiver.latencies)} frames answered in {elapsed:.0f} s"
+    )
+    print(benchlib.table(["frames answered", "RSS MiB"], [(n, f"{mb:.1f}") for n, mb in samples]))
+    print(
+        f"after start {start_rss:.1f} MiB, after warm-up {warm:.1f} MiB, at the end {end:.1f} "
+        f"MiB: growth {growth:+.2f}% (target <= 5%)"
+    )
+    path = benchlib.write_results(
+        "memory",
+        {
+            "frames_answered": len(receiver.latencies),
+            "rate_hz": args.rate,
+            "samples": samples,
+            "start_mb": start_rss,
+            "warm_mb": warm,
+            "end_mb": end,
+            "growth_pct": growth,
+            "machine": benchlib.machine_info(),
+        },
+    )
     print(f"wrote {path}")
     return 0
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import benchlib  # noqa: E402
+import benchlib
 
 PKG = benchlib.REPO_DIR / "face_affect_ros"
 LAYOUTS = {
@@ -46,7 +46,7 @@ def ros_env() -> dict[str, str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
+    """Utime + stime of a process, in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
@@ -62,10 +62,22 @@ def rss_mb(pid: int) -> float:
 def start_nodes(layout: str, env: dict[str, str], extra: list[str] | None = None) -> list:
     procs = []
     for exe in LAYOUTS[layout]:
-        args = [sys.executable, "-m", f"face_affect_ros.nodes.{exe}", "--ros-args",
-                "-r", f"image:={CAMERA_TOPIC}", "-r", "__ns:=/bench", *(extra or [])]
-        procs.append(subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, text=True))
+        args = [
+            sys.executable,
+            "-m",
+            f"face_affect_ros.nodes.{exe}",
+            "--ros-args",
+            "-r",
+            f"image:={CAMERA_TOPIC}",
+            "-r",
+            "__ns:=/bench",
+            *(extra or []),
+        ]
+        procs.append(
+            subprocess.Popen(
+                args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
+        )
     return procs
 
 
@@ -84,8 +96,9 @@ class Receiver:
 
     def __init__(self) -> None:
         import rclpy
-        from face_affect_msgs.msg import FaceAffectArray
         from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        from face_affect_msgs.msg import FaceAffectArray
 
         self.rclpy = rclpy
         rclpy.init()
@@ -93,10 +106,13 @@ class Receiver:
         self.latencies: list[float] = []
         self.faces: list[int] = []
         self.node.create_subscription(
-            FaceAffectArray, "/bench/face_affect", self._on,
-            QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+            FaceAffectArray,
+            "/bench/face_affect",
+            self._on,
+            QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
+        )
 
-    def _on(self, msg) -> None:  # noqa: ANN001
+    def _on(self, msg) -> None:
         now = time.time_ns()
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         self.latencies.append((now - stamp) / 1e6)
@@ -125,15 +141,31 @@ class Receiver:
         self.rclpy.shutdown()
 
 
-def run_one(receiver: Receiver, procs: list, env: dict[str, str], image_path: str,
-            rate: float, seconds: float) -> dict:
+def run_one(
+    receiver: Receiver,
+    procs: list,
+    env: dict[str, str],
+    image_path: str,
+    rate: float,
+    seconds: float,
+) -> dict:
     count = int(rate * seconds)
     receiver.reset()
     cpu0 = sum(cpu_seconds(p.pid) for p in procs)
     pub = subprocess.Popen(
-        [sys.executable, str(benchlib.BENCH_DIR / "ros_publisher.py"), CAMERA_TOPIC, str(rate),
-         str(count), image_path], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        [
+            sys.executable,
+            str(benchlib.BENCH_DIR / "ros_publisher.py"),
+            CAMERA_TOPIC,
+            str(rate),
+            str(count),
+            image_path,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     receiver.spin_while(pub)
     out, err = pub.communicate()
     if pub.returncode != 0:
@@ -143,8 +175,11 @@ def run_one(receiver: Receiver, procs: list, env: dict[str, str], image_path: st
     lat = receiver.latencies
     stats = benchlib.summarize(lat) if lat else {}
     return {
-        "rate_hz": rate, "published": published, "received": len(lat),
-        "lost": published - len(lat), "lost_pct": 100.0 * (published - len(lat)) / published,
+        "rate_hz": rate,
+        "published": published,
+        "received": len(lat),
+        "lost": published - len(lat),
+        "lost_pct": 100.0 * (published - len(lat)) / published,
         "latency_ms": stats,
         "p99_ms": float(np.percentile(lat, 99)) if lat else None,
         "cpu_ms_per_frame": 1000.0 * cpu / published,
@@ -160,9 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     env = ros_env()
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
-                                           "RMW_IMPLEMENTATION", "FASTDDS_DEFAULT_PROFILES_FILE",
-                                           "ROS_LOG_DIR")})
+    os.environ.update(
+        {
+            k: env[k]
+            for k in (
+                "ROS_DOMAIN_ID",
+                "ROS_AUTOMATIC_DISCOVERY_RANGE",
+                "RMW_IMPLEMENTATION",
+                "FASTDDS_DEFAULT_PROFILES_FILE",
+                "ROS_LOG_DIR",
+            )
+        }
+    )
     frame = next(f for f in benchlib.comparison_frames() if len(f.faces) == 1)
     with tempfile.TemporaryDirectory() as tmp:
         image_path = str(Path(tmp) / "frame.npy")
@@ -187,24 +231,57 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             receiver.close()
 
-    rows = [(r["layout"], f"{r['rate_hz']:.0f}", r["published"], r["received"],
-             f"{r['lost_pct']:.1f}", benchlib.fmt(r["latency_ms"].get("median"), 2),
-             benchlib.fmt(r["latency_ms"].get("p95"), 2), benchlib.fmt(r["p99_ms"], 2),
-             benchlib.fmt(r["cpu_ms_per_frame"], 2), f"{r['rss_mb']:.0f}")
-            for r in results]
+    rows = [
+        (
+            r["layout"],
+            f"{r['rate_hz']:.0f}",
+            r["published"],
+            r["received"],
+            f"{r['lost_pct']:.1f}",
+            benchlib.fmt(r["latency_ms"].get("median"), 2),
+            benchlib.fmt(r["latency_ms"].get("p95"), 2),
+            benchlib.fmt(r["p99_ms"], 2),
+            benchlib.fmt(r["cpu_ms_per_frame"], 2),
+            f"{r['rss_mb']:.0f}",
+        )
+        for r in results
+    ]
     print(f"ROS end to end, {frame.name} ({frame.size}), {args.seconds:.0f} s per rate")
-    print(benchlib.table(["layout", "Hz", "sent", "answered", "lost %", "median ms", "p95 ms",
-                          "p99 ms", "CPU ms/frame", "RSS MiB"], rows))
+    print(
+        benchlib.table(
+            [
+                "layout",
+                "Hz",
+                "sent",
+                "answered",
+                "lost %",
+                "median ms",
+                "p95 ms",
+                "p99 ms",
+                "CPU ms/frame",
+                "RSS MiB",
+            ],
+            rows,
+        )
+    )
     single = {r["rate_hz"]: r for r in results if r["layout"] == "single"}
     split = {r["rate_hz"]: r for r in results if r["layout"] == "split"}
     for rate in sorted(set(single) & set(split)):
         extra = split[rate]["latency_ms"]["median"] - single[rate]["latency_ms"]["median"]
-        print(f"split layout extra latency at {rate:.0f} Hz: {extra:+.2f} ms (median), "
-              f"extra CPU {split[rate]['cpu_ms_per_frame'] - single[rate]['cpu_ms_per_frame']:+.2f}"
-              " ms/frame")
-    path = benchlib.write_results("ros_e2e", {"frame": frame.name, "seconds": args.seconds,
-                                              "results": results,
-                                              "machine": benchlib.machine_info()})
+        print(
+            f"split layout extra latency at {rate:.0f} Hz: {extra:+.2f} ms (median), "
+            f"extra CPU {split[rate]['cpu_ms_per_frame'] - single[rate]['cpu_ms_per_frame']:+.2f}"
+            " ms/frame"
+        )
+    path = benchlib.write_results(
+        "ros_e2e",
+        {
+            "frame": frame.name,
+            "seconds": args.seconds,
+            "results": results,
+            "machine": benchlib.machine_info(),
+        },
+    )
     print(f"wrote {path}")
     return 0
 

@@ -62,8 +62,20 @@ class Frame:
 def backgrounds() -> list[np.ndarray]:
     """Real photographs and textures without human faces, as 640x480 BGR."""
     out = []
-    for name in ("coffee", "chelsea", "rocket", "brick", "grass", "gravel", "page", "text",
-                 "hubble_deep_field", "immunohistochemistry", "moon", "clock"):
+    for name in (
+        "coffee",
+        "chelsea",
+        "rocket",
+        "brick",
+        "grass",
+        "gravel",
+        "page",
+        "text",
+        "hubble_deep_field",
+        "immunohistochemistry",
+        "moon",
+        "clock",
+    ):
         img = getattr(data, name)()
         if img.ndim == 2:
             img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
@@ -87,36 +99,47 @@ def astronaut_reference() -> tuple[np.ndarray, tuple[float, float, float, float]
     return img, face.box
 
 
-def _place(rng: np.random.Generator, taken: list[tuple[int, int, int, int]], w: int, h: int,
-           margin: int) -> tuple[int, int] | None:
+def _place(
+    rng: np.random.Generator, taken: list[tuple[int, int, int, int]], w: int, h: int, margin: int
+) -> tuple[int, int] | None:
     for _ in range(200):
         x = int(rng.integers(margin, FRAME_W - w - margin + 1))
         y = int(rng.integers(margin, FRAME_H - h - margin + 1))
-        if all(x + w + margin <= tx or tx + tw + margin <= x or y + h + margin <= ty
-               or ty + th + margin <= y for tx, ty, tw, th in taken):
+        if all(
+            x + w + margin <= tx
+            or tx + tw + margin <= x
+            or y + h + margin <= ty
+            or ty + th + margin <= y
+            for tx, ty, tw, th in taken
+        ):
             return x, y
     return None
 
 
 def paste_patch(canvas: np.ndarray, patch: np.ndarray, x: int, y: int, size: int) -> None:
     up = cv2.resize(patch, (size, size), interpolation=cv2.INTER_CUBIC)
-    canvas[y:y + size, x:x + size] = up[:, :, None]
+    canvas[y : y + size, x : x + size] = up[:, :, None]
 
 
-def paste_astronaut(canvas: np.ndarray, astro: np.ndarray,
-                    box: tuple[float, float, float, float], x: int, y: int,
-                    size: int) -> tuple[float, float, float, float]:
+def paste_astronaut(
+    canvas: np.ndarray,
+    astro: np.ndarray,
+    box: tuple[float, float, float, float],
+    x: int,
+    y: int,
+    size: int,
+) -> tuple[float, float, float, float]:
     """Paste the astronaut's head (box enlarged 1.6x) so the face box is ``size`` px wide."""
     bx, by, bw, bh = box
     cx, cy = bx + bw / 2, by + bh / 2
     half_w, half_h = 0.8 * 1.6 * bw, 0.8 * 1.6 * bh
     x0, y0 = round(cx - half_w), round(cy - half_h)
     x1, y1 = round(cx + half_w), round(cy + half_h)
-    crop = astro[max(y0, 0):y1, max(x0, 0):x1]
+    crop = astro[max(y0, 0) : y1, max(x0, 0) : x1]
     s = size / bw
     cw, ch = max(1, round(crop.shape[1] * s)), max(1, round(crop.shape[0] * s))
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
-    canvas[y:y + ch, x:x + cw] = cv2.resize(crop, (cw, ch), interpolation=interp)
+    canvas[y : y + ch, x : x + cw] = cv2.resize(crop, (cw, ch), interpolation=interp)
     return (x + (bx - max(x0, 0)) * s, y + (by - max(y0, 0)) * s, bw * s, bh * s)
 
 
@@ -178,8 +201,9 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
-def match(dets: list[tuple[tuple[float, ...], float]], gts: list[tuple[float, ...]],
-          threshold: float) -> tuple[list[bool], int]:
+def match(
+    dets: list[tuple[tuple[float, ...], float]], gts: list[tuple[float, ...]], threshold: float
+) -> tuple[list[bool], int]:
     """Greedy by score: (which ground truths were found, number of false positives)."""
     found = [False] * len(gts)
     fps = 0
@@ -198,10 +222,12 @@ def match(dets: list[tuple[tuple[float, ...], float]], gts: list[tuple[float, ..
     return found, fps
 
 
-def evaluate(variant: str, input_size: tuple[int, int], frames: list[Frame],
-             negatives: list[np.ndarray]) -> dict[str, object]:
-    det = FaceDetector(models_dir() / f"{variant}.json", input_size=input_size,
-                       score_threshold=LOW_THRESHOLD)
+def evaluate(
+    variant: str, input_size: tuple[int, int], frames: list[Frame], negatives: list[np.ndarray]
+) -> dict[str, object]:
+    det = FaceDetector(
+        models_dir() / f"{variant}.json", input_size=input_size, score_threshold=LOW_THRESHOLD
+    )
     raw_pos = [[(d.box, d.score) for d in det.detect(f.image)] for f in frames]
     raw_neg = [[(d.box, d.score) for d in det.detect(img)] for img in negatives]
     per_threshold = {}
@@ -219,16 +245,20 @@ def evaluate(variant: str, input_size: tuple[int, int], frames: list[Frame],
         per_threshold[thr] = {
             "recall": sum(total) / len(total),
             "astronaut_recall": sum(astro) / len(astro),
-            "recall_by_size": {src: {s: sum(v) / len(v) for s, v in d.items()}
-                               for src, d in by.items()},
+            "recall_by_size": {
+                src: {s: sum(v) / len(v) for s, v in d.items()} for src, d in by.items()
+            },
             "fp_face_frames": fps,
             "fp_nonface_frames": neg_fps,
         }
     return {"variant": variant, "input_size": input_size, "thresholds": per_threshold}
 
 
-def time_configs(configs: list[tuple[str, tuple[int, int]]], images: list[np.ndarray],
-                 rounds: int = TIMING_ROUNDS) -> list[tuple[float, float]]:
+def time_configs(
+    configs: list[tuple[str, tuple[int, int]]],
+    images: list[np.ndarray],
+    rounds: int = TIMING_ROUNDS,
+) -> list[tuple[float, float]]:
     """(wall, thread CPU) median ms of ``detect`` per config.
 
     Configs are interleaved round-robin so background load on a shared machine hits every
@@ -248,19 +278,24 @@ def time_configs(configs: list[tuple[str, tuple[int, int]]], images: list[np.nda
             det.detect(img)
             acc_cpu.append(time.thread_time() - c0)
             acc_wall.append(time.perf_counter() - t0)
-    return [(statistics.median(w) * 1e3, statistics.median(c) * 1e3)
-            for w, c in zip(wall, cpu, strict=True)]
+    return [
+        (statistics.median(w) * 1e3, statistics.median(c) * 1e3)
+        for w, c in zip(wall, cpu, strict=True)
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threshold", type=float, default=0.6,
-                        help="score threshold for the main table")
+    parser.add_argument(
+        "--threshold", type=float, default=0.6, help="score threshold for the main table"
+    )
     args = parser.parse_args()
     frames, negatives = make_frames()
     n_faces = sum(len(f.boxes) for f in frames)
-    print(f"{len(frames)} face frames with {n_faces} faces, {len(negatives)} non-face frames "
-          f"(100 non-face patches), frame {FRAME_W}x{FRAME_H}, match IoU >= {MATCH_IOU}")
+    print(
+        f"{len(frames)} face frames with {n_faces} faces, {len(negatives)} non-face frames "
+        f"(100 non-face patches), frame {FRAME_W}x{FRAME_H}, match IoU >= {MATCH_IOU}"
+    )
     configs = [(v, s) for v in VARIANTS for s in INPUT_SIZES]
     results = [evaluate(v, s, frames, negatives) for v, s in configs]
     timing_images = [f.image for f in frames[:: max(1, len(frames) // 20)]]
@@ -271,30 +306,39 @@ def main() -> None:
 
     sizes_hdr = " ".join(f"{s:>5d}" for s in FACE_SIZES)
     astro_sizes = sorted(results[0]["thresholds"][args.threshold]["recall_by_size"]["astronaut"])
-    print(f"\nscore threshold {args.threshold}. recall = lfw faces (all sizes); then lfw recall by "
-          "face width (px in 640x480); then astronaut recall by face width")
-    print(f"{'variant':<16} {'input':>8} {'recall':>6} {'FP':>4} {'FPneg':>5} {'ms':>6} "
-          f"{'cpu_ms':>6} | "
-          f"{sizes_hdr} | " + " ".join(f"{s:>4d}" for s in astro_sizes))
+    print(
+        f"\nscore threshold {args.threshold}. recall = lfw faces (all sizes); then lfw recall by "
+        "face width (px in 640x480); then astronaut recall by face width"
+    )
+    print(
+        f"{'variant':<16} {'input':>8} {'recall':>6} {'FP':>4} {'FPneg':>5} {'ms':>6} "
+        f"{'cpu_ms':>6} | "
+        f"{sizes_hdr} | " + " ".join(f"{s:>4d}" for s in astro_sizes)
+    )
     for r in results:
         t = r["thresholds"][args.threshold]
         lfw = " ".join(f"{t['recall_by_size']['lfw'][s]:5.2f}" for s in FACE_SIZES)
         astro = " ".join(f"{t['recall_by_size']['astronaut'][s]:4.2f}" for s in astro_sizes)
         w, h = r["input_size"]
-        print(f"{r['variant']:<16} {f'{w}x{h}':>8} {t['recall']:6.3f} "
-              f"{t['fp_face_frames']:4d} {t['fp_nonface_frames']:5d} {r['median_ms']:6.2f} "
-              f"{r['median_cpu_ms']:6.2f} | "
-              f"{lfw} | {astro}")
+        print(
+            f"{r['variant']:<16} {f'{w}x{h}':>8} {t['recall']:6.3f} "
+            f"{t['fp_face_frames']:4d} {t['fp_nonface_frames']:5d} {r['median_ms']:6.2f} "
+            f"{r['median_cpu_ms']:6.2f} | "
+            f"{lfw} | {astro}"
+        )
 
-    print("\nscore threshold sweep: lfw recall / astronaut recall (all sizes) / false positives "
-          "on face frames + non-face frames")
+    print(
+        "\nscore threshold sweep: lfw recall / astronaut recall (all sizes) / false positives "
+        "on face frames + non-face frames"
+    )
     print(f"{'variant':<16} {'input':>8} " + " ".join(f"{t:>18}" for t in SWEEP_THRESHOLDS))
     for r in results:
         w, h = r["input_size"]
         cells = " ".join(
             f"{r['thresholds'][t]['recall']:5.3f}/{r['thresholds'][t]['astronaut_recall']:5.3f}/"
             f"{r['thresholds'][t]['fp_face_frames']:>2d}+{r['thresholds'][t]['fp_nonface_frames']:<2d}"
-            for t in SWEEP_THRESHOLDS)
+            for t in SWEEP_THRESHOLDS
+        )
         print(f"{r['variant']:<16} {f'{w}x{h}':>8} {cells}")
 
 

@@ -68,8 +68,9 @@ def lfw_composites(det: FaceDetector) -> list[tuple[int, np.ndarray, tuple, tupl
     for i, patch in enumerate(faces):
         canvas = cv2.cvtColor(bgs[i % len(bgs)], cv2.COLOR_BGR2GRAY)
         x, y = 200 + 7 * (i % 10), 150 + 5 * (i // 10)
-        canvas[y:y + PATCH_SIZE, x:x + PATCH_SIZE] = cv2.resize(
-            patch, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_CUBIC)
+        canvas[y : y + PATCH_SIZE, x : x + PATCH_SIZE] = cv2.resize(
+            patch, (PATCH_SIZE, PATCH_SIZE), interpolation=cv2.INTER_CUBIC
+        )
         patch_box = (float(x), float(y), float(PATCH_SIZE), float(PATCH_SIZE))
         dets = [d for d in det.detect(canvas) if _inside(d.box, patch_box)]
         if dets:
@@ -83,18 +84,31 @@ def _inside(box: tuple, outer: tuple) -> bool:
 
 
 def geometry(items: list) -> None:
-    rel = np.array([((b[0] - p[0]) / b[2], (p[0] + p[2] - b[0] - b[2]) / b[2],
-                     (b[1] - p[1]) / b[3], (p[1] + p[3] - b[1] - b[3]) / b[3])
-                    for _, _, p, b in items])
+    rel = np.array(
+        [
+            (
+                (b[0] - p[0]) / b[2],
+                (p[0] + p[2] - b[0] - b[2]) / b[2],
+                (b[1] - p[1]) / b[3],
+                (p[1] + p[3] - b[1] - b[3]) / b[3],
+            )
+            for _, _, p, b in items
+        ]
+    )
     med = np.median(rel, axis=0)
     aspect = np.median([b[2] / b[3] for _, _, _, b in items])
-    print(f"1. geometry ({len(items)} lfw patches found of 100, pasted at {PATCH_SIZE} px): "
-          f"patch = YuNet box + left {med[0]:.2f}, right {med[1]:.2f}, top {med[2]:.2f}, "
-          f"bottom {med[3]:.2f} (median, fractions of box w / h); box w/h = {aspect:.2f}")
+    print(
+        f"1. geometry ({len(items)} lfw patches found of 100, pasted at {PATCH_SIZE} px): "
+        f"patch = YuNet box + left {med[0]:.2f}, right {med[1]:.2f}, top {med[2]:.2f}, "
+        f"bottom {med[3]:.2f} (median, fractions of box w / h); box w/h = {aspect:.2f}"
+    )
 
 
-def classify_grid(clf: AffectClassifier, gray_boxes: list[tuple[np.ndarray, tuple]],
-                  border: int = cv2.BORDER_REPLICATE) -> dict[tuple[float, float], tuple]:
+def classify_grid(
+    clf: AffectClassifier,
+    gray_boxes: list[tuple[np.ndarray, tuple]],
+    border: int = cv2.BORDER_REPLICATE,
+) -> dict[tuple[float, float], tuple]:
     """(mx, my) -> (emotion probs [N, 7], gender probs [N, 2]) for all boxes."""
     out = {}
     for mx in MARGINS_X:
@@ -104,8 +118,9 @@ def classify_grid(clf: AffectClassifier, gray_boxes: list[tuple[np.ndarray, tupl
     return out
 
 
-def print_grid(title: str, values: dict[tuple[float, float], float], fmt: str,
-               best: str) -> tuple[float, float]:
+def print_grid(
+    title: str, values: dict[tuple[float, float], float], fmt: str, best: str
+) -> tuple[float, float]:
     print(title)
     print("   my \\ mx " + " ".join(f"{mx:>6.2f}" for mx in MARGINS_X))
     for my in MARGINS_Y:
@@ -113,8 +128,10 @@ def print_grid(title: str, values: dict[tuple[float, float], float], fmt: str,
     pick = (min if best == "min" else max)(values, key=values.get)
     smooth = smoothed(values)
     spick = (min if best == "min" else max)(smooth, key=smooth.get)
-    print(f"   best: mx={pick[0]}, my={pick[1]} -> {values[pick]:.3f}; best 3x3-neighbourhood "
-          f"mean (robust to box jitter): mx={spick[0]}, my={spick[1]} -> {smooth[spick]:.3f}")
+    print(
+        f"   best: mx={pick[0]}, my={pick[1]} -> {values[pick]:.3f}; best 3x3-neighbourhood "
+        f"mean (robust to box jitter): mx={spick[0]}, my={spick[1]} -> {smooth[spick]:.3f}"
+    )
     return spick
 
 
@@ -123,9 +140,11 @@ def smoothed(values: dict[tuple[float, float], float]) -> dict[tuple[float, floa
     out = {}
     for i, mx in enumerate(MARGINS_X):
         for j, my in enumerate(MARGINS_Y):
-            near = [values[(MARGINS_X[a], MARGINS_Y[b])]
-                    for a in range(max(i - 1, 0), min(i + 2, len(MARGINS_X)))
-                    for b in range(max(j - 1, 0), min(j + 2, len(MARGINS_Y)))]
+            near = [
+                values[(MARGINS_X[a], MARGINS_Y[b])]
+                for a in range(max(i - 1, 0), min(i + 2, len(MARGINS_X)))
+                for b in range(max(j - 1, 0), min(j + 2, len(MARGINS_Y)))
+            ]
             out[(mx, my)] = float(np.mean(near))
     return out
 
@@ -135,27 +154,32 @@ def emotion_margin(clf: AffectClassifier, items: list) -> None:
     ref_emotion, _ = clf.classify(refs, refs)
     grid = classify_grid(clf, [(g, b) for _, g, _, b in items])
     dist = {k: float(tv(v[0], ref_emotion).mean()) for k, v in grid.items()}
-    agree = {k: float((v[0].argmax(1) == ref_emotion.argmax(1)).mean())
-             for k, v in grid.items()}
-    print_grid("\n2. emotion: mean TV distance to the tight reference crop (lower is better)",
-               dist, "6.3f", "min")
+    agree = {k: float((v[0].argmax(1) == ref_emotion.argmax(1)).mean()) for k, v in grid.items()}
+    print_grid(
+        "\n2. emotion: mean TV distance to the tight reference crop (lower is better)",
+        dist,
+        "6.3f",
+        "min",
+    )
     print_grid("   emotion: top-1 agreement with the tight reference crop", agree, "6.2f", "max")
 
 
 def real_faces(det: FaceDetector) -> list[tuple[str, np.ndarray, tuple]]:
     """(label, gray frame, YuNet box): astronaut and cameraman at several face widths."""
     out = []
-    for label, img in (("woman", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)),
-                       ("man", data.camera())):
-        (face,) = FaceDetector(models_dir() / "yunet_n_dynamic.json",
-                               input_size=(512, 512)).detect(img)
+    for label, img in (
+        ("woman", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)),
+        ("man", data.camera()),
+    ):
+        (face,) = FaceDetector(models_dir() / "yunet_n_dynamic.json", input_size=(512, 512)).detect(
+            img
+        )
         for width in REAL_FACE_WIDTHS:
             s = width / face.box[2]
             interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
             scaled = cv2.resize(img, None, fx=s, fy=s, interpolation=interp)
-            canvas = np.full((max(480, scaled.shape[0]), max(640, scaled.shape[1])), 128,
-                             np.uint8)
-            canvas[:scaled.shape[0], :scaled.shape[1]] = scaled
+            canvas = np.full((max(480, scaled.shape[0]), max(640, scaled.shape[1])), 128, np.uint8)
+            canvas[: scaled.shape[0], : scaled.shape[1]] = scaled
             dets = det.detect(canvas)
             if dets:
                 out.append((label, canvas, dets[0].box))
@@ -163,29 +187,45 @@ def real_faces(det: FaceDetector) -> list[tuple[str, np.ndarray, tuple]]:
 
 
 def gender_margin(clf: AffectClassifier, items: list, real: list) -> None:
-    labelled = [(g, b, 0 if i in LFW_WOMEN else 1) for i, g, _, b in items
-                if i not in LFW_UNSURE]
+    labelled = [(g, b, 0 if i in LFW_WOMEN else 1) for i, g, _, b in items if i not in LFW_UNSURE]
     truth = np.array([t for _, _, t in labelled])
     grid = classify_grid(clf, [(g, b) for g, b, _ in labelled])
     agree = {k: float((v[1].argmax(1) == truth).mean()) for k, v in grid.items()}
     n_w = int((truth == 0).sum())
-    print_grid(f"\n3. gender: agreement with by-eye labels on lfw ({n_w} women, "
-               f"{len(truth) - n_w} men)", agree, "6.2f", "max")
-    bal = {k: float(0.5 * ((v[1].argmax(1) == truth)[truth == 0].mean()
-                           + (v[1].argmax(1) == truth)[truth == 1].mean()))
-           for k, v in grid.items()}
-    print_grid("   gender: balanced accuracy on lfw (mean of per-class recall)", bal, "6.2f",
-               "max")
+    print_grid(
+        f"\n3. gender: agreement with by-eye labels on lfw ({n_w} women, {len(truth) - n_w} men)",
+        agree,
+        "6.2f",
+        "max",
+    )
+    bal = {
+        k: float(
+            0.5
+            * (
+                (v[1].argmax(1) == truth)[truth == 0].mean()
+                + (v[1].argmax(1) == truth)[truth == 1].mean()
+            )
+        )
+        for k, v in grid.items()
+    }
+    print_grid("   gender: balanced accuracy on lfw (mean of per-class recall)", bal, "6.2f", "max")
     labels = ["woman", "man"]
     rtruth = np.array([labels.index(lab) for lab, _, _ in real])
     rgrid = classify_grid(clf, [(g, b) for _, g, b in real])
     p_ok = {k: float(v[1][np.arange(len(rtruth)), rtruth].mean()) for k, v in rgrid.items()}
     worst = {k: float(v[1][np.arange(len(rtruth)), rtruth].min()) for k, v in rgrid.items()}
-    print_grid(f"   gender: mean p(correct) on astronaut + cameraman ({len(real)} views, face "
-               f"widths {REAL_FACE_WIDTHS})", p_ok, "6.3f", "max")
+    print_grid(
+        f"   gender: mean p(correct) on astronaut + cameraman ({len(real)} views, face "
+        f"widths {REAL_FACE_WIDTHS})",
+        p_ok,
+        "6.3f",
+        "max",
+    )
     print_grid("   gender: worst p(correct) over those views", worst, "6.3f", "max")
-    emo = {k: float(v[0][[i for i, (lab, _, _) in enumerate(real) if lab == "woman"], 3].mean())
-           for k, v in rgrid.items()}
+    emo = {
+        k: float(v[0][[i for i, (lab, _, _) in enumerate(real) if lab == "woman"], 3].mean())
+        for k, v in rgrid.items()
+    }
     print_grid("   emotion: mean p(happy) for the smiling astronaut", emo, "6.3f", "max")
 
 
@@ -196,18 +236,21 @@ def _cut(gray: np.ndarray, box: tuple, side: str, frac: float) -> tuple[np.ndarr
         d = round(x + frac * w)
         return gray[:, d:], (x - d, y, w, h)
     if side == "right":
-        return gray[:, :round(x + (1 - frac) * w)], box
+        return gray[:, : round(x + (1 - frac) * w)], box
     if side == "top":
         d = round(y + frac * h)
         return gray[d:, :], (x, y - d, w, h)
-    return gray[:round(y + (1 - frac) * h), :], box
+    return gray[: round(y + (1 - frac) * h), :], box
 
 
-def border_fill(clf: AffectClassifier, items: list, real: list,
-                margins: dict[str, tuple[float, float]]) -> None:
+def border_fill(
+    clf: AffectClassifier, items: list, real: list, margins: dict[str, tuple[float, float]]
+) -> None:
     faces = [(g, b) for _, g, _, b in items] + [(g, b) for _, g, b in real]
-    print(f"\n4. border fill: mean TV distance to the uncut face ({len(items)} lfw composites "
-          f"+ {len(real)} astronaut / cameraman views), face cut by the image border")
+    print(
+        f"\n4. border fill: mean TV distance to the uncut face ({len(items)} lfw composites "
+        f"+ {len(real)} astronaut / cameraman views), face cut by the image border"
+    )
     print(f"   {'cut':>10} {'model':>8} " + " ".join(f"{m:>10}" for m in FILLS))
     totals = {(model, m): [] for model in margins for m in FILLS}
     for model, margin in margins.items():
@@ -222,27 +265,41 @@ def border_fill(clf: AffectClassifier, items: list, real: list,
                     d = tv(clf.classify(crops, crops)[k], ref)
                     totals[(model, name)].extend(d.tolist())
                     row.append(float(d.mean()))
-                print(f"   {f'{side} {int(frac * 100)}%':>10} {model:>8} "
-                      + " ".join(f"{v:10.3f}" for v in row))
+                print(
+                    f"   {f'{side} {int(frac * 100)}%':>10} {model:>8} "
+                    + " ".join(f"{v:10.3f}" for v in row)
+                )
     for model in margins:
-        print(f"   {'all cuts':>10} {model:>8} "
-              + " ".join(f"{np.mean(totals[(model, m)]):10.3f}" for m in FILLS))
+        print(
+            f"   {'all cuts':>10} {model:>8} "
+            + " ".join(f"{np.mean(totals[(model, m)]):10.3f}" for m in FILLS)
+        )
 
 
 def scale_robustness(det: FaceDetector) -> None:
-    clfs = {aa: AffectClassifier(models_dir() / "emotion_mini_xception.json",
-                                 models_dir() / "gender_mini_xception.json", antialias=aa)
-            for aa in (False, True)}
+    clfs = {
+        aa: AffectClassifier(
+            models_dir() / "emotion_mini_xception.json",
+            models_dir() / "gender_mini_xception.json",
+            antialias=aa,
+        )
+        for aa in (False, True)
+    }
     mx0, my0 = DEFAULT_GENDER_MARGIN
     margins = [(mx0 + dx, my0 + dy) for dx in (-0.05, 0.0, 0.05) for dy in (-0.05, 0.0, 0.05)]
-    print("\n5. resize of large crops: p(correct gender) by face width, INTER_LINEAR alone "
-          "(manifest) / area-average to 2x input first (antialias); mean and min over the 9 "
-          f"gender margins within 0.05 of {DEFAULT_GENDER_MARGIN}")
+    print(
+        "\n5. resize of large crops: p(correct gender) by face width, INTER_LINEAR alone "
+        "(manifest) / area-average to 2x input first (antialias); mean and min over the 9 "
+        f"gender margins within 0.05 of {DEFAULT_GENDER_MARGIN}"
+    )
     print(f"   {'face':>6} {'stat':>4} " + " ".join(f"{w:>11d}" for w in SCALE_WIDTHS))
-    for label, img in (("woman", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)),
-                       ("man", data.camera())):
-        (ref,) = FaceDetector(models_dir() / "yunet_n_dynamic.json",
-                              input_size=(512, 512)).detect(img)
+    for label, img in (
+        ("woman", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)),
+        ("man", data.camera()),
+    ):
+        (ref,) = FaceDetector(models_dir() / "yunet_n_dynamic.json", input_size=(512, 512)).detect(
+            img
+        )
         k = 0 if label == "woman" else 1
         per_width = []
         for width in SCALE_WIDTHS:
@@ -259,15 +316,17 @@ def scale_robustness(det: FaceDetector) -> None:
 
 def main() -> None:
     det = FaceDetector(models_dir() / "yunet_n_dynamic.json", input_size=(640, 480))
-    clf = AffectClassifier(models_dir() / "emotion_mini_xception.json",
-                           models_dir() / "gender_mini_xception.json")
+    clf = AffectClassifier(
+        models_dir() / "emotion_mini_xception.json", models_dir() / "gender_mini_xception.json"
+    )
     items = lfw_composites(det)
     geometry(items)
     emotion_margin(clf, items)
     real = real_faces(det)
     gender_margin(clf, items, real)
-    border_fill(clf, items, real,
-                {"emotion": DEFAULT_EMOTION_MARGIN, "gender": DEFAULT_GENDER_MARGIN})
+    border_fill(
+        clf, items, real, {"emotion": DEFAULT_EMOTION_MARGIN, "gender": DEFAULT_GENDER_MARGIN}
+    )
     scale_robustness(det)
 
 

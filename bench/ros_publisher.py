@@ -30,8 +30,9 @@ def main() -> None:
         rclpy.spin_once(node, timeout_sec=0.05)
     if pub.get_subscription_count() == 0:
         raise SystemExit("no subscriber for " + topic)
-    msg = Image(height=image.shape[0], width=image.shape[1], encoding="bgr8",
-                step=image.shape[1] * 3)
+    msg = Image(
+        height=image.shape[0], width=image.shape[1], encoding="bgr8", step=image.shape[1] * 3
+    )
     msg.data = image.tobytes()
     msg.header.frame_id = "bench_camera"
     period = 1.0 / rate

@@ -35,21 +35,27 @@ def generate_launch_description() -> LaunchDescription:
     camera = LaunchConfiguration("camera_topic")
     arguments = [
         DeclareLaunchArgument(
-            "layout", default_value="single", choices=list(LAYOUTS),
+            "layout",
+            default_value="single",
+            choices=list(LAYOUTS),
             description="'single': one process, no image serialisation between stages; "
             "'split': camera_node, detector_node and classifier_node.",
         ),
         DeclareLaunchArgument(
-            "camera_topic", default_value="/camera/image_raw",
+            "camera_topic",
+            default_value="/camera/image_raw",
             description="The robot's camera image topic. With image_transport:=compressed, "
             "'<camera_topic>/compressed' is subscribed.",
         ),
         DeclareLaunchArgument(
-            "image_transport", default_value="raw", choices=["raw", "compressed"],
+            "image_transport",
+            default_value="raw",
+            choices=["raw", "compressed"],
             description="'raw' (sensor_msgs/Image) or 'compressed' (sensor_msgs/CompressedImage).",
         ),
         DeclareLaunchArgument(
-            "namespace", default_value="",
+            "namespace",
+            default_value="",
             description="Namespace of the nodes and of their output topics.",
         ),
         DeclareLaunchArgument(
@@ -64,7 +70,9 @@ def generate_launch_description() -> LaunchDescription:
             "images cross processes). Use the same profile for the camera driver.",
         ),
         DeclareLaunchArgument(
-            "log_level", default_value="info", description="Logging level of the nodes.",
+            "log_level",
+            default_value="info",
+            description="Logging level of the nodes.",
         ),
     ]
     environment = [

@@ -1,4 +1,4 @@
-"""Single-process layout: face_affect.launch.py with layout:=single (other arguments pass through)."""
+"""Single-process layout: face_affect.launch.py with layout:=single (arguments pass through)."""
 
 from launch import LaunchDescription
 from launch.actions import IncludeLaunchDescription
@@ -9,9 +9,13 @@ from launch_ros.substitutions import FindPackageShare
 
 def generate_launch_description() -> LaunchDescription:
     """Include the main launch file with the single-process layout."""
-    main = PathJoinSubstitution([FindPackageShare("face_affect_ros"), "launch",
-                                 "face_affect.launch.py"])
-    return LaunchDescription([
-        IncludeLaunchDescription(PythonLaunchDescriptionSource(main),
-                                 launch_arguments={"layout": "single"}.items()),
-    ])
+    main = PathJoinSubstitution(
+        [FindPackageShare("face_affect_ros"), "launch", "face_affect.launch.py"]
+    )
+    return LaunchDescription(
+        [
+            IncludeLaunchDescription(
+                PythonLaunchDescriptionSource(main), launch_arguments={"layout": "single"}.items()
+            ),
+        ]
+    )

@@ -9,9 +9,13 @@ from launch_ros.substitutions import FindPackageShare
 
 def generate_launch_description() -> LaunchDescription:
     """Include the main launch file with the split layout."""
-    main = PathJoinSubstitution([FindPackageShare("face_affect_ros"), "launch",
-                                 "face_affect.launch.py"])
-    return LaunchDescription([
-        IncludeLaunchDescription(PythonLaunchDescriptionSource(main),
-                                 launch_arguments={"layout": "split"}.items()),
-    ])
+    main = PathJoinSubstitution(
+        [FindPackageShare("face_affect_ros"), "launch", "face_affect.launch.py"]
+    )
+    return LaunchDescription(
+        [
+            IncludeLaunchDescription(
+                PythonLaunchDescriptionSource(main), launch_arguments={"layout": "split"}.items()
+            ),
+        ]
+    )

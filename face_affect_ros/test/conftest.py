@@ -4,7 +4,8 @@ Why here: rclpy and Fast DDS read these variables when a context or participant 
 every subprocess a test starts inherits them. Each pytest run gets its own ROS_DOMAIN_ID so that two
 runs on one machine (a developer's and CI's) never see each other's topics; discovery stays on
 this host (ROS_LOCALHOST_ONLY is ignored since Kilted); logs go to a temporary directory instead of
-~/.ros; and the shipped Fast DDS profile lets camera-sized images cross processes over shared memory.
+~/.ros; and the shipped Fast DDS profile lets camera-sized images cross processes over shared
+memory.
 """
 
 from __future__ import annotations

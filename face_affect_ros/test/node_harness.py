@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 import rclpy
-from face_affect_msgs.msg import FaceAffectArray
+from face_affect_ros.nodes.convert import image_to_msg
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros_helpers import spin_until
@@ -19,7 +19,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from skimage import data
 from std_msgs.msg import Header
 
-from face_affect_ros.nodes.convert import image_to_msg
+from face_affect_msgs.msg import FaceAffectArray
 
 
 def start_node(executable: str, *ros_args: str, name: str | None = None) -> subprocess.Popen:
@@ -29,7 +29,9 @@ def start_node(executable: str, *ros_args: str, name: str | None = None) -> subp
         args += ["-r", f"__node:={name}"]
     return subprocess.Popen(
         [sys.executable, "-m", f"face_affect_ros.nodes.{executable}", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -56,23 +58,33 @@ def face_frame(width: int = 640, height: int = 480, face_px: int = 360) -> np.nd
     img = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
     img = cv2.resize(img, (face_px, face_px), interpolation=cv2.INTER_AREA)
     x0, y0 = (width - face_px) // 2, (height - face_px) // 2
-    canvas[y0:y0 + face_px, x0:x0 + face_px] = img
+    canvas[y0 : y0 + face_px, x0 : x0 + face_px] = img
     return canvas
 
 
 class Camera:
     """A test-side camera publisher and FaceAffectArray listener."""
 
-    def __init__(self, node: Node, topic: str = "/test_cam/image", compressed: bool = False,
-                 results: str = "/face_affect"):
+    def __init__(
+        self,
+        node: Node,
+        topic: str = "/test_cam/image",
+        compressed: bool = False,
+        results: str = "/face_affect",
+    ):
         self.node = node
         self.results_topic = results
         msg_type = CompressedImage if compressed else Image
-        self.pub = node.create_publisher(msg_type, topic + ("/compressed" if compressed else ""),
-                                         qos_profile_sensor_data)
+        self.pub = node.create_publisher(
+            msg_type, topic + ("/compressed" if compressed else ""), qos_profile_sensor_data
+        )
         self.results: dict[int, FaceAffectArray] = {}
-        node.create_subscription(FaceAffectArray, results, self._on_result,
-                                 QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+        node.create_subscription(
+            FaceAffectArray,
+            results,
+            self._on_result,
+            QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE),
+        )
 
     def _on_result(self, msg: FaceAffectArray) -> None:
         self.results[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = msg
@@ -81,8 +93,10 @@ class Camera:
         """Discovery both ways: our camera has a subscriber and /face_affect has a publisher."""
         return spin_until(
             self.node,
-            lambda: self.pub.get_subscription_count() > 0
-            and self.node.count_publishers(self.results_topic) > 0,
+            lambda: (
+                self.pub.get_subscription_count() > 0
+                and self.node.count_publishers(self.results_topic) > 0
+            ),
             timeout,
         )
 
@@ -97,8 +111,9 @@ class Camera:
         h.stamp.sec, h.stamp.nanosec = 100 + i, 1000 * i
         return h
 
-    def send(self, msg: Image | CompressedImage, i: int, timeout: float = 10.0,
-             retries: int = 3) -> FaceAffectArray | None:
+    def send(
+        self, msg: Image | CompressedImage, i: int, timeout: float = 10.0, retries: int = 3
+    ) -> FaceAffectArray | None:
         """Publish frame `i` and wait for its result; resend if best effort lost it."""
         key = self.key(i)
         for _ in range(retries):
@@ -124,7 +139,7 @@ def close_client(node: Node) -> None:
     rclpy.try_shutdown()
 
 
-def wait_for(predicate, timeout: float) -> bool:  # noqa: ANN001
+def wait_for(predicate, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -18,10 +18,15 @@ FER7 = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 def run(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_DIR), env.get("PYTHONPATH"))
-                                        if p)
-    return subprocess.run([sys.executable, "-m", "face_affect_ros.cli.image", *args],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_DIR), env.get("PYTHONPATH")) if p)
+    return subprocess.run(
+        [sys.executable, "-m", "face_affect_ros.cli.image", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +55,15 @@ def test_json_schema(images) -> None:
     assert astro["image"] == str(images["astronaut"])
     assert (astro["width"], astro["height"]) == (512, 512)
     (face,) = astro["faces"]
-    assert set(face) == {"box", "score", "landmarks", "emotion", "emotion_scores", "gender",
-                         "gender_confidence"}
+    assert set(face) == {
+        "box",
+        "score",
+        "landmarks",
+        "emotion",
+        "emotion_scores",
+        "gender",
+        "gender_confidence",
+    }
     assert len(face["box"]) == 4 and all(isinstance(v, float) for v in face["box"])
     assert 0.0 < face["score"] <= 1.0
     assert len(face["landmarks"]) == 5 and all(len(p) == 2 for p in face["landmarks"])
@@ -73,8 +85,12 @@ def test_table_output(images) -> None:
 
 
 def test_unreadable_file_fails_but_others_are_processed(images) -> None:
-    proc = run("--json", str(images["broken"]), str(images["astronaut"]),
-               str(images["astronaut"].parent / "missing.png"))
+    proc = run(
+        "--json",
+        str(images["broken"]),
+        str(images["astronaut"]),
+        str(images["astronaut"].parent / "missing.png"),
+    )
     assert proc.returncode == 1
     errors = proc.stderr.strip().splitlines()
     assert len(errors) == 2

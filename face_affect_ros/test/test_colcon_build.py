@@ -30,11 +30,26 @@ def test_colcon_build_workspace(tmp_path: Path) -> None:
     env["CMAKE_PREFIX_PATH"] = sys.prefix
     env["PATH"] = f"{Path(sys.prefix, 'bin')}{os.pathsep}{env['PATH']}"
     result = subprocess.run(
-        [str(colcon), "--log-base", str(tmp_path / "log"), "build",
-         "--build-base", str(tmp_path / "build"), "--install-base", str(tmp_path / "install"),
-         "--event-handlers", "console_direct-",
-         "--cmake-args", f"-DPython3_EXECUTABLE={sys.executable}", "-DBUILD_TESTING=OFF"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        [
+            str(colcon),
+            "--log-base",
+            str(tmp_path / "log"),
+            "build",
+            "--build-base",
+            str(tmp_path / "build"),
+            "--install-base",
+            str(tmp_path / "install"),
+            "--event-handlers",
+            "console_direct-",
+            "--cmake-args",
+            f"-DPython3_EXECUTABLE={sys.executable}",
+            "-DBUILD_TESTING=OFF",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 
@@ -42,11 +57,18 @@ def test_colcon_build_workspace(tmp_path: Path) -> None:
     pyver = f"python{sys.version_info.major}.{sys.version_info.minor}"
     msgs_site = install / "face_affect_msgs" / "lib" / pyver / "site-packages"
     probe = subprocess.run(
-        [sys.executable, "-c",
-         "import face_affect_msgs.msg as m; print(m.__file__); "
-         "a = m.FaceAffectArray(); a.faces.append(m.FaceAffect(gender=m.FaceAffect.GENDER_MAN)); "
-         "print(a.faces[0].gender)"],
-        env={**env, "PYTHONPATH": str(msgs_site)}, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import face_affect_msgs.msg as m; print(m.__file__); "
+            "a = m.FaceAffectArray(); "
+            "a.faces.append(m.FaceAffect(gender=m.FaceAffect.GENDER_MAN)); "
+            "print(a.faces[0].gender)",
+        ],
+        env={**env, "PYTHONPATH": str(msgs_site)},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert probe.returncode == 0, probe.stderr
     module_file, gender = probe.stdout.split()
@@ -58,6 +80,13 @@ def test_colcon_build_workspace(tmp_path: Path) -> None:
         assert (ros_pkg / "lib" / "face_affect_ros" / node).is_file(), f"ros2 run target {node}"
     share = ros_pkg / "share" / "face_affect_ros"
     assert (share / "package.xml").is_file()
-    assert (install / "face_affect_ros" / "share" / "ament_index" / "resource_index" / "packages"
-            / "face_affect_ros").is_file()
+    assert (
+        install
+        / "face_affect_ros"
+        / "share"
+        / "ament_index"
+        / "resource_index"
+        / "packages"
+        / "face_affect_ros"
+    ).is_file()
     assert (share / "config" / "fastdds_large_shm.xml").is_file()

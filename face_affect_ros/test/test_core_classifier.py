@@ -30,16 +30,17 @@ def tta() -> AffectClassifier:
 def faces() -> list[np.ndarray]:
     """Ten real face crops of different sizes: lfw patches upscaled, astronaut's face."""
     lfw = (data.lfw_subset()[:100] * 255).round().astype(np.uint8)
-    crops = [cv2.resize(lfw[i], (40 + 10 * i, 40 + 10 * i), interpolation=cv2.INTER_CUBIC)
-             for i in range(9)]
+    crops = [
+        cv2.resize(lfw[i], (40 + 10 * i, 40 + 10 * i), interpolation=cv2.INTER_CUBIC)
+        for i in range(9)
+    ]
     astro = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
     crops.append(np.ascontiguousarray(astro[66:179, 164:288]))  # tight face, happy woman
     return crops
 
 
 def test_labels_come_from_the_manifests(clf: AffectClassifier) -> None:
-    assert clf.emotion_labels == ("angry", "disgust", "fear", "happy", "sad", "surprise",
-                                  "neutral")
+    assert clf.emotion_labels == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
     assert clf.gender_labels == ("woman", "man")
     assert clf.emotion_input == ((64, 64), cv2.INTER_LINEAR)
 
@@ -84,8 +85,7 @@ def test_results_are_not_overwritten_by_the_next_call(clf: AffectClassifier, fac
 
 
 def test_model_sized_array_input_equals_list_input(clf: AffectClassifier, faces) -> None:
-    resized = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_LINEAR)
-                        for f in faces[:4]])
+    resized = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_LINEAR) for f in faces[:4]])
     from_array = clf.classify(resized, resized)
     from_list = clf.classify(list(resized), list(resized))
     np.testing.assert_allclose(from_array[0], from_list[0], atol=1e-6)
@@ -102,8 +102,9 @@ def test_flip_tta_is_mirror_symmetric(tta: AffectClassifier, faces) -> None:
     np.testing.assert_allclose(a[1], b[1], atol=1e-5)
 
 
-def test_flip_tta_averages_face_and_mirror(clf: AffectClassifier, tta: AffectClassifier,
-                                           faces) -> None:
+def test_flip_tta_averages_face_and_mirror(
+    clf: AffectClassifier, tta: AffectClassifier, faces
+) -> None:
     mirrored = [np.ascontiguousarray(f[:, ::-1]) for f in faces]
     plain = clf.classify(faces, faces)
     flipped = clf.classify(mirrored, mirrored)
@@ -118,8 +119,9 @@ def test_antialias_only_changes_large_crops(clf: AffectClassifier) -> None:
     astro = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)
     small = cv2.resize(astro[40:200, 150:300], (120, 128), interpolation=cv2.INTER_AREA)
     large = cv2.resize(astro[40:200, 150:300], (600, 640), interpolation=cv2.INTER_CUBIC)
-    np.testing.assert_allclose(clf.classify([small], [small])[1],
-                               plain.classify([small], [small])[1], atol=1e-6)
+    np.testing.assert_allclose(
+        clf.classify([small], [small])[1], plain.classify([small], [small])[1], atol=1e-6
+    )
     ours = clf.classify([large], [large])[1]
     # two-stage = area-average to 2x the input (128x128), then the manifest's INTER_LINEAR
     shrunk = cv2.resize(large, (128, 128), interpolation=cv2.INTER_AREA)

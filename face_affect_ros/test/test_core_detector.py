@@ -64,7 +64,7 @@ def test_lfw_non_face_patches_give_no_faces(detector: FaceDetector) -> None:
     canvas = np.full((480, 640), 128, np.uint8)
     for i, patch in enumerate(patches[:48]):
         x, y = 10 + (i % 8) * 78, 10 + (i // 8) * 78
-        canvas[y:y + 72, x:x + 72] = cv2.resize(patch, (72, 72), interpolation=cv2.INTER_CUBIC)
+        canvas[y : y + 72, x : x + 72] = cv2.resize(patch, (72, 72), interpolation=cv2.INTER_CUBIC)
     assert detector.detect(canvas) == []
 
 
@@ -78,14 +78,15 @@ def _many_faces() -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
     x = 20
     for scale in (0.6, 0.9, 1.2, 1.6):
         h, w = round(head.shape[0] * scale), round(head.shape[1] * scale)
-        canvas[20:20 + h, x:x + w] = cv2.resize(head, (w, h), interpolation=cv2.INTER_AREA)
+        canvas[20 : 20 + h, x : x + w] = cv2.resize(head, (w, h), interpolation=cv2.INTER_AREA)
         boxes.append((x + (fx - 120) * scale, 20 + (fy - 20) * scale, fw * scale, fh * scale))
         x += w + 20
     lfw = (data.lfw_subset()[:100] * 255).round().astype(np.uint8)
     for k, index in enumerate((1, 11, 31, 52)):
         px, py = 40 + k * 300, 480
-        canvas[py:py + 200, px:px + 200] = cv2.resize(
-            lfw[index], (200, 200), interpolation=cv2.INTER_CUBIC)[:, :, None]
+        canvas[py : py + 200, px : px + 200] = cv2.resize(
+            lfw[index], (200, 200), interpolation=cv2.INTER_CUBIC
+        )[:, :, None]
         boxes.append((px + 20.0, py, 160.0, 200.0))
     return canvas, boxes
 
@@ -104,16 +105,18 @@ def test_many_faces_all_found(detector: FaceDetector) -> None:
 def test_max_faces_keeps_the_highest_scores() -> None:
     frame, _ = _many_faces()
     every = FaceDetector(MODELS / "yunet_n_dynamic.json", input_size=(640, 360)).detect(frame)
-    top3 = FaceDetector(MODELS / "yunet_n_dynamic.json", input_size=(640, 360),
-                        max_faces=3).detect(frame)
+    top3 = FaceDetector(MODELS / "yunet_n_dynamic.json", input_size=(640, 360), max_faces=3).detect(
+        frame
+    )
     assert top3 == every[:3]
 
 
 def test_min_face_size_is_in_original_pixels() -> None:
     frame, truth = _many_faces()
     limit = 150.0
-    big = FaceDetector(MODELS / "yunet_n_dynamic.json", input_size=(640, 360),
-                       min_face_size=limit).detect(frame)
+    big = FaceDetector(
+        MODELS / "yunet_n_dynamic.json", input_size=(640, 360), min_face_size=limit
+    ).detect(frame)
     assert big
     assert all(min(d.box[2], d.box[3]) >= limit for d in big)
     expected = [b for b in truth if min(b[2], b[3]) >= limit + 15]
@@ -123,10 +126,12 @@ def test_min_face_size_is_in_original_pixels() -> None:
 
 def test_score_threshold_only_removes(detector: FaceDetector) -> None:
     frame, _ = _many_faces()
-    low = FaceDetector(MODELS / "yunet_n_dynamic.json", input_size=(640, 360),
-                       score_threshold=0.5).detect(frame)
-    high = FaceDetector(MODELS / "yunet_n_dynamic.json", input_size=(640, 360),
-                        score_threshold=0.9).detect(frame)
+    low = FaceDetector(
+        MODELS / "yunet_n_dynamic.json", input_size=(640, 360), score_threshold=0.5
+    ).detect(frame)
+    high = FaceDetector(
+        MODELS / "yunet_n_dynamic.json", input_size=(640, 360), score_threshold=0.9
+    ).detect(frame)
     assert len(high) <= len(low)
     assert all(d in low for d in high)
 
@@ -136,15 +141,20 @@ def test_tiny_image_gives_no_face(detector: FaceDetector) -> None:
     assert detector.detect(tiny) == []
 
 
-def test_huge_image_maps_back_to_original_pixels(detector: FaceDetector,
-                                                 astronaut: np.ndarray) -> None:
+def test_huge_image_maps_back_to_original_pixels(
+    detector: FaceDetector, astronaut: np.ndarray
+) -> None:
     canvas = np.zeros((3000, 4000, 3), np.uint8)
     big = cv2.resize(astronaut, (2800, 2800), interpolation=cv2.INTER_CUBIC)
     canvas[100:2900, 600:3400] = big
     (face,) = detector.detect(canvas)
     s = 2800 / 512
-    expected = (600 + ASTRONAUT_FACE[0] * s, 100 + ASTRONAUT_FACE[1] * s,
-                ASTRONAUT_FACE[2] * s, ASTRONAUT_FACE[3] * s)
+    expected = (
+        600 + ASTRONAUT_FACE[0] * s,
+        100 + ASTRONAUT_FACE[1] * s,
+        ASTRONAUT_FACE[2] * s,
+        ASTRONAUT_FACE[3] * s,
+    )
     assert iou(face.box, expected) > 0.75
 
 
@@ -165,11 +175,13 @@ def test_face_cut_by_the_border_is_found(detector: FaceDetector, astronaut: np.n
     x, y, w, _ = face.box
     assert x < 3  # the box starts at the border
     assert abs(y - ASTRONAUT_FACE[1]) < 15 and x + w == pytest.approx(
-        ASTRONAUT_FACE[0] + ASTRONAUT_FACE[2] - cut, abs=12)
+        ASTRONAUT_FACE[0] + ASTRONAUT_FACE[2] - cut, abs=12
+    )
 
 
-def test_alternating_frame_shapes_use_their_own_plans(detector: FaceDetector,
-                                                      astronaut: np.ndarray) -> None:
+def test_alternating_frame_shapes_use_their_own_plans(
+    detector: FaceDetector, astronaut: np.ndarray
+) -> None:
     small = cv2.resize(astronaut, (256, 256), interpolation=cv2.INTER_AREA)
     wide = np.zeros((480, 900, 3), np.uint8)
     wide[:, 200:680] = cv2.resize(astronaut, (480, 480), interpolation=cv2.INTER_AREA)
@@ -240,10 +252,15 @@ def test_decoder_matches_opencv_face_detector_yn() -> None:
     """Same model, same padded input: our decoding equals OpenCV's FaceDetectorYN."""
     frame, _ = _many_faces()
     frame = cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA)
-    ours = FaceDetector(MODELS / "yunet_n_dynamic.json", input_size=(640, 360),
-                        score_threshold=0.5, nms_threshold=0.3).detect(frame)
-    reference = cv2.FaceDetectorYN.create(str(MODELS / "yunet_n_dynamic.onnx"), "", (640, 360),
-                                          0.5, 0.3, 5000)
+    ours = FaceDetector(
+        MODELS / "yunet_n_dynamic.json",
+        input_size=(640, 360),
+        score_threshold=0.5,
+        nms_threshold=0.3,
+    ).detect(frame)
+    reference = cv2.FaceDetectorYN.create(
+        str(MODELS / "yunet_n_dynamic.onnx"), "", (640, 360), 0.5, 0.3, 5000
+    )
     _, faces = reference.detect(frame)
     assert faces is not None and len(ours) == len(faces) >= 6
     faces = faces[np.argsort(-faces[:, 14])]

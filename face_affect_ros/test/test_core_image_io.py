@@ -5,7 +5,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from face_affect_ros.core import frames, image_io
 
 
@@ -62,9 +61,19 @@ def test_yuv422_decodes_close_to_source(bgr, encoding) -> None:
     v2 = (v[:, 0::2] + v[:, 1::2]) / 2
     packed = np.zeros((48, 32, 4))
     if encoding in ("yuv422", "uyvy"):
-        packed[..., 0], packed[..., 1], packed[..., 2], packed[..., 3] = u2, y[:, 0::2], v2, y[:, 1::2]
+        packed[..., 0], packed[..., 1], packed[..., 2], packed[..., 3] = (
+            u2,
+            y[:, 0::2],
+            v2,
+            y[:, 1::2],
+        )
     else:
-        packed[..., 0], packed[..., 1], packed[..., 2], packed[..., 3] = y[:, 0::2], u2, y[:, 1::2], v2
+        packed[..., 0], packed[..., 1], packed[..., 2], packed[..., 3] = (
+            y[:, 0::2],
+            u2,
+            y[:, 1::2],
+            v2,
+        )
     data = np.clip(np.round(packed), 0, 255).astype(np.uint8).tobytes()
     out = image_io.decode_raw(encoding, 64, 48, 128, data)
     assert out.shape == (48, 64, 3)

@@ -13,8 +13,15 @@ def probs() -> np.ndarray:
 
 
 def test_label_set_contents() -> None:
-    assert lab.LABEL_SETS["fer7"] == ("angry", "disgust", "fear", "happy", "sad", "surprise",
-                                    "neutral")
+    assert lab.LABEL_SETS["fer7"] == (
+        "angry",
+        "disgust",
+        "fear",
+        "happy",
+        "sad",
+        "surprise",
+        "neutral",
+    )
     assert lab.LABEL_SETS["iot4"] == ("neutral", "angry", "surprise", "happy")
     assert lab.LABEL_SETS["hierarchical3"] == ("happy", "sad", "other")
 

@@ -52,7 +52,14 @@ def test_classifier_manifests_carry_labels() -> None:
     emotion = parse_manifest(MODELS / "emotion_mini_xception.json")
     gender = parse_manifest(MODELS / "gender_mini_xception.json")
     assert emotion.outputs[0].labels == (
-        "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+        "angry",
+        "disgust",
+        "fear",
+        "happy",
+        "sad",
+        "surprise",
+        "neutral",
+    )
     assert gender.outputs[0].labels == ("woman", "man")
     assert emotion.input.shape == ("N", 1, 64, 64)
 
@@ -163,8 +170,10 @@ def test_models_dir_defaults_to_source_tree(monkeypatch) -> None:
 def test_models_dir_env_override(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv(paths.MODELS_DIR_ENV, str(tmp_path))
     assert paths.models_dir() == tmp_path
-    assert paths.model_manifest_path("emotion_mini_xception") == \
-        tmp_path / "emotion_mini_xception.json"
+    assert (
+        paths.model_manifest_path("emotion_mini_xception")
+        == tmp_path / "emotion_mini_xception.json"
+    )
 
 
 def test_models_dir_env_must_exist(monkeypatch, tmp_path: Path) -> None:

@@ -31,8 +31,7 @@ def astronaut() -> np.ndarray:
     return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
 
 
-def test_astronaut_is_one_happy_woman(pipeline: FaceAffectPipeline,
-                                      astronaut: np.ndarray) -> None:
+def test_astronaut_is_one_happy_woman(pipeline: FaceAffectPipeline, astronaut: np.ndarray) -> None:
     result = pipeline.process(astronaut)
     assert isinstance(result, FrameResult)
     assert (result.width, result.height) == (512, 512)
@@ -69,8 +68,9 @@ def test_no_face(pipeline: FaceAffectPipeline) -> None:
     assert result.timings.classify_ms == 0.0
 
 
-def test_gray_and_bgra_give_the_same_answer(pipeline: FaceAffectPipeline,
-                                            astronaut: np.ndarray) -> None:
+def test_gray_and_bgra_give_the_same_answer(
+    pipeline: FaceAffectPipeline, astronaut: np.ndarray
+) -> None:
     bgr = pipeline.process(astronaut).faces[0]
     bgra = pipeline.process(cv2.cvtColor(astronaut, cv2.COLOR_BGR2BGRA)).faces[0]
     assert bgra == bgr
@@ -86,8 +86,9 @@ def test_many_faces_in_one_frame(pipeline: FaceAffectPipeline, astronaut: np.nda
     frame[10:190, 460:625] = head[:, ::-1]
     for k, index in enumerate((1, 11, 31)):
         x = 20 + 210 * k
-        frame[270:420, x:x + 150] = cv2.resize(lfw[index], (150, 150),
-                                               interpolation=cv2.INTER_CUBIC)[:, :, None]
+        frame[270:420, x : x + 150] = cv2.resize(
+            lfw[index], (150, 150), interpolation=cv2.INTER_CUBIC
+        )[:, :, None]
     result = pipeline.process(frame)
     assert len(result.faces) == 5
     heads = [f for f in result.faces if f.detection.box[1] < 200]
@@ -99,8 +100,9 @@ def test_many_faces_in_one_frame(pipeline: FaceAffectPipeline, astronaut: np.nda
         np.testing.assert_allclose(a.gender_scores, b.gender_scores, atol=1e-5)
 
 
-def test_detect_then_classify_equals_process(pipeline: FaceAffectPipeline,
-                                             astronaut: np.ndarray) -> None:
+def test_detect_then_classify_equals_process(
+    pipeline: FaceAffectPipeline, astronaut: np.ndarray
+) -> None:
     whole = pipeline.process(astronaut)
     split = pipeline.classify(astronaut, pipeline.detect(astronaut))
     assert split.faces == whole.faces
@@ -115,8 +117,7 @@ def test_tiny_and_degenerate_images(pipeline: FaceAffectPipeline, shape) -> None
 
 def test_huge_image(pipeline: FaceAffectPipeline, astronaut: np.ndarray) -> None:
     canvas = np.zeros((3000, 4000, 3), np.uint8)
-    canvas[100:2900, 600:3400] = cv2.resize(astronaut, (2800, 2800),
-                                            interpolation=cv2.INTER_CUBIC)
+    canvas[100:2900, 600:3400] = cv2.resize(astronaut, (2800, 2800), interpolation=cv2.INTER_CUBIC)
     result = pipeline.process(canvas)
     (face,) = result.faces
     assert (result.width, result.height) == (4000, 3000)
@@ -126,7 +127,7 @@ def test_huge_image(pipeline: FaceAffectPipeline, astronaut: np.ndarray) -> None
 
 
 def test_face_cut_by_the_border(pipeline: FaceAffectPipeline, astronaut: np.ndarray) -> None:
-    cut = np.ascontiguousarray(astronaut[:, 178 + 20:])  # ~20 % of the face is outside
+    cut = np.ascontiguousarray(astronaut[:, 178 + 20 :])  # ~20 % of the face is outside
     (face,) = pipeline.process(cut).faces
     assert face.detection.box[0] < 3
     assert face.emotion == "happy"
@@ -140,8 +141,9 @@ def test_crop_face_inside_is_a_view() -> None:
     np.testing.assert_array_equal(crop, gray[20:60, 10:70])
 
 
-@pytest.mark.parametrize("mode", [cv2.BORDER_REFLECT_101, cv2.BORDER_REPLICATE,
-                                  cv2.BORDER_CONSTANT])
+@pytest.mark.parametrize(
+    "mode", [cv2.BORDER_REFLECT_101, cv2.BORDER_REPLICATE, cv2.BORDER_CONSTANT]
+)
 def test_crop_face_pads_outside_the_image(mode: int) -> None:
     gray = np.random.default_rng(1).integers(1, 255, (50, 60), dtype=np.uint8)
     crop = crop_face(gray, (-10.0, -5.0, 30.0, 20.0), (0.0, 0.0), mode)
@@ -222,8 +224,9 @@ def test_config_validation(kwargs: dict, message: str) -> None:
 
 
 def test_config_accepts_lists_and_stays_hashable() -> None:
-    config = dataclasses.replace(PipelineConfig(), emotion_margin=[0.1, 0.0],
-                                 detector_input_size=[256, 192])
+    config = dataclasses.replace(
+        PipelineConfig(), emotion_margin=[0.1, 0.0], detector_input_size=[256, 192]
+    )
     assert config.emotion_margin == (0.1, 0.0)
     assert config.detector_input_size == (256, 192)
     hash(config)
@@ -237,7 +240,7 @@ def test_draw_results_on_a_copy(pipeline: FaceAffectPipeline, astronaut: np.ndar
     assert out.shape == astronaut.shape and out.dtype == np.uint8
     x, y, w, h = (round(v) for v in result.faces[0].detection.box)
     changed = np.any(out != astronaut, axis=2)
-    assert changed[y:y + h + 1, x:x + w + 1].any()
+    assert changed[y : y + h + 1, x : x + w + 1].any()
     assert not changed[400:, :].any()  # nothing drawn far from the face
     gray_out = draw_results(cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY), result)
     assert gray_out.shape == astronaut.shape

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from face_affect_ros.core.detector import Detection
 from face_affect_ros.core.pipeline import FaceResult
 from face_affect_ros.core.tracking import FaceTracker, box_iou
@@ -12,12 +11,18 @@ from face_affect_ros.core.tracking import FaceTracker, box_iou
 LABELS = ("happy", "sad", "other")
 
 
-def face(x: float, y: float, scores=(0.6, 0.3, 0.1)) -> FaceResult:  # noqa: ANN001
+def face(x: float, y: float, scores=(0.6, 0.3, 0.1)) -> FaceResult:
     det = Detection(box=(x, y, 50.0, 60.0), score=0.9, landmarks=((0.0, 0.0),) * 5)
     best = int(np.argmax(scores))
-    return FaceResult(detection=det, emotion=LABELS[best], emotion_confidence=scores[best],
-                      emotion_scores=tuple(scores), gender="woman", gender_confidence=0.9,
-                      gender_scores=(0.9, 0.1))
+    return FaceResult(
+        detection=det,
+        emotion=LABELS[best],
+        emotion_confidence=scores[best],
+        emotion_scores=tuple(scores),
+        gender="woman",
+        gender_confidence=0.9,
+        gender_scores=(0.9, 0.1),
+    )
 
 
 def test_iou() -> None:
@@ -65,8 +70,7 @@ def test_smoothing_is_an_ema_and_relabels() -> None:
     assert out.emotion == "sad" and out.emotion_confidence == pytest.approx(0.65)
 
 
-@pytest.mark.parametrize("kwargs", [{"iou_threshold": 0.0}, {"max_missed": -1},
-                                    {"smoothing": 1.0}])
-def test_bad_settings_raise(kwargs) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("kwargs", [{"iou_threshold": 0.0}, {"max_missed": -1}, {"smoothing": 1.0}])
+def test_bad_settings_raise(kwargs) -> None:
     with pytest.raises(ValueError):
         FaceTracker(**kwargs)

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import rclpy
 import yaml
-
 from face_affect_ros.nodes import params as P  # noqa: N812
 
 PKG = Path(__file__).resolve().parents[1]
@@ -22,7 +21,7 @@ LAUNCH = PKG / "launch"
 MAIN = LAUNCH / "face_affect.launch.py"
 
 
-def _assigned(tree: ast.Module, name: str):  # noqa: ANN202
+def _assigned(tree: ast.Module, name: str):
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == name for t in node.targets
@@ -42,8 +41,11 @@ def _console_scripts() -> set[str]:
 
 
 def _calls(tree: ast.Module, func: str) -> list[ast.Call]:
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
-            and getattr(n.func, "id", getattr(n.func, "attr", None)) == func]
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) == func
+    ]
 
 
 def test_launch_executables_are_entry_points() -> None:
@@ -66,8 +68,10 @@ def test_every_launch_configuration_is_declared() -> None:
         assert any(k.arg == "description" for k in call.keywords), call.args[0].value
 
 
-@pytest.mark.parametrize(("file", "layout"), [("face_affect_single.launch.py", "single"),
-                                              ("face_affect_split.launch.py", "split")])
+@pytest.mark.parametrize(
+    ("file", "layout"),
+    [("face_affect_single.launch.py", "single"), ("face_affect_split.launch.py", "split")],
+)
 def test_variant_launch_files_include_main(file: str, layout: str) -> None:
     text = (LAUNCH / file).read_text()
     assert '"face_affect.launch.py"' in text
@@ -81,10 +85,13 @@ def test_parameter_file_is_generated_from_the_table() -> None:
     )
 
 
-def _node_class(executable: str):  # noqa: ANN202
+def _node_class(executable: str):
     module = __import__(f"face_affect_ros.nodes.{executable}", fromlist=["main"])
-    return next(v for v in vars(module).values()
-                if isinstance(v, type) and getattr(v, "EXECUTABLE", None) == executable)
+    return next(
+        v
+        for v in vars(module).values()
+        if isinstance(v, type) and getattr(v, "EXECUTABLE", None) == executable
+    )
 
 
 @pytest.fixture(scope="module")
@@ -100,14 +107,12 @@ def test_yaml_parameters_are_exactly_those_declared(ros, executable: str) -> Non
     in_yaml = set(params[executable]["ros__parameters"])
     from rclpy.parameter import Parameter
 
-    node = _node_class(executable)(
-        parameter_overrides=[Parameter("autostart", value=False)]
-    )
+    node = _node_class(executable)(parameter_overrides=[Parameter("autostart", value=False)])
     try:
         # Parameters rclpy itself declares on every node.
         builtin = {"use_sim_time", "start_type_description_service"}
         declared = set(node._parameters) - builtin
-        assert in_yaml == declared, (in_yaml ^ declared)
+        assert in_yaml == declared, in_yaml ^ declared
         for name in declared:
             desc = node.describe_parameter(name)
             assert desc.description, f"{executable}.{name} has no description"
@@ -115,17 +120,25 @@ def test_yaml_parameters_are_exactly_those_declared(ros, executable: str) -> Non
         node.destroy_node()
 
 
-@pytest.mark.parametrize(("executable", "transport", "remapped"), [
-    ("face_affect_node", "raw", "image"),
-    ("face_affect_node", "compressed", "image/compressed"),
-    ("camera_node", "raw", "image"),
-    ("camera_node", "compressed", "image/compressed"),
-])
+@pytest.mark.parametrize(
+    ("executable", "transport", "remapped"),
+    [
+        ("face_affect_node", "raw", "image"),
+        ("face_affect_node", "compressed", "image/compressed"),
+        ("camera_node", "raw", "image"),
+        ("camera_node", "compressed", "image/compressed"),
+    ],
+)
 def test_camera_remappings_name_topics_the_node_uses(ros, executable, transport, remapped):
     remaps = ast.parse(MAIN.read_text())
-    names = {t.elts[0].value for t in ast.walk(remaps)
-             if isinstance(t, ast.Tuple) and len(t.elts) == 2
-             and isinstance(t.elts[0], ast.Constant) and str(t.elts[0].value).startswith("image")}
+    names = {
+        t.elts[0].value
+        for t in ast.walk(remaps)
+        if isinstance(t, ast.Tuple)
+        and len(t.elts) == 2
+        and isinstance(t.elts[0], ast.Constant)
+        and str(t.elts[0].value).startswith("image")
+    }
     assert remapped in names
     from rclpy.parameter import Parameter
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import rclpy
-from face_affect_msgs.msg import FaceAffect, FaceAffectArray, FaceDetection, FaceDetectionArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_helpers import spin_until, start_script, stop
 from scripts.publish_face_affect import build
+
+from face_affect_msgs.msg import FaceAffect, FaceAffectArray, FaceDetection, FaceDetectionArray
 
 
 def test_constants_and_fixed_sizes() -> None:

@@ -44,7 +44,10 @@ def test_msgs_is_an_interface_package() -> None:
     package = parse_package(str(REPO_ROOT / "face_affect_msgs" / "package.xml"))
     assert package.get_build_type() == "ament_cmake"
     assert "rosidl_interface_packages" in [g.name for g in package.member_of_groups]
-    assert {d.name for d in package.buildtool_depends} >= {"ament_cmake", "rosidl_default_generators"}
+    assert {d.name for d in package.buildtool_depends} >= {
+        "ament_cmake",
+        "rosidl_default_generators",
+    }
 
 
 def _runtime_imports() -> set[str]:
@@ -69,7 +72,8 @@ def test_every_runtime_import_is_declared() -> None:
     stdlib = set(sys.stdlib_module_names)
     missing = []
     # rosbags (and ruamel.yaml, which it brings) has no rosdep key: documented as a pip install.
-    pip_only = {"face_affect_ros", "rosbags", "ruamel"}
+    # torch is imported only by the optional saliency topic (the `tools` extra), never by default.
+    pip_only = {"face_affect_ros", "rosbags", "ruamel", "torch"}
     for name in sorted(_runtime_imports() - stdlib - pip_only):
         key = IMPORT_TO_KEY.get(name)
         if key is None:

@@ -201,8 +201,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (see the module docstring)."""
     args = build_parser().parse_args(argv)
     # Photos are independent frames: no track ids across them.
-    overrides: dict[str, object] = {"emotion_label_set": args.label_set, "flip_tta": args.flip_tta,
-                                    "tracking": False}
+    overrides: dict[str, object] = {
+        "emotion_label_set": args.label_set,
+        "flip_tta": args.flip_tta,
+        "tracking": False,
+    }
     if args.models_dir is not None:
         overrides["models_dir"] = args.models_dir
     if args.score_threshold is not None:

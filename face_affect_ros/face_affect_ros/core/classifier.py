@@ -31,33 +31,45 @@ Crops = Sequence[np.ndarray] | np.ndarray
 class _Model:
     """One gray-input classification model with its reusable input buffers."""
 
-    def __init__(self, path: str | os.PathLike[str], task: str, intra_op_threads: int,
-                 providers: Sequence[str] | None, verify_sha256: bool, antialias: bool) -> None:
-        self.manifest, self.session = load_model(path, intra_op_threads, providers,
-                                                 verify_sha256)
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        task: str,
+        intra_op_threads: int,
+        providers: Sequence[str] | None,
+        verify_sha256: bool,
+        antialias: bool,
+    ) -> None:
+        self.manifest, self.session = load_model(path, intra_op_threads, providers, verify_sha256)
         m: ModelManifest = self.manifest
         where = str(m.manifest_path)
         if m.task != task:
             raise ModelError(f"{where}: task is {m.task!r}, expected {task!r}")
         spec = m.input
         if spec.color != "gray" or spec.shape[1] != 1:
-            raise ModelError(f"{where}: only 1-channel 'gray' inputs are supported, got "
-                             f"{spec.color!r} with shape {list(spec.shape)}")
+            raise ModelError(
+                f"{where}: only 1-channel 'gray' inputs are supported, got "
+                f"{spec.color!r} with shape {list(spec.shape)}"
+            )
         height, width = spec.shape[2], spec.shape[3]
         if not isinstance(height, int) or not isinstance(width, int):
-            raise ModelError(f"{where}: classifier input needs fixed height and width, got "
-                             f"{list(spec.shape)}")
+            raise ModelError(
+                f"{where}: classifier input needs fixed height and width, got {list(spec.shape)}"
+            )
         if spec.dtype != "float32":
             raise ModelError(f"{where}: classifier input must be float32, got {spec.dtype}")
         if spec.resize not in _INTERPOLATIONS:
-            raise ModelError(f"{where}: resize {spec.resize!r} is not one of "
-                             f"{sorted(_INTERPOLATIONS)}")
+            raise ModelError(
+                f"{where}: resize {spec.resize!r} is not one of {sorted(_INTERPOLATIONS)}"
+            )
         out = m.outputs[0]
         if not out.labels:
             raise ModelError(f"{where}: output {out.name!r} has no labels")
         if out.activation != "softmax":
-            raise ModelError(f"{where}: output {out.name!r} activation is {out.activation!r}, "
-                             "expected 'softmax' (probabilities)")
+            raise ModelError(
+                f"{where}: output {out.name!r} activation is {out.activation!r}, "
+                "expected 'softmax' (probabilities)"
+            )
         self.size = (width, height)
         self.interpolation = _INTERPOLATIONS[spec.resize]
         self.labels = out.labels
@@ -100,8 +112,9 @@ class _Model:
                 self._u8[i] = crop
                 continue
             if self.antialias and (crop.shape[0] > 2 * height or crop.shape[1] > 2 * width):
-                crop = cv2.resize(crop, (2 * width, 2 * height), dst=self._pre,
-                                  interpolation=cv2.INTER_AREA)
+                crop = cv2.resize(
+                    crop, (2 * width, 2 * height), dst=self._pre, interpolation=cv2.INTER_AREA
+                )
             cv2.resize(crop, (width, height), dst=self._u8[i], interpolation=self.interpolation)
         return n
 
@@ -122,10 +135,15 @@ class _Model:
 
 
 def _check_crop(crop: object, what: str, ndim: int = 3) -> None:
-    if not isinstance(crop, np.ndarray) or crop.dtype != np.uint8 or crop.ndim != ndim \
-            or 0 in crop.shape:
-        desc = (f"{type(crop).__name__} {getattr(crop, 'dtype', '')} "
-                f"{getattr(crop, 'shape', '')}").strip()
+    if (
+        not isinstance(crop, np.ndarray)
+        or crop.dtype != np.uint8
+        or crop.ndim != ndim
+        or 0 in crop.shape
+    ):
+        desc = (
+            f"{type(crop).__name__} {getattr(crop, 'dtype', '')} {getattr(crop, 'shape', '')}"
+        ).strip()
         kind = "HxW" if ndim == 2 else "NxHxW"
         raise ValueError(f"{what} must be a non-empty uint8 {kind} gray array, got {desc}")
 
@@ -164,10 +182,12 @@ class AffectClassifier:
         verify_sha256: bool = True,
         antialias: bool = True,
     ) -> None:
-        self._emotion = _Model(emotion_manifest, "emotion", intra_op_threads, providers,
-                               verify_sha256, antialias)
-        self._gender = _Model(gender_manifest, "gender", intra_op_threads, providers,
-                              verify_sha256, antialias)
+        self._emotion = _Model(
+            emotion_manifest, "emotion", intra_op_threads, providers, verify_sha256, antialias
+        )
+        self._gender = _Model(
+            gender_manifest, "gender", intra_op_threads, providers, verify_sha256, antialias
+        )
         self.flip_tta = bool(flip_tta)
 
     @property
@@ -195,9 +215,7 @@ class AffectClassifier:
         """(emotion, gender) manifests, e.g. for diagnostics."""
         return self._emotion.manifest, self._gender.manifest
 
-    def classify(
-        self, emotion_crops: Crops, gender_crops: Crops
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def classify(self, emotion_crops: Crops, gender_crops: Crops) -> tuple[np.ndarray, np.ndarray]:
         """Classify N faces: one batched model run per model.
 
         Args:

@@ -182,16 +182,18 @@ class FaceDetector:
         providers: Sequence[str] | None = None,
         verify_sha256: bool = True,
     ) -> None:
-        validate_detector_params(input_size, score_threshold, nms_threshold, min_face_size,
-                                 max_faces)
+        validate_detector_params(
+            input_size, score_threshold, nms_threshold, min_face_size, max_faces
+        )
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.score_threshold = float(score_threshold)
         self.nms_threshold = float(nms_threshold)
         self.min_face_size = float(min_face_size)
         self.max_faces = int(max_faces)
 
-        self.manifest, self._session = load_model(manifest_path, intra_op_threads, providers,
-                                                  verify_sha256)
+        self.manifest, self._session = load_model(
+            manifest_path, intra_op_threads, providers, verify_sha256
+        )
         where = str(self.manifest.manifest_path)
         if self.manifest.task != "face_detection":
             raise ModelError(f"{where}: task is {self.manifest.task!r}, expected 'face_detection'")
@@ -203,12 +205,14 @@ class FaceDetector:
         for out in self.manifest.outputs:
             match = _HEAD_RE.match(out.name)
             if match is None:
-                raise ModelError(f"{where}: output {out.name!r} is not a YuNet head "
-                                 "(cls|obj|bbox|kps)_<stride>")
+                raise ModelError(
+                    f"{where}: output {out.name!r} is not a YuNet head (cls|obj|bbox|kps)_<stride>"
+                )
             heads[(match.group(1), int(match.group(2)))] = out.name
         self.strides = tuple(sorted({stride for _, stride in heads}))
-        missing = [f"{kind}_{s}" for s in self.strides for kind in _HEAD_WIDTH
-                   if (kind, s) not in heads]
+        missing = [
+            f"{kind}_{s}" for s in self.strides for kind in _HEAD_WIDTH if (kind, s) not in heads
+        ]
         if missing or not self.strides:
             raise ModelError(f"{where}: missing YuNet heads {missing}")
         # Output order for session.run: for each stride, cls, obj, bbox, kps.
@@ -252,12 +256,20 @@ class FaceDetector:
         priors = {}
         for stride in self.strides:
             rows, cols = ph // stride, pw // stride
-            col, row = np.meshgrid(np.arange(cols, dtype=np.float32),
-                                   np.arange(rows, dtype=np.float32))
+            col, row = np.meshgrid(
+                np.arange(cols, dtype=np.float32), np.arange(rows, dtype=np.float32)
+            )
             priors[stride] = np.stack([col.ravel(), row.ravel()], axis=1)
-        plan = _Plan(scale_x=rw / width, scale_y=rh / height, resized=(rw, rh),
-                     halvings=halvings, resize_buf=resize_buf, interpolation=interpolation,
-                     blob=blob, priors=priors)
+        plan = _Plan(
+            scale_x=rw / width,
+            scale_y=rh / height,
+            resized=(rw, rh),
+            halvings=halvings,
+            resize_buf=resize_buf,
+            interpolation=interpolation,
+            blob=blob,
+            priors=priors,
+        )
         self._plans[shape] = plan
         if len(self._plans) > _PLAN_CACHE_SIZE:
             self._plans.popitem(last=False)
@@ -268,11 +280,11 @@ class FaceDetector:
         rw, rh = plan.resized
         src = image
         for half in plan.halvings:
-            src = cv2.resize(src, (half.shape[1], half.shape[0]), dst=half,
-                             interpolation=cv2.INTER_AREA)
+            src = cv2.resize(
+                src, (half.shape[1], half.shape[0]), dst=half, interpolation=cv2.INTER_AREA
+            )
         if plan.resize_buf is not None:
-            src = cv2.resize(src, (rw, rh), dst=plan.resize_buf,
-                             interpolation=plan.interpolation)
+            src = cv2.resize(src, (rw, rh), dst=plan.resize_buf, interpolation=plan.interpolation)
         # One plane at a time: faster than one strided HWC -> CHW copy. Mono fills all three
         # planes with the same values; BGRA drops alpha.
         for c in range(3):
@@ -301,17 +313,19 @@ class FaceDetector:
 
     def _postprocess(self, outputs: list[np.ndarray], plan: _Plan) -> list[Detection]:
         # cls * obj >= threshold^2; with a threshold of 0 every cell passes (sqrt >= 0).
-        min_product = self.score_threshold ** 2 if self.score_threshold > 0 else -np.inf
+        min_product = self.score_threshold**2 if self.score_threshold > 0 else -np.inf
         boxes_l: list[np.ndarray] = []
         scores_l: list[np.ndarray] = []
         kps_l: list[np.ndarray] = []
         for i, stride in enumerate(self.strides):
-            cls, obj, bbox, kps = (o[0] for o in outputs[4 * i:4 * i + 4])
+            cls, obj, bbox, kps = (o[0] for o in outputs[4 * i : 4 * i + 4])
             priors = plan.priors[stride]
             if cls.shape[0] != priors.shape[0]:
-                raise RuntimeError(f"stride {stride}: model returned {cls.shape[0]} cells for "
-                                   f"a {plan.blob.shape[3]}x{plan.blob.shape[2]} input, "
-                                   f"expected {priors.shape[0]}")
+                raise RuntimeError(
+                    f"stride {stride}: model returned {cls.shape[0]} cells for "
+                    f"a {plan.blob.shape[3]}x{plan.blob.shape[2]} input, "
+                    f"expected {priors.shape[0]}"
+                )
             # Cheap pre-filter on the raw product: for a threshold t > 0, clipping can only
             # lower a product, so every cell OpenCV's rule keeps passes it; the exact clipped
             # score is then computed on the few candidates only.
@@ -353,8 +367,12 @@ class FaceDetector:
             keep = nms(boxes, scores, self.nms_threshold)[: self.max_faces]
         return [
             Detection(
-                box=(float(boxes[k, 0]), float(boxes[k, 1]), float(boxes[k, 2]),
-                     float(boxes[k, 3])),
+                box=(
+                    float(boxes[k, 0]),
+                    float(boxes[k, 1]),
+                    float(boxes[k, 2]),
+                    float(boxes[k, 3]),
+                ),
                 score=float(scores[k]),
                 landmarks=tuple((float(x), float(y)) for x, y in landmarks[k]),
             )
@@ -374,12 +392,16 @@ def validate_detector_params(
     Shared with :class:`face_affect_ros.core.pipeline.PipelineConfig` so runtime parameter
     changes are checked by the same rules as the constructor.
     """
-    if (not isinstance(input_size, (tuple, list)) or len(input_size) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in input_size)):
+    if (
+        not isinstance(input_size, (tuple, list))
+        or len(input_size) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in input_size)
+    ):
         raise ValueError(f"input_size must be (width, height) ints, got {input_size!r}")
     if min(input_size) < 32:
-        raise ValueError(f"input_size must be at least 32x32 (the largest stride), "
-                         f"got {tuple(input_size)}")
+        raise ValueError(
+            f"input_size must be at least 32x32 (the largest stride), got {tuple(input_size)}"
+        )
     if not 0.0 <= score_threshold <= 1.0:
         raise ValueError(f"score_threshold must be in [0, 1], got {score_threshold!r}")
     if not 0.0 <= nms_threshold <= 1.0:

@@ -60,6 +60,14 @@ def draw_results(image: np.ndarray, result: FrameResult, landmarks: bool = True)
         ty = p0[1] - base - 2 if p0[1] - th - base - 2 >= 0 else p0[1] + th + 2
         tx = min(max(p0[0], 0), max(width - tw, 0))
         cv2.rectangle(canvas, (tx, ty - th - 2), (tx + tw, ty + base), color, -1)
-        cv2.putText(canvas, text, (tx, ty), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0),
-                    thickness, cv2.LINE_AA)
+        cv2.putText(
+            canvas,
+            text,
+            (tx, ty),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            (0, 0, 0),
+            thickness,
+            cv2.LINE_AA,
+        )
     return canvas

@@ -95,7 +95,9 @@ def decode_raw(
 
 
 def decode_compressed(
-    fmt: str, data: bytes | bytearray | memoryview | np.ndarray, max_pixels: int = DEFAULT_MAX_PIXELS
+    fmt: str,
+    data: bytes | bytearray | memoryview | np.ndarray,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
     """Decode a sensor_msgs/CompressedImage (JPEG or PNG) to BGR, or raise ImageDecodeError.
 

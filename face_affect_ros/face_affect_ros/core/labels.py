@@ -56,15 +56,32 @@ HIERARCHICAL3: tuple[str, ...] = (HAPPY, SAD, OTHER)
 #: Which coarse class each FER-2013 class is added to, per label set.
 _MERGES: dict[str, dict[str, str]] = {
     "fer7": {c: c for c in FER7},
-    "iot4": {ANGRY: ANGRY, DISGUST: ANGRY, FEAR: SURPRISE, HAPPY: HAPPY, SAD: NEUTRAL,
-             SURPRISE: SURPRISE, NEUTRAL: NEUTRAL},
-    "hierarchical3": {ANGRY: OTHER, DISGUST: OTHER, FEAR: OTHER, HAPPY: HAPPY, SAD: SAD,
-                      SURPRISE: OTHER, NEUTRAL: OTHER},
+    "iot4": {
+        ANGRY: ANGRY,
+        DISGUST: ANGRY,
+        FEAR: SURPRISE,
+        HAPPY: HAPPY,
+        SAD: NEUTRAL,
+        SURPRISE: SURPRISE,
+        NEUTRAL: NEUTRAL,
+    },
+    "hierarchical3": {
+        ANGRY: OTHER,
+        DISGUST: OTHER,
+        FEAR: OTHER,
+        HAPPY: HAPPY,
+        SAD: SAD,
+        SURPRISE: OTHER,
+        NEUTRAL: OTHER,
+    },
 }
 
 #: Label set name -> its labels, in output order.
-LABEL_SETS: dict[str, tuple[str, ...]] = {"fer7": FER7, "iot4": IOT4,
-                                          "hierarchical3": HIERARCHICAL3}
+LABEL_SETS: dict[str, tuple[str, ...]] = {
+    "fer7": FER7,
+    "iot4": IOT4,
+    "hierarchical3": HIERARCHICAL3,
+}
 
 #: Default minimum gender probability below which the gender is reported as ``unknown``.
 #: 0.7 keeps the answer when the model is clearly on one side; on a two-class softmax anything
@@ -84,11 +101,13 @@ def merge_matrix(label_set: str, source_labels: Sequence[str]) -> np.ndarray:
         ValueError: unknown label set, or source labels that are not the FER-2013 classes.
     """
     if label_set not in LABEL_SETS:
-        raise ValueError(f"unknown emotion label set {label_set!r}, "
-                         f"expected one of {sorted(LABEL_SETS)}")
+        raise ValueError(
+            f"unknown emotion label set {label_set!r}, expected one of {sorted(LABEL_SETS)}"
+        )
     if sorted(source_labels) != sorted(FER7):
-        raise ValueError(f"emotion model labels {list(source_labels)} are not the FER-2013 "
-                         f"classes {list(FER7)}")
+        raise ValueError(
+            f"emotion model labels {list(source_labels)} are not the FER-2013 classes {list(FER7)}"
+        )
     targets = LABEL_SETS[label_set]
     merge = _MERGES[label_set]
     matrix = np.zeros((len(source_labels), len(targets)), dtype=np.float32)
@@ -108,8 +127,9 @@ def derive_emotions(
     """
     probs = np.asarray(probs, dtype=np.float32)
     if probs.shape[-1] != len(source_labels):
-        raise ValueError(f"expected {len(source_labels)} probabilities per face, got shape "
-                         f"{probs.shape}")
+        raise ValueError(
+            f"expected {len(source_labels)} probabilities per face, got shape {probs.shape}"
+        )
     return LABEL_SETS[label_set], probs @ merge_matrix(label_set, source_labels)
 
 

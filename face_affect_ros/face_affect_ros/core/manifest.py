@@ -151,8 +151,10 @@ def parse_manifest(path: str | os.PathLike[str]) -> ModelManifest:
     if input_spec.dtype not in _ORT_DTYPES:
         raise ModelError(f"{iwhere}: dtype {input_spec.dtype!r} not one of {list(_ORT_DTYPES)}")
     if input_spec.layout != "NCHW" or len(input_spec.shape) != 4:
-        raise ModelError(f"{iwhere}: only 4-D NCHW inputs are supported, got "
-                         f"{input_spec.layout} {list(input_spec.shape)}")
+        raise ModelError(
+            f"{iwhere}: only 4-D NCHW inputs are supported, got "
+            f"{input_spec.layout} {list(input_spec.shape)}"
+        )
     if input_spec.color not in ("gray", "bgr"):
         raise ModelError(f"{iwhere}: color {input_spec.color!r} is not 'gray' or 'bgr'")
 
@@ -170,12 +172,14 @@ def parse_manifest(path: str | os.PathLike[str]) -> ModelManifest:
         activation = out.get("activation")
         if activation is not None and not isinstance(activation, str):
             raise ModelError(f"{owhere}: 'activation' must be a string")
-        outputs.append(OutputSpec(
-            name=_require(out, "name", str, owhere),
-            shape=_shape(_require(out, "shape", list, owhere), owhere),
-            labels=tuple(labels),
-            activation=activation,
-        ))
+        outputs.append(
+            OutputSpec(
+                name=_require(out, "name", str, owhere),
+                shape=_shape(_require(out, "shape", list, owhere), owhere),
+                labels=tuple(labels),
+                activation=activation,
+            )
+        )
 
     known = {"name", "task", "file", "sha256", "input", "outputs"}
     return ModelManifest(
@@ -197,15 +201,19 @@ def _check_dims(where: str, declared: tuple[Dim, ...], actual: Sequence[Any]) ->
     a dynamic manifest dim on a fixed model dim is not (we would feed a size the model rejects).
     """
     if len(declared) != len(actual):
-        raise ModelError(f"{where}: rank {len(actual)} in the model, {len(declared)} in the "
-                         f"manifest ({list(actual)} vs {list(declared)})")
+        raise ModelError(
+            f"{where}: rank {len(actual)} in the model, {len(declared)} in the "
+            f"manifest ({list(actual)} vs {list(declared)})"
+        )
     for axis, (want, have) in enumerate(zip(declared, actual, strict=True)):
         have_fixed = isinstance(have, int) and have > 0
         if isinstance(want, int) and have_fixed and want != have:
             raise ModelError(f"{where}: dim {axis} is {have} in the model, {want} in the manifest")
         if isinstance(want, str) and have_fixed:
-            raise ModelError(f"{where}: dim {axis} is fixed to {have} in the model but dynamic "
-                             f"({want!r}) in the manifest")
+            raise ModelError(
+                f"{where}: dim {axis} is fixed to {have} in the model but dynamic "
+                f"({want!r}) in the manifest"
+            )
 
 
 def verify_session(manifest: ModelManifest, session: ort.InferenceSession) -> None:
@@ -220,25 +228,33 @@ def verify_session(manifest: ModelManifest, session: ort.InferenceSession) -> No
         raise ModelError(f"{where}: expected 1 input, the model has {len(inputs)}")
     model_in = inputs[0]
     if model_in.name != manifest.input.name:
-        raise ModelError(f"{where}: input is named {model_in.name!r} in the model, "
-                         f"{manifest.input.name!r} in the manifest")
+        raise ModelError(
+            f"{where}: input is named {model_in.name!r} in the model, "
+            f"{manifest.input.name!r} in the manifest"
+        )
     if model_in.type != _ORT_DTYPES[manifest.input.dtype]:
-        raise ModelError(f"{where}: input type is {model_in.type} in the model, "
-                         f"{manifest.input.dtype} in the manifest")
+        raise ModelError(
+            f"{where}: input type is {model_in.type} in the model, "
+            f"{manifest.input.dtype} in the manifest"
+        )
     _check_dims(f"{where} input {model_in.name!r}", manifest.input.shape, model_in.shape)
 
     model_outs = {o.name: o for o in session.get_outputs()}
     declared = [o.name for o in manifest.outputs]
     if set(model_outs) != set(declared):
-        raise ModelError(f"{where}: outputs are {sorted(model_outs)} in the model, "
-                         f"{sorted(declared)} in the manifest")
+        raise ModelError(
+            f"{where}: outputs are {sorted(model_outs)} in the model, "
+            f"{sorted(declared)} in the manifest"
+        )
     for spec in manifest.outputs:
         _check_dims(f"{where} output {spec.name!r}", spec.shape, model_outs[spec.name].shape)
         if spec.labels:
             last = spec.shape[-1]
             if not isinstance(last, int) or last != len(spec.labels):
-                raise ModelError(f"{where} output {spec.name!r}: {len(spec.labels)} labels "
-                                 f"for a last dim of {last!r}")
+                raise ModelError(
+                    f"{where} output {spec.name!r}: {len(spec.labels)} labels "
+                    f"for a last dim of {last!r}"
+                )
 
 
 def create_session(
@@ -256,8 +272,11 @@ def create_session(
     Raises:
         ModelError: onnxruntime cannot load the file (the message names it).
     """
-    if isinstance(intra_op_threads, bool) or not isinstance(intra_op_threads, int) \
-            or intra_op_threads < 0:
+    if (
+        isinstance(intra_op_threads, bool)
+        or not isinstance(intra_op_threads, int)
+        or intra_op_threads < 0
+    ):
         raise ValueError(f"intra_op_threads must be an int >= 0, got {intra_op_threads!r}")
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
@@ -277,19 +296,21 @@ def create_session(
         )
     except Exception as exc:  # onnxruntime raises several private exception types
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{model_path}: onnxruntime cannot load the model ({first_line})") \
-            from exc
+        raise ModelError(f"{model_path}: onnxruntime cannot load the model ({first_line})") from exc
 
 
 def _check_file(manifest: ModelManifest, verify_sha256: bool) -> None:
     if not manifest.model_path.is_file():
-        raise ModelError(f"{manifest.model_path}: model file not found "
-                         f"(named by {manifest.manifest_path})")
+        raise ModelError(
+            f"{manifest.model_path}: model file not found (named by {manifest.manifest_path})"
+        )
     if verify_sha256:
         actual = sha256_file(manifest.model_path)
         if actual != manifest.sha256:
-            raise ModelError(f"{manifest.model_path}: sha256 is {actual}, manifest "
-                             f"{manifest.manifest_path} expects {manifest.sha256}")
+            raise ModelError(
+                f"{manifest.model_path}: sha256 is {actual}, manifest "
+                f"{manifest.manifest_path} expects {manifest.sha256}"
+            )
 
 
 def load_model(
@@ -313,9 +334,7 @@ def load_model(
     return manifest, session
 
 
-def load_manifest(
-    path: str | os.PathLike[str], verify_sha256: bool = True
-) -> ModelManifest:
+def load_manifest(path: str | os.PathLike[str], verify_sha256: bool = True) -> ModelManifest:
     """Parse a manifest and verify it fully against its ONNX file.
 
     This is the contract in docs/ARCHITECTURE.md: the file exists, its sha256 matches, and the

@@ -81,8 +81,11 @@ DEFAULT_GENDER_MARGIN = (0.15, 0.25)
 
 #: How crop pixels outside the image are filled, by config name. "reflect" mirrors the visible
 #: part (OpenCV BORDER_REFLECT_101): see PipelineConfig.border_mode for the measurement.
-BORDER_MODES = {"reflect": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE,
-                "constant": cv2.BORDER_CONSTANT}
+BORDER_MODES = {
+    "reflect": cv2.BORDER_REFLECT_101,
+    "replicate": cv2.BORDER_REPLICATE,
+    "constant": cv2.BORDER_CONSTANT,
+}
 
 #: Margins outside this range are rejected: below -0.25 the crop loses the face's eyes / mouth,
 #: above 2.0 the face is less than a fifth of the crop.
@@ -132,13 +135,15 @@ class FrameResult:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_margin(name: str, margin: object) -> None:
-    if (not isinstance(margin, (tuple, list)) or len(margin) != 2
-            or not all(_is_number(v) for v in margin)):
+    if (
+        not isinstance(margin, (tuple, list))
+        or len(margin) != 2
+        or not all(_is_number(v) for v in margin)
+    ):
         raise ValueError(f"{name} must be (x, y) numbers, got {margin!r}")
     lo, hi = MARGIN_RANGE
     if not all(lo <= v <= hi for v in margin):
@@ -191,12 +196,13 @@ class PipelineConfig:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-        if self.models_dir is not None and (not isinstance(self.models_dir, str)
-                                            or not self.models_dir):
-            raise ValueError(f"models_dir must be None or a non-empty string, "
-                             f"got {self.models_dir!r}")
-        for name in ("score_threshold", "nms_threshold", "min_face_size",
-                     "gender_min_confidence"):
+        if self.models_dir is not None and (
+            not isinstance(self.models_dir, str) or not self.models_dir
+        ):
+            raise ValueError(
+                f"models_dir must be None or a non-empty string, got {self.models_dir!r}"
+            )
+        for name in ("score_threshold", "nms_threshold", "min_face_size", "gender_min_confidence"):
             if not _is_number(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         # Tuples from ROS parameters arrive as lists; store tuples so the config stays hashable.
@@ -204,34 +210,49 @@ class PipelineConfig:
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
-        validate_detector_params(self.detector_input_size, self.score_threshold,
-                                 self.nms_threshold, self.min_face_size, self.max_faces)
+        validate_detector_params(
+            self.detector_input_size,
+            self.score_threshold,
+            self.nms_threshold,
+            self.min_face_size,
+            self.max_faces,
+        )
         _check_margin("emotion_margin", self.emotion_margin)
         _check_margin("gender_margin", self.gender_margin)
         if self.border_mode not in BORDER_MODES:
-            raise ValueError(f"border_mode must be one of {sorted(BORDER_MODES)}, "
-                             f"got {self.border_mode!r}")
+            raise ValueError(
+                f"border_mode must be one of {sorted(BORDER_MODES)}, got {self.border_mode!r}"
+            )
         if self.emotion_label_set not in LABEL_SETS:
-            raise ValueError(f"emotion_label_set must be one of {sorted(LABEL_SETS)}, "
-                             f"got {self.emotion_label_set!r}")
+            raise ValueError(
+                f"emotion_label_set must be one of {sorted(LABEL_SETS)}, "
+                f"got {self.emotion_label_set!r}"
+            )
         if not 0.5 <= self.gender_min_confidence <= 1.0:
-            raise ValueError("gender_min_confidence must be in [0.5, 1] (below 0.5 it never "
-                             f"abstains on two classes), got {self.gender_min_confidence!r}")
+            raise ValueError(
+                "gender_min_confidence must be in [0.5, 1] (below 0.5 it never "
+                f"abstains on two classes), got {self.gender_min_confidence!r}"
+            )
         if not _is_number(self.emotion_smoothing) or not 0.0 <= self.emotion_smoothing <= 0.95:
-            raise ValueError("emotion_smoothing must be in [0, 0.95] (0 = off), "
-                             f"got {self.emotion_smoothing!r}")
+            raise ValueError(
+                f"emotion_smoothing must be in [0, 0.95] (0 = off), got {self.emotion_smoothing!r}"
+            )
         if self.emotion_smoothing > 0 and not self.tracking:
             raise ValueError("emotion_smoothing needs tracking (it averages along a track)")
         for name in ("flip_tta", "tracking", "antialias", "verify_sha256"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        if isinstance(self.intra_op_threads, bool) or not isinstance(self.intra_op_threads, int) \
-                or not 0 <= self.intra_op_threads <= 64:
-            raise ValueError(f"intra_op_threads must be an int in [0, 64] (0 = onnxruntime "
-                             f"default), got {self.intra_op_threads!r}")
+        if (
+            isinstance(self.intra_op_threads, bool)
+            or not isinstance(self.intra_op_threads, int)
+            or not 0 <= self.intra_op_threads <= 64
+        ):
+            raise ValueError(
+                f"intra_op_threads must be an int in [0, 64] (0 = onnxruntime "
+                f"default), got {self.intra_op_threads!r}"
+            )
         if not self.providers or not all(isinstance(p, str) and p for p in self.providers):
-            raise ValueError(f"providers must be non-empty provider names, "
-                             f"got {self.providers!r}")
+            raise ValueError(f"providers must be non-empty provider names, got {self.providers!r}")
 
     def manifest_path(self, model: str) -> str:
         """Resolve a model name or manifest path against :attr:`models_dir`."""
@@ -269,11 +290,15 @@ def crop_face(
     if cx0 >= cx1 or cy0 >= cy1:
         # No overlap at all (not produced by the detector, but defined): the nearest image
         # pixel everywhere, or zeros for the constant fill.
-        fill = 0 if border == cv2.BORDER_CONSTANT else \
-            gray[min(max(y0, 0), height - 1), min(max(x0, 0), width - 1)]
+        fill = (
+            0
+            if border == cv2.BORDER_CONSTANT
+            else gray[min(max(y0, 0), height - 1), min(max(x0, 0), width - 1)]
+        )
         return np.full((y1 - y0, x1 - x0), fill, dtype=gray.dtype)
-    return cv2.copyMakeBorder(gray[cy0:cy1, cx0:cx1], cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1,
-                              border, value=0)
+    return cv2.copyMakeBorder(
+        gray[cy0:cy1, cx0:cx1], cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1, border, value=0
+    )
 
 
 @dataclass
@@ -352,9 +377,12 @@ class FaceAffectPipeline:
         return self._classify(image, detections, t0, time.perf_counter())
 
     def emotion_crop(self, image: np.ndarray, detection: Detection) -> np.ndarray:
-        """The gray crop the emotion model sees for `detection` (before resizing)."""
+        """Return the gray crop the emotion model sees for `detection` (before resizing).
+
+        A copy: the pipeline reuses its gray buffer for the next frame.
+        """
         gray = self._gray.convert(check_image(image))
-        return crop_face(gray, detection.box, self.config.emotion_margin, self._border)
+        return crop_face(gray, detection.box, self.config.emotion_margin, self._border).copy()
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Only the detector stage (the split layout's detector_node)."""
@@ -369,17 +397,20 @@ class FaceAffectPipeline:
         t0 = time.perf_counter()
         return self._classify(check_image(image), list(detections), t0, t0)
 
-    def _classify(self, image: np.ndarray, detections: list[Detection], t0: float,
-                  t1: float) -> FrameResult:
+    def _classify(
+        self, image: np.ndarray, detections: list[Detection], t0: float, t1: float
+    ) -> FrameResult:
         faces: tuple[FaceResult, ...] = ()
         t2 = t3 = t1
         if detections:
             gray = self._gray.convert(image)
             cfg = self.config
-            emotion_crops = [crop_face(gray, d.box, cfg.emotion_margin, self._border)
-                             for d in detections]
-            gender_crops = [crop_face(gray, d.box, cfg.gender_margin, self._border)
-                            for d in detections]
+            emotion_crops = [
+                crop_face(gray, d.box, cfg.emotion_margin, self._border) for d in detections
+            ]
+            gender_crops = [
+                crop_face(gray, d.box, cfg.gender_margin, self._border) for d in detections
+            ]
             t2 = time.perf_counter()
             emotion_probs, gender_probs = self.classifier.classify(emotion_crops, gender_crops)
             t3 = time.perf_counter()
@@ -393,26 +424,34 @@ class FaceAffectPipeline:
             height=int(image.shape[0]),
             emotion_labels=self.emotion_labels,
             faces=faces,
-            timings=StageTimings(detect_ms=(t1 - t0) * 1e3, crop_ms=(t2 - t1) * 1e3,
-                                 classify_ms=(t3 - t2) * 1e3, total_ms=(t4 - t0) * 1e3),
+            timings=StageTimings(
+                detect_ms=(t1 - t0) * 1e3,
+                crop_ms=(t2 - t1) * 1e3,
+                classify_ms=(t3 - t2) * 1e3,
+                total_ms=(t4 - t0) * 1e3,
+            ),
             gender_labels=self.gender_labels,
         )
 
-    def _results(self, detections: list[Detection], emotion_probs: np.ndarray,
-                 gender_probs: np.ndarray) -> tuple[FaceResult, ...]:
+    def _results(
+        self, detections: list[Detection], emotion_probs: np.ndarray, gender_probs: np.ndarray
+    ) -> tuple[FaceResult, ...]:
         derived = emotion_probs @ self._merge
         best = derived.argmax(axis=1)
         out = []
         for i, det in enumerate(detections):
-            gender, gender_conf = decide_gender(gender_probs[i], self.gender_labels,
-                                                self.config.gender_min_confidence)
-            out.append(FaceResult(
-                detection=det,
-                emotion=self.emotion_labels[int(best[i])],
-                emotion_confidence=float(derived[i, best[i]]),
-                emotion_scores=tuple(float(p) for p in derived[i]),
-                gender=gender,
-                gender_confidence=gender_conf,
-                gender_scores=tuple(float(p) for p in gender_probs[i]),
-            ))
+            gender, gender_conf = decide_gender(
+                gender_probs[i], self.gender_labels, self.config.gender_min_confidence
+            )
+            out.append(
+                FaceResult(
+                    detection=det,
+                    emotion=self.emotion_labels[int(best[i])],
+                    emotion_confidence=float(derived[i, best[i]]),
+                    emotion_scores=tuple(float(p) for p in derived[i]),
+                    gender=gender,
+                    gender_confidence=gender_conf,
+                    gender_scores=tuple(float(p) for p in gender_probs[i]),
+                )
+            )
         return tuple(out)

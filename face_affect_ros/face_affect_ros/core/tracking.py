@@ -50,8 +50,12 @@ class FaceTracker:
     returns the id of each, in order. State is per camera stream: use one tracker per stream.
     """
 
-    def __init__(self, iou_threshold: float = DEFAULT_IOU_THRESHOLD,
-                 max_missed: int = DEFAULT_MAX_MISSED, smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+        max_missed: int = DEFAULT_MAX_MISSED,
+        smoothing: float = 0.0,
+    ) -> None:
         if not 0.0 < iou_threshold <= 1.0:
             raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
         if max_missed < 0:
@@ -72,8 +76,11 @@ class FaceTracker:
     def assign(self, boxes: Sequence[Sequence[float]]) -> list[str]:
         """Track ids for the boxes of one frame, matching the best-overlapping pairs first."""
         pairs = sorted(
-            ((box_iou(t.box, b), ti, bi) for ti, t in enumerate(self._tracks)
-             for bi, b in enumerate(boxes)),
+            (
+                (box_iou(t.box, b), ti, bi)
+                for ti, t in enumerate(self._tracks)
+                for bi, b in enumerate(boxes)
+            ),
             reverse=True,
         )
         ids: list[str | None] = [None] * len(boxes)
@@ -122,8 +129,10 @@ class FaceTracker:
             if self.smoothing > 0.0:
                 scores = self.smooth(track_id, np.asarray(face.emotion_scores, np.float64))
                 best = int(np.argmax(scores))
-                changes.update(emotion_scores=tuple(float(p) for p in scores),
-                               emotion_confidence=float(scores[best]),
-                               emotion=emotion_labels[best])
+                changes.update(
+                    emotion_scores=tuple(float(p) for p in scores),
+                    emotion_confidence=float(scores[best]),
+                    emotion=emotion_labels[best],
+                )
             out.append(dataclasses.replace(face, **changes))
         return out

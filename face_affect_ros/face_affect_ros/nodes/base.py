@@ -64,9 +64,9 @@ class StageNode(LifecycleNode):
         self._diag_timer = None
         self._last_diag: tuple[float, Counter[str]] = (time.monotonic(), Counter())
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        if self.params["autostart"]:
-            if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                self.trigger_activate()
+        autostart = self.params["autostart"]
+        if autostart and self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
 
     # ---- hooks for subclasses -------------------------------------------------------------
     def configure_stage(self) -> None:
@@ -97,7 +97,7 @@ class StageNode(LifecycleNode):
         """Load models; a failure is logged with its reason and leaves the node unconfigured."""
         try:
             self.configure_stage()
-        except Exception as exc:  # noqa: BLE001 - any model/param error must fail the transition
+        except Exception as exc:
             self.get_logger().error(f"configure failed: {exc}")
             self.cleanup_stage()
             return TransitionCallbackReturn.FAILURE

@@ -45,7 +45,10 @@ class CameraInput:
         msg_type, topic = (CompressedImage, "image/compressed") if compressed else (Image, "image")
         events = SubscriptionEventCallbacks(message_lost=self._on_lost)
         self._sub = self._node.create_subscription(
-            msg_type, topic, self._on_image, camera_qos(self._node.params["input_reliability"]),
+            msg_type,
+            topic,
+            self._on_image,
+            camera_qos(self._node.params["input_reliability"]),
             event_callbacks=events,
         )
 
@@ -55,7 +58,7 @@ class CameraInput:
             self._node.destroy_subscription(self._sub)
             self._sub = None
 
-    def _on_lost(self, info) -> None:  # noqa: ANN001 - rmw event type differs across distros
+    def _on_lost(self, info) -> None:
         self._node.count("dropped_middleware", int(info.total_count_change))
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
@@ -77,6 +80,7 @@ class CameraInput:
             node.warn_once(f"encoding:{getattr(msg, 'encoding', '')}", f"{self.topic}: {exc}")
         except ImageDecodeError as exc:
             node.count("error_bad_image")
-            node.get_logger().warning(f"{self.topic}: dropped frame: {exc}",
-                                      throttle_duration_sec=1.0)
+            node.get_logger().warning(
+                f"{self.topic}: dropped frame: {exc}", throttle_duration_sec=1.0
+            )
         return None

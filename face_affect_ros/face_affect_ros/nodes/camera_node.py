@@ -56,7 +56,7 @@ class CameraNode(StageNode):
             self.destroy_publisher(self._pub)
             self._pub = None
 
-    def apply_params(self, new, changed) -> None:  # noqa: ANN001 - see StageNode
+    def apply_params(self, new, changed) -> None:
         """The rate cap is the only runtime parameter of this stage."""
         if "max_rate" in changed and self.camera is not None:
             self.camera.limiter.max_rate = new["max_rate"]

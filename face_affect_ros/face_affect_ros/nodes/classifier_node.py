@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from face_affect_msgs.msg import FaceDetectionArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
+from face_affect_msgs.msg import FaceDetectionArray
 from face_affect_ros.core.frames import StampCache
 from face_affect_ros.core.image_io import ImageDecodeError
 from face_affect_ros.nodes.base import run
@@ -41,8 +41,9 @@ class ClassifierNode(ProcessingNode):
         self._cache = StampCache(self.params["image_cache_size"])
         self._subs = [
             self.create_subscription(Image, "face_affect/frames", self._on_frame, FRAMES_QOS),
-            self.create_subscription(FaceDetectionArray, "face_affect/detections",
-                                     self._on_detections, RESULT_QOS),
+            self.create_subscription(
+                FaceDetectionArray, "face_affect/detections", self._on_detections, RESULT_QOS
+            ),
         ]
 
     def deactivate_stage(self) -> None:
@@ -62,7 +63,9 @@ class ClassifierNode(ProcessingNode):
             self.count("error_stamp_miss")
             self.get_logger().warning(
                 "no frame with the stamp of a detection message (cache too small or frames "
-                "lost); detection skipped", throttle_duration_sec=5.0)
+                "lost); detection skipped",
+                throttle_duration_sec=5.0,
+            )
             return
         frame, received = entry
         self.submit(msg, frame, received)

@@ -33,8 +33,9 @@ class DetectorNode(ProcessingNode):
     def activate_stage(self) -> None:
         """Start the worker and subscribe to the frames (best effort, newest only)."""
         super().activate_stage()
-        self._sub = self.create_subscription(Image, "face_affect/frames", self._on_frame,
-                                             qos_profile_sensor_data)
+        self._sub = self.create_subscription(
+            Image, "face_affect/frames", self._on_frame, qos_profile_sensor_data
+        )
 
     def deactivate_stage(self) -> None:
         """Unsubscribe, then stop the worker."""

@@ -34,13 +34,13 @@ class FaceAffectNode(ProcessingNode):
             self.camera.stop()
         super().deactivate_stage()
 
-    def apply_params(self, new, changed) -> None:  # noqa: ANN001 - see ProcessingNode
+    def apply_params(self, new, changed) -> None:
         """Apply pipeline changes and the rate cap."""
         super().apply_params(new, changed)
         if "max_rate" in changed and getattr(self, "camera", None) is not None:
             self.camera.limiter.max_rate = new["max_rate"]
 
-    def process(self, item) -> None:  # noqa: ANN001 - (msg, None, received)
+    def process(self, item) -> None:
         """Decode, detect, classify and publish one frame."""
         msg, _, received = item
         image = self.camera.decode(msg)

@@ -15,11 +15,11 @@ from typing import Any
 
 import cv2
 import numpy as np
-from face_affect_msgs.msg import FaceAffectArray, FaceDetectionArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from face_affect_msgs.msg import FaceAffectArray, FaceDetectionArray
 from face_affect_ros.core.draw import draw_results
 from face_affect_ros.core.frames import LatestFrame, RateLimiter
 from face_affect_ros.core.pipeline import FaceAffectPipeline, FrameResult
@@ -31,6 +31,8 @@ from face_affect_ros.nodes.convert import detections_to_msg, frame_result_to_msg
 RESULT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 # Debug images are for people watching: newest only, best effort.
 DEBUG_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
 class Saliency:
     """Guided back-propagation of the emotion model, for the optional face_affect/saliency topic.
 
@@ -42,13 +44,15 @@ class Saliency:
         try:
             from face_affect_ros.tools import explain, models
         except ImportError as exc:
-            raise RuntimeError(f"saliency_model needs PyTorch (pip install "
-                               f"'face_affect_ros[tools]'): {exc}") from exc
+            raise RuntimeError(
+                f"saliency_model needs PyTorch (pip install 'face_affect_ros[tools]'): {exc}"
+            ) from exc
         self._explain = explain
         self._loaded = models.load_classifier(weights)
         if self._loaded.task != "emotion":
-            raise ValueError(f"saliency_model {weights} is a {self._loaded.task} model, "
-                             "not an emotion model")
+            raise ValueError(
+                f"saliency_model {weights} is a {self._loaded.task} model, not an emotion model"
+            )
         self.limiter = RateLimiter(rate)
 
     def image(self, crop: np.ndarray, emotion: str) -> np.ndarray:
@@ -94,8 +98,9 @@ class ProcessingNode(StageNode):
         """Load and verify the models (a bad path or file fails configure), create publishers."""
         self.pipeline = FaceAffectPipeline(P.pipeline_config(self.params))
         names = self.pipeline.model_names
-        self.get_logger().info(f"models loaded: detector={names[0]} emotion={names[1]} "
-                               f"gender={names[2]}")
+        self.get_logger().info(
+            f"models loaded: detector={names[0]} emotion={names[1]} gender={names[2]}"
+        )
         if self.PUBLISH_AFFECT:
             self._affect_pub = self.create_publisher(FaceAffectArray, "face_affect", RESULT_QOS)
             self._debug_pub = self.create_publisher(Image, "face_affect/debug_image", DEBUG_QOS)
@@ -106,14 +111,17 @@ class ProcessingNode(StageNode):
         if self.PUBLISH_AFFECT and self.params.get("saliency_model"):
             self._saliency = Saliency(self.params["saliency_model"], self.params["saliency_rate"])
             self._saliency_pub = self.create_publisher(Image, "face_affect/saliency", DEBUG_QOS)
-            self.get_logger().info(f"saliency of the largest face on face_affect/saliency from "
-                                   f"{self.params['saliency_model']}")
+            self.get_logger().info(
+                f"saliency of the largest face on face_affect/saliency from "
+                f"{self.params['saliency_model']}"
+            )
 
     def activate_stage(self) -> None:
         """Start the worker thread."""
         self._slot = LatestFrame()
-        self._worker = threading.Thread(target=self._loop, name=f"{self.get_name()}_worker",
-                                        daemon=True)
+        self._worker = threading.Thread(
+            target=self._loop, name=f"{self.get_name()}_worker", daemon=True
+        )
         self._worker.start()
 
     def deactivate_stage(self) -> None:
@@ -179,10 +187,11 @@ class ProcessingNode(StageNode):
             except ValueError as exc:
                 self.count("error_processing")
                 self.get_logger().warning(f"frame dropped: {exc}", throttle_duration_sec=1.0)
-            except Exception as exc:  # noqa: BLE001 - keep the node alive, say what happened
+            except Exception as exc:
                 self.count("error_processing")
-                self.get_logger().error(f"frame dropped by an unexpected error: {exc!r}",
-                                        throttle_duration_sec=1.0)
+                self.get_logger().error(
+                    f"frame dropped by an unexpected error: {exc!r}", throttle_duration_sec=1.0
+                )
 
     def publish_result(
         self, header: Header, image: np.ndarray, result: FrameResult, received: float
@@ -192,8 +201,9 @@ class ProcessingNode(StageNode):
             self._affect_pub.publish(frame_result_to_msg(header, result))
         if self._det_pub is not None:
             self._det_pub.publish(
-                detections_to_msg(header, result.width, result.height,
-                                  [f.detection for f in result.faces])
+                detections_to_msg(
+                    header, result.width, result.height, [f.detection for f in result.faces]
+                )
             )
         self.publish_debug(header, image, result)
         self.publish_saliency(header, image, result)
@@ -224,5 +234,7 @@ class ProcessingNode(StageNode):
         if self.pipeline is None:
             return {"models_loaded": "none"}
         det, emo, gen = self.pipeline.model_names
-        return {"models_loaded": f"{det}, {emo}, {gen}",
-                "label_set": self.pipeline.config.emotion_label_set}
+        return {
+            "models_loaded": f"{det}, {emo}, {gen}",
+            "label_set": self.pipeline.config.emotion_label_set,
+        }

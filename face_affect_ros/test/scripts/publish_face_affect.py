@@ -4,9 +4,10 @@ import sys
 import time
 
 import rclpy
-from face_affect_msgs.msg import FaceAffect, FaceAffectArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import RegionOfInterest
+
+from face_affect_msgs.msg import FaceAffect, FaceAffectArray
 
 EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
