@@ -1,12 +1,14 @@
-# face_affect_ros developer entry points. Everything lives in .venv (git-ignored), created from
-# nothing on first use and reused afterwards; each step reruns only when its inputs change.
+# face_affect_ros developer entry points. Everything lives in $(VENV) (.venv by default,
+# git-ignored), created from nothing on first use and reused afterwards; each step reruns only when
+# its inputs change.
 #   make demo    run the main job on the bundled sample bag
 #   make test    lint + every test
 #   make bench   every benchmark in bench/
-# PYTHON picks the interpreter (3.10 to 3.13; the lock file of that version must exist).
+# PYTHON picks the interpreter (3.10 to 3.13; the lock file of that version must exist), VENV the
+# venv, one per interpreter: `make test PYTHON=python3.12 VENV=.venv-3.12`.
 
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMPS := $(VENV)/.stamps
 PYVER  := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
@@ -15,13 +17,18 @@ LOCK   := requirements/constraints-py$(PYVER).txt
 export RMW_IMPLEMENTATION := rmw_fastrtps_cpp
 export FASTDDS_DEFAULT_PROFILES_FILE := $(CURDIR)/face_affect_ros/config/fastdds_large_shm.xml
 
-.PHONY: setup test lint demo bench constraints clean
+.PHONY: setup test lint demo bench constraints clean venv-python
 .DELETE_ON_ERROR:
 
 setup: $(STAMPS)/pkg
 
-$(STAMPS)/deps: requirements/dev.in $(LOCK) scripts/fix_ros_cmake_exports.py
-	@test -f "$(LOCK)" || { echo "No lock file $(LOCK) for Python '$(PYVER)': use PYTHON=python3.11 or run 'make constraints'"; exit 1; }
+# Refuse a venv made by another interpreter (it would be clobbered, or tested as the wrong Python).
+venv-python:
+	@test ! -x $(PY) || $(PY) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; \
+		sys.exit(v != "$(PYVER)" and f"$(VENV) holds Python {v}, not $(PYVER) ($(PYTHON)): pass VENV=.venv-$(PYVER)")'
+
+$(STAMPS)/deps: requirements/dev.in $(wildcard $(LOCK)) scripts/fix_ros_cmake_exports.py | venv-python
+	@test -f "$(LOCK)" || { echo "No lock file $(LOCK) for Python '$(PYVER)': create it with 'make constraints PYTHON=$(PYTHON) VENV=.venv-$(PYVER)'"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -r requirements/dev.in -c $(LOCK)
@@ -50,9 +57,13 @@ demo: setup
 bench: setup
 	$(PY) bench/run_all.py
 
-# Refresh the lock of the current interpreter from what is installed (after editing dev.in:
-# `$(PY) -m pip install -r requirements/dev.in`, then `make constraints`).
-constraints:
+# Write the lock of this interpreter: install dev.in unconstrained (the newest versions that
+# support this Python; what is installed already and still satisfies dev.in stays), then pin what
+# is there. A new Python, from a new venv: `make constraints PYTHON=python3.12 VENV=.venv-3.12`.
+constraints: | venv-python
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -r requirements/dev.in
 	$(PY) scripts/freeze_constraints.py $(LOCK)
 
 clean:

@@ -242,6 +242,9 @@ def test_missing_model_fails_configure_but_node_stays_up(tmp_path) -> None:
 
 
 def test_saliency_topic_of_the_largest_face(client, frame) -> None:
+    pytest.importorskip(
+        "torch", reason="torch is installed on Python 3.11 only (requirements/dev.in)"
+    )
     from face_affect_ros.tools.models import default_model_path
 
     weights = default_model_path("emotion")

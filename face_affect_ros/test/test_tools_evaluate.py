@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip(
+    "torch", reason="torch is installed on Python 3.11 only (requirements/dev.in)"
+)
 pytest.importorskip("onnx")
 pytest.importorskip("matplotlib")
 

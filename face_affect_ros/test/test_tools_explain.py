@@ -9,7 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip(
+    "torch", reason="torch is installed on Python 3.11 only (requirements/dev.in)"
+)
 from face_affect_ros.tools.explain import (  # noqa: E402
     guided_backprop,
     guided_relus,
