@@ -13,14 +13,13 @@ import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from face_affect_ros.core.pipeline import FaceAffectPipeline, PipelineConfig
+from node_harness import Camera, close_client, face_frame, init_client, start_node, stop_nodes
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import qos_profile_sensor_data
 from ros_helpers import spin_until
 from sensor_msgs.msg import CompressedImage, Image
-
-from face_affect_ros.core.pipeline import FaceAffectPipeline, PipelineConfig
-from node_harness import Camera, close_client, face_frame, init_client, start_node, stop_nodes
 
 CAM = "/test_cam/image"
 
@@ -50,7 +49,7 @@ def single(client):
         assert cam.wait_ready(), "face_affect_node did not come up"
         yield proc, cam
     finally:
-        (code, _, err), = stop_nodes([proc], signal.SIGINT)
+        ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
         assert code == 0, err[-2000:]
         assert "Traceback" not in err, err[-2000:]
 
@@ -58,8 +57,11 @@ def single(client):
 def _assert_same_faces(got, want, box_tol: float = 1.0, prob_tol: float = 1e-4) -> None:
     assert len(got.faces) == len(want.faces)
     for g, w in zip(got.faces, want.faces, strict=True):
-        x, y, bw, bh = w.detection.box if hasattr(w, "detection") else (
-            w.roi.x_offset, w.roi.y_offset, w.roi.width, w.roi.height)
+        x, y, bw, bh = (
+            w.detection.box
+            if hasattr(w, "detection")
+            else (w.roi.x_offset, w.roi.y_offset, w.roi.width, w.roi.height)
+        )
         assert abs(g.roi.x_offset - max(0, x)) <= box_tol + 1
         assert abs(g.roi.y_offset - max(0, y)) <= box_tol + 1
         assert abs(g.roi.width - bw) <= box_tol + 2
@@ -85,9 +87,11 @@ def test_single_process_publishes_core_results(single, frame, expected) -> None:
     # The box is on the face: it contains both eyes and the mouth corners.
     pts = np.asarray(face.landmarks).reshape(5, 2)
     assert np.all(pts[:, 0] > face.roi.x_offset) and np.all(
-        pts[:, 0] < face.roi.x_offset + face.roi.width)
+        pts[:, 0] < face.roi.x_offset + face.roi.width
+    )
     assert np.all(pts[:, 1] > face.roi.y_offset) and np.all(
-        pts[:, 1] < face.roi.y_offset + face.roi.height)
+        pts[:, 1] < face.roi.y_offset + face.roi.height
+    )
     _assert_same_faces(result, expected, prob_tol=1e-5)
 
 
@@ -102,13 +106,26 @@ def test_bad_frames_counted_logged_and_next_frame_processed(single, client, fram
     diags: list[DiagnosticArray] = []
     client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
     bad = [
-        Image(header=Camera.header(10), encoding="16UC1", width=4, height=4, step=8,
-              data=bytes(32)),
-        Image(header=Camera.header(11), encoding="bgr8", width=64, height=48, step=192,
-              data=bytes(100)),  # data length is not step x height
+        Image(
+            header=Camera.header(10), encoding="16UC1", width=4, height=4, step=8, data=bytes(32)
+        ),
+        Image(
+            header=Camera.header(11),
+            encoding="bgr8",
+            width=64,
+            height=48,
+            step=192,
+            data=bytes(100),
+        ),  # data length is not step x height
         Image(header=Camera.header(12), encoding="bgr8", width=0, height=0, step=0),
-        Image(header=Camera.header(13), encoding="bayer_rggb8", width=4, height=4, step=4,
-              data=bytes(16)),
+        Image(
+            header=Camera.header(13),
+            encoding="bayer_rggb8",
+            width=4,
+            height=4,
+            step=4,
+            data=bytes(16),
+        ),
     ]
     for msg in bad:
         cam.pub.publish(msg)
@@ -126,8 +143,10 @@ def test_bad_frames_counted_logged_and_next_frame_processed(single, client, fram
 
     assert spin_until(
         client,
-        lambda: int(counters().get("error_unsupported_encoding", 0)) >= 2
-        and int(counters().get("error_bad_image", 0)) >= 2,
+        lambda: (
+            int(counters().get("error_unsupported_encoding", 0)) >= 2
+            and int(counters().get("error_bad_image", 0)) >= 2
+        ),
         timeout=5,
     ), counters()
     values = counters()
@@ -135,7 +154,7 @@ def test_bad_frames_counted_logged_and_next_frame_processed(single, client, fram
     assert float(values["latency_median_ms"]) > 0
 
 
-def _set(client, node: str, name: str, value) -> tuple[bool, str]:  # noqa: ANN001
+def _set(client, node: str, name: str, value) -> tuple[bool, str]:
     srv = client.create_client(SetParameters, f"{node}/set_parameters")
     assert srv.wait_for_service(timeout_sec=10)
     if isinstance(value, str):
@@ -199,9 +218,17 @@ def test_split_layout_matches_single_process(client, single, frame) -> None:
 
 def test_compressed_input_and_corrupt_jpeg(client, frame) -> None:
     cam_topic = "/jpeg_cam/image"
-    proc = start_node("face_affect_node", "-r", f"image:={cam_topic}", "-r",
-                      f"image/compressed:={cam_topic}/compressed", "-r", "__ns:=/jpeg",
-                      "-p", "input_transport:=compressed")
+    proc = start_node(
+        "face_affect_node",
+        "-r",
+        f"image:={cam_topic}",
+        "-r",
+        f"image/compressed:={cam_topic}/compressed",
+        "-r",
+        "__ns:=/jpeg",
+        "-p",
+        "input_transport:=compressed",
+    )
     try:
         cam = Camera(client, cam_topic, compressed=True, results="/jpeg/face_affect")
         assert cam.wait_ready()
@@ -211,8 +238,9 @@ def test_compressed_input_and_corrupt_jpeg(client, frame) -> None:
         result = cam.send(good, 41)
         assert result is not None and len(result.faces) == 1
         # Once frames flow, a corrupt (truncated) JPEG, then a good frame again.
-        corrupt = CompressedImage(header=Camera.header(40), format="jpeg",
-                                  data=jpg.tobytes()[:2000])
+        corrupt = CompressedImage(
+            header=Camera.header(40), format="jpeg", data=jpg.tobytes()[:2000]
+        )
         cam.pub.publish(corrupt)
         # Newest frame wins: give the idle worker time to take the corrupt frame before the next
         # good one would replace it (then it would be counted as stale, never decoded).
@@ -222,21 +250,20 @@ def test_compressed_input_and_corrupt_jpeg(client, frame) -> None:
         assert Camera.key(40) not in cam.results
         assert proc.poll() is None
     finally:
-        (code, _, err), = stop_nodes([proc], signal.SIGTERM)
+        ((code, _, err),) = stop_nodes([proc], signal.SIGTERM)
     assert code == 0 and "Traceback" not in err, err[-2000:]
     assert "corrupt" in err, "corrupt frame was dropped without a log line"
 
 
 def test_missing_model_fails_configure_but_node_stays_up(tmp_path) -> None:
     missing = tmp_path / "nope.json"
-    proc = start_node("face_affect_node", "-r", "__ns:=/broken",
-                      "-p", f"detector_model:={missing}")
+    proc = start_node("face_affect_node", "-r", "__ns:=/broken", "-p", f"detector_model:={missing}")
     try:
         # The process stays alive, unconfigured, waiting for a lifecycle manager or a fix.
         with pytest.raises(Exception):  # noqa: B017 - TimeoutExpired: still running
             proc.wait(timeout=5)
     finally:
-        (code, _, err), = stop_nodes([proc], signal.SIGINT)
+        ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
     assert "configure failed" in err and "nope.json" in err, err[-2000:]
     assert code == 0 and "Traceback" not in err, err[-2000:]
 
@@ -251,22 +278,33 @@ def test_saliency_topic_of_the_largest_face(client, frame) -> None:
     if not weights.is_file():
         pytest.skip(f"upstream weights not beside the repository: {weights}")
     cam_topic = "/sal_cam/image"
-    proc = start_node("face_affect_node", "-r", f"image:={cam_topic}", "-r", "__ns:=/sal",
-                      "-p", f"saliency_model:={weights}", "-p", "saliency_rate:=10.0")
+    proc = start_node(
+        "face_affect_node",
+        "-r",
+        f"image:={cam_topic}",
+        "-r",
+        "__ns:=/sal",
+        "-p",
+        f"saliency_model:={weights}",
+        "-p",
+        "saliency_rate:=10.0",
+    )
     images: list[Image] = []
     try:
         # Debug topics are best effort: a reliable subscription would not match.
-        client.create_subscription(Image, "/sal/face_affect/saliency", images.append,
-                                   qos_profile_sensor_data)
+        client.create_subscription(
+            Image, "/sal/face_affect/saliency", images.append, qos_profile_sensor_data
+        )
         cam = Camera(client, cam_topic, results="/sal/face_affect")
         assert cam.wait_ready()
-        assert spin_until(client, lambda: client.count_publishers("/sal/face_affect/saliency") > 0,
-                          10)
+        assert spin_until(
+            client, lambda: client.count_publishers("/sal/face_affect/saliency") > 0, 10
+        )
         result = cam.send(cam.image(frame, 50), 50)
         assert result is not None and len(result.faces) == 1
         assert spin_until(client, lambda: bool(images), 10), "no saliency image"
     finally:
-        (code, _, err), = stop_nodes([proc], signal.SIGINT)
+        ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
     assert code == 0 and "Traceback" not in err, err[-2000:]
     sal = images[0]
     assert sal.header == Camera.header(50)
