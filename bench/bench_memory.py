@@ -12,7 +12,6 @@ Usage: python bench/bench_memory.py [--frames 10000] [--rate 100]
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,18 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=60.0)
     args = parser.parse_args(argv)
     env = ros_env()
-    os.environ.update(
-        {
-            k: env[k]
-            for k in (
-                "ROS_DOMAIN_ID",
-                "ROS_AUTOMATIC_DISCOVERY_RANGE",
-                "RMW_IMPLEMENTATION",
-                "FASTDDS_DEFAULT_PROFILES_FILE",
-                "ROS_LOG_DIR",
-            )
-        }
-    )
     frame = next(f for f in benchlib.comparison_frames() if len(f.faces) == 1)
     samples: list[tuple[int, float]] = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -35,6 +35,7 @@ CAMERA_TOPIC = "/bench/image_raw"
 
 
 def ros_env() -> dict[str, str]:
+    """Environment of the benchmark's ROS processes (and of this one): local, own domain."""
     env = dict(os.environ)
     env.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -42,6 +43,15 @@ def ros_env() -> dict[str, str]:
     env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(PKG / "config" / "fastdds_large_shm.xml")
     env.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bench_ros_log_"))
     env["PYTHONPATH"] = os.pathsep.join([str(PKG), env.get("PYTHONPATH", "")])
+    # This process talks to the nodes too (the receiver): same domain, discovery and transport.
+    for key in (
+        "ROS_DOMAIN_ID",
+        "ROS_AUTOMATIC_DISCOVERY_RANGE",
+        "RMW_IMPLEMENTATION",
+        "FASTDDS_DEFAULT_PROFILES_FILE",
+        "ROS_LOG_DIR",
+    ):
+        os.environ[key] = env[key]
     return env
 
 
@@ -195,18 +205,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     env = ros_env()
-    os.environ.update(
-        {
-            k: env[k]
-            for k in (
-                "ROS_DOMAIN_ID",
-                "ROS_AUTOMATIC_DISCOVERY_RANGE",
-                "RMW_IMPLEMENTATION",
-                "FASTDDS_DEFAULT_PROFILES_FILE",
-                "ROS_LOG_DIR",
-            )
-        }
-    )
     frame = next(f for f in benchlib.comparison_frames() if len(f.faces) == 1)
     with tempfile.TemporaryDirectory() as tmp:
         image_path = str(Path(tmp) / "frame.npy")

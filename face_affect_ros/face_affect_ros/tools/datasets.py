@@ -28,15 +28,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-FER2013_LABELS: tuple[str, ...] = (
-    "angry",
-    "disgust",
-    "fear",
-    "happy",
-    "sad",
-    "surprise",
-    "neutral",
-)
+from face_affect_ros.core.labels import FER7
+
+FER2013_LABELS: tuple[str, ...] = FER7
 """FER-2013's emotion indices 0..6, the order of the shipped emotion model's outputs."""
 
 FER2013_USAGES: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
