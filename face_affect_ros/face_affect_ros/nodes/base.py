@@ -16,6 +16,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
@@ -24,8 +25,11 @@ from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
 
+from face_affect_ros.core.image_io import ImageDecodeError, UnsupportedEncodingError
 from face_affect_ros.nodes import params as P  # noqa: N812
+from face_affect_ros.nodes.convert import image_from_msg
 
 # Latency samples kept for the diagnostics median: a few seconds of frames at camera rates.
 LATENCY_WINDOW = 300
@@ -168,6 +172,24 @@ class StageNode(LifecycleNode):
         """Record one frame's latency from image stamp (or receipt) to publish."""
         with self._lock:
             self._latencies.append(seconds)
+
+    def decode_frame(
+        self, msg: Image | CompressedImage, max_pixels: int, where: str
+    ) -> np.ndarray | None:
+        """The frame as BGR or mono, or None after counting and logging why it is unusable.
+
+        An unsupported encoding is logged once per encoding (it will not fix itself); other bad
+        frames are logged, throttled, every time. `where` (a topic) prefixes the log line.
+        """
+        try:
+            return image_from_msg(msg, max_pixels)
+        except UnsupportedEncodingError as exc:
+            self.count("error_unsupported_encoding")
+            self.warn_once(f"encoding:{getattr(msg, 'encoding', '')}", f"{where}: {exc}")
+        except ImageDecodeError as exc:
+            self.count("error_bad_image")
+            self.get_logger().warning(f"{where}: dropped frame: {exc}", throttle_duration_sec=1.0)
+        return None
 
     def warn_once(self, key: str, message: str) -> None:
         """Log `message` as a warning the first time `key` is seen (e.g. once per bad encoding)."""

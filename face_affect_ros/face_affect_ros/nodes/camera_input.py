@@ -16,9 +16,7 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from sensor_msgs.msg import CompressedImage, Image
 
 from face_affect_ros.core.frames import RateLimiter
-from face_affect_ros.core.image_io import ImageDecodeError, UnsupportedEncodingError
 from face_affect_ros.nodes.base import StageNode, camera_qos
-from face_affect_ros.nodes.convert import image_from_msg
 
 # handler(message, monotonic receipt time); the handler decodes with CameraInput.decode when
 # (and if) it processes the frame, so a frame that is replaced before then costs no decoding.
@@ -71,16 +69,5 @@ class CameraInput:
         self._handler(msg, received)
 
     def decode(self, msg: Image | CompressedImage) -> np.ndarray | None:
-        """The frame as BGR or mono, or None after counting and logging why it is unusable."""
-        node = self._node
-        try:
-            return image_from_msg(msg, node.params["max_image_pixels"])
-        except UnsupportedEncodingError as exc:
-            node.count("error_unsupported_encoding")
-            node.warn_once(f"encoding:{getattr(msg, 'encoding', '')}", f"{self.topic}: {exc}")
-        except ImageDecodeError as exc:
-            node.count("error_bad_image")
-            node.get_logger().warning(
-                f"{self.topic}: dropped frame: {exc}", throttle_duration_sec=1.0
-            )
-        return None
+        """The frame as BGR or mono, or None (counted and logged by the node)."""
+        return self._node.decode_frame(msg, self._node.params["max_image_pixels"], self.topic)

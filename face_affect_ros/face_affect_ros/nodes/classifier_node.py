@@ -16,9 +16,8 @@ from sensor_msgs.msg import Image
 
 from face_affect_msgs.msg import FaceDetectionArray
 from face_affect_ros.core.frames import StampCache
-from face_affect_ros.core.image_io import ImageDecodeError
 from face_affect_ros.nodes.base import run
-from face_affect_ros.nodes.convert import detections_from_msg, image_from_msg, stamp_ns
+from face_affect_ros.nodes.convert import detections_from_msg, stamp_ns
 from face_affect_ros.nodes.processing import RESULT_QOS, ProcessingNode
 
 # Every frame may be asked for later, so frames arrive reliably (camera_node keeps depth 1).
@@ -73,11 +72,8 @@ class ClassifierNode(ProcessingNode):
     def process(self, item: Any) -> None:
         """Classify the faces of one detection message on its frame and publish."""
         detections_msg, frame, received = item
-        try:
-            image = image_from_msg(frame, 1 << 28)
-        except ImageDecodeError as exc:
-            self.count("error_bad_image")
-            self.get_logger().warning(f"dropped frame: {exc}", throttle_duration_sec=1.0)
+        image = self.decode_frame(frame, 1 << 28, "face_affect/frames")
+        if image is None:
             return
         result = self.pipeline.classify(image, detections_from_msg(detections_msg))
         self.publish_result(detections_msg.header, image, result, received)

@@ -13,9 +13,8 @@ from typing import Any
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from face_affect_ros.core.image_io import ImageDecodeError
 from face_affect_ros.nodes.base import run
-from face_affect_ros.nodes.convert import detections_to_msg, image_from_msg
+from face_affect_ros.nodes.convert import detections_to_msg
 from face_affect_ros.nodes.processing import ProcessingNode
 
 
@@ -52,11 +51,8 @@ class DetectorNode(ProcessingNode):
     def process(self, item: Any) -> None:
         """Decode and detect one frame, publish its detections."""
         msg, _, received = item
-        try:
-            image = image_from_msg(msg, 1 << 28)
-        except ImageDecodeError as exc:
-            self.count("error_bad_image")
-            self.get_logger().warning(f"dropped frame: {exc}", throttle_duration_sec=1.0)
+        image = self.decode_frame(msg, 1 << 28, "face_affect/frames")
+        if image is None:
             return
         detections = self.pipeline.detect(image)
         h, w = image.shape[:2]
