@@ -311,3 +311,23 @@ def test_saliency_topic_of_the_largest_face(client, frame) -> None:
     assert (sal.width, sal.height, sal.encoding) == (128, 64, "bgr8")
     pixels = np.frombuffer(bytes(sal.data), np.uint8).reshape(64, 128, 3)
     assert pixels[:, 64:].std() > 5, "saliency half is flat"
+
+
+def test_max_rate_caps_processed_frames_at_runtime(single, client, frame) -> None:
+    _, cam = single
+    node = "/single/face_affect_node"
+    assert _set(client, node, "max_rate", 2.0)[0]
+    try:
+        keys = []
+        for i in range(60, 80):  # 20 frames at 20 Hz: 1 s of camera
+            cam.pub.publish(cam.image(frame, i))
+            keys.append(Camera.key(i))
+            cam.spin(0.05)
+        cam.spin(1.0)
+        answered = sum(k in cam.results for k in keys)
+        # 2 frames/s over ~1 s: the first frame passes, then one every 0.5 s.
+        assert 1 <= answered <= 4, answered
+    finally:
+        assert _set(client, node, "max_rate", 0.0)[0]
+    result = cam.send(cam.image(frame, 81), 81)
+    assert result is not None, "rate cap still active after max_rate:=0"
