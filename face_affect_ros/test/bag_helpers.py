@@ -4,7 +4,7 @@ The expectation (fixtures/sample_bag_expected.json) is the offline tool's output
 bag, reduced to what a consumer relies on: per frame, each face's roi, labels and probabilities.
 Regenerate it after an intended change of models, pipeline defaults or the sample bag with
 
-    /tmp/rosvenv/bin/python face_affect_ros/test/bag_helpers.py --regenerate
+    .venv/bin/python face_affect_ros/test/bag_helpers.py --regenerate
 
 (any venv with the package's dependencies works; run from the repository root) and review the
 diff: labels that change are behaviour changes.
