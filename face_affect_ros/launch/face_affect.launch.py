@@ -14,7 +14,7 @@ Topics are remapped, never passed as parameters: the camera topic is remapped on
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.conditions import LaunchConfigurationEquals
+from launch.conditions import LaunchConfigurationEquals, LaunchConfigurationNotEquals
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.substitutions import FindPackageShare
@@ -80,7 +80,11 @@ def generate_launch_description() -> LaunchDescription:
         SetEnvironmentVariable(
             "FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("fastdds_profile")
         ),
-        PushRosNamespace(LaunchConfiguration("namespace")),
+        # Pushed only when given: an empty push is not a no-op on every distro.
+        PushRosNamespace(
+            LaunchConfiguration("namespace"),
+            condition=LaunchConfigurationNotEquals("namespace", ""),
+        ),
     ]
     parameters = [
         LaunchConfiguration("params_file"),
