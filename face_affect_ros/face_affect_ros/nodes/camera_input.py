@@ -9,7 +9,8 @@ silently: `error_*` counters for bad frames, `dropped_rate` for the rate cap, an
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 from rclpy.event_handler import SubscriptionEventCallbacks
@@ -31,6 +32,11 @@ class CameraInput:
         self._handler = handler
         self._sub = None
         self.limiter = RateLimiter(node.params["max_rate"])
+
+    def apply_params(self, new: Mapping[str, Any], changed: set[str]) -> None:
+        """Apply a runtime change of the rate cap (the only runtime parameter of this stage)."""
+        if "max_rate" in changed:
+            self.limiter.max_rate = new["max_rate"]
 
     @property
     def topic(self) -> str | None:

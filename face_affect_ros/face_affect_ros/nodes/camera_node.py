@@ -58,8 +58,8 @@ class CameraNode(StageNode):
 
     def apply_params(self, new, changed) -> None:
         """The rate cap is the only runtime parameter of this stage."""
-        if "max_rate" in changed and self.camera is not None:
-            self.camera.limiter.max_rate = new["max_rate"]
+        if self.camera is not None:
+            self.camera.apply_params(new, changed)
 
     def _forward(self, msg: Any, received: float) -> None:
         image = self.camera.decode(msg)

@@ -16,6 +16,7 @@ from sensor_msgs.msg import Image
 
 from face_affect_msgs.msg import FaceDetectionArray
 from face_affect_ros.core.frames import StampCache
+from face_affect_ros.nodes import params as P  # noqa: N812
 from face_affect_ros.nodes.base import run
 from face_affect_ros.nodes.convert import detections_from_msg, stamp_ns
 from face_affect_ros.nodes.processing import RESULT_QOS, ProcessingNode
@@ -72,7 +73,7 @@ class ClassifierNode(ProcessingNode):
     def process(self, item: Any) -> None:
         """Classify the faces of one detection message on its frame and publish."""
         detections_msg, frame, received = item
-        image = self.decode_frame(frame, 1 << 28, "face_affect/frames")
+        image = self.decode_frame(frame, P.PIXEL_LIMIT, "face_affect/frames")
         if image is None:
             return
         result = self.pipeline.classify(image, detections_from_msg(detections_msg))

@@ -13,6 +13,7 @@ from typing import Any
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
+from face_affect_ros.nodes import params as P  # noqa: N812
 from face_affect_ros.nodes.base import run
 from face_affect_ros.nodes.convert import detections_to_msg
 from face_affect_ros.nodes.processing import ProcessingNode
@@ -51,7 +52,7 @@ class DetectorNode(ProcessingNode):
     def process(self, item: Any) -> None:
         """Decode and detect one frame, publish its detections."""
         msg, _, received = item
-        image = self.decode_frame(msg, 1 << 28, "face_affect/frames")
+        image = self.decode_frame(msg, P.PIXEL_LIMIT, "face_affect/frames")
         if image is None:
             return
         detections = self.pipeline.detect(image)

@@ -37,8 +37,8 @@ class FaceAffectNode(ProcessingNode):
     def apply_params(self, new, changed) -> None:
         """Apply pipeline changes and the rate cap."""
         super().apply_params(new, changed)
-        if "max_rate" in changed and getattr(self, "camera", None) is not None:
-            self.camera.limiter.max_rate = new["max_rate"]
+        if getattr(self, "camera", None) is not None:
+            self.camera.apply_params(new, changed)
 
     def process(self, item) -> None:
         """Decode, detect, classify and publish one frame."""

@@ -25,6 +25,11 @@ from face_affect_ros.core import labels as _labels
 from face_affect_ros.core import pipeline as _pipe
 from face_affect_ros.core.pipeline import PipelineConfig
 
+# Largest frame any node accepts (also the upper bound of max_image_pixels). The split layout's
+# detector and classifier use it on face_affect/frames, which camera_node has already checked
+# against the user's max_image_pixels.
+PIXEL_LIMIT = 1 << 28
+
 # Which stages a node runs; the single-process node runs them all.
 CAMERA, DETECTOR, CLASSIFIER, COMMON = "camera", "detector", "classifier", "common"
 NODE_STAGES: dict[str, frozenset[str]] = {
@@ -121,7 +126,7 @@ SPECS: tuple[ParamSpec, ...] = (
         "(protects the node from corrupt headers claiming huge images).",
         CAMERA,
         min=1,
-        max=1 << 28,
+        max=PIXEL_LIMIT,
     ),
     # --- detector ---------------------------------------------------------------------------
     ParamSpec(
