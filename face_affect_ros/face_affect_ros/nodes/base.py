@@ -21,6 +21,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -243,6 +244,8 @@ def run(make_node: Callable[[], StageNode], args: list[str] | None = None) -> No
 
     rclpy.init installs handlers for SIGINT and SIGTERM that shut the context down; spinning then
     ends with ExternalShutdownException (or KeyboardInterrupt), both of which are a normal exit.
+    A signal that lands while the executor is building its wait set makes rclpy raise RCLError
+    ("the given context is not valid") instead: also a normal exit once the context is shut down.
     """
     rclpy.init(args=args)
     node = None
@@ -253,6 +256,9 @@ def run(make_node: Callable[[], StageNode], args: list[str] | None = None) -> No
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except _rclpy.RCLError:
+        if rclpy.ok():
+            raise  # a real middleware error, not the shutdown race
     finally:
         if node is not None:
             node.shutdown()
