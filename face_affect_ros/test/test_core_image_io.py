@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+import zlib
+from pathlib import Path
+
 import cv2
+import hostile_inputs as H  # noqa: N812
 import numpy as np
 import pytest
 from face_affect_ros.core import frames, image_io
@@ -112,7 +120,7 @@ def test_compressed_roundtrip_and_corrupt(bgr) -> None:
     assert ok
     np.testing.assert_array_equal(image_io.decode_compressed("png", png.tobytes()), bgr)
     ok, jpg = cv2.imencode(".jpg", bgr)
-    with pytest.raises(image_io.ImageDecodeError, match="corrupt"):
+    with pytest.raises(image_io.ImageDecodeError, match="neither JPEG nor PNG"):
         image_io.decode_compressed("jpeg", b"\xff\xd8" + bytes(range(256)) * 4 + b"\xff\xd9")
     with pytest.raises(image_io.ImageDecodeError, match="truncated JPEG"):
         image_io.decode_compressed("jpeg", jpg.tobytes()[: len(jpg) // 2])
@@ -153,3 +161,244 @@ def test_stamp_cache_bounded_and_counts() -> None:
     assert cache.pop(1) is None and cache.misses == 1
     assert cache.pop(3) == "c"
     assert cache.pop(3) is None and cache.misses == 2
+
+
+# ---- hostile compressed frames (issue 13) --------------------------------------------------------
+# Every refusal below must happen before OpenCV's decoder runs: a spy on cv2.imdecode proves it.
+
+
+@pytest.fixture
+def imdecode_calls(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    real = cv2.imdecode
+
+    def spy(buf, flags):
+        calls.append(len(buf))
+        return real(buf, flags)
+
+    monkeypatch.setattr(image_io.cv2, "imdecode", spy)
+    return calls
+
+
+def _refused(data: bytes, reason: str, max_pixels: int = image_io.DEFAULT_MAX_PIXELS, fmt="x"):
+    with pytest.raises(image_io.ImageDecodeError) as info:
+        image_io.decode_compressed(fmt, data, max_pixels)
+    assert info.value.reason == reason, str(info.value)
+    return str(info.value)
+
+
+def test_issue_bombs_refused_from_the_header(imdecode_calls) -> None:
+    # The issue's four cases, at the smallest size that keeps each one's shape: a real PNG and a
+    # real JPEG over the limit (scaled down with the limit), a 640x480 JPEG whose SOF says
+    # 30000x30000, and the 69-byte PNG whose IDAT claims 0xFFFFFFFF bytes.
+    assert "refused from its header" in _refused(H.png_dims(1100, 1000), "too_large", 1_000_000)
+    assert "1200x1200" in _refused(H.jpeg_dims(1200, 1200), "too_large", 1_000_000)
+    assert "30000x30000" in _refused(H.jpeg_lying_sof(30000, 30000), "too_large")
+    idat = H.png_idat_length(0xFFFFFFFF)
+    assert len(idat) == 69
+    assert "IDAT claims 4294967295 bytes" in _refused(idat, "corrupt")
+    assert imdecode_calls == []
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_lying_jpeg_sizes_never_decode_past_the_limit(seed, imdecode_calls) -> None:
+    rng = np.random.default_rng(seed)
+    good = H.jpeg(H.smooth_image(64, 48, seed))
+    limit = 200_000
+    for _ in range(60):
+        w, h = (int(v) for v in rng.integers(1, 65536, 2))
+        data = H.set_jpeg_size(good, w, h)
+        before = len(imdecode_calls)
+        try:
+            out = image_io.decode_compressed("jpeg", data, limit)
+        except image_io.ImageDecodeError as exc:
+            assert exc.reason in ("too_large", "corrupt"), str(exc)
+            if w * h > limit:
+                assert exc.reason == "too_large" and len(imdecode_calls) == before
+        else:
+            assert out.shape[:2] == (h, w) and w * h <= limit
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_png_chunk_lengths_are_checked_against_the_data(seed, imdecode_calls) -> None:
+    rng = np.random.default_rng(seed)
+    good = H.png(H.smooth_image(32, 24, seed))
+    for _ in range(100):
+        data = bytearray(good)
+        pos = 8 + 25  # the chunk after IHDR
+        data[pos : pos + 4] = int(rng.integers(len(good), 2**32)).to_bytes(4, "big")
+        _refused(bytes(data), "corrupt")
+    w, h = (int(v) for v in rng.integers(1, 2**31, 2))
+    lying = H.png_raw(w, h, b"\x00" * 10)
+    assert _refused(lying, "too_large" if w * h > image_io.DEFAULT_MAX_PIXELS else "corrupt")
+    assert imdecode_calls == []
+
+
+def test_in_limit_lying_headers_refused_before_decoding(imdecode_calls) -> None:
+    # Within the pixel limit but the data cannot hold the picture: refused without decoding
+    # (a 45 KB JPEG claiming 8000x8000 would otherwise cost ~200 MB and seconds of grey fill).
+    assert "at least" in _refused(H.jpeg_lying_sof(8000, 8000), "corrupt")
+    assert "deflate cannot hold it" in _refused(H.png_raw(8000, 8000, b"\x00" * 100), "corrupt")
+    assert imdecode_calls == []
+
+
+def test_jpeg_structure_bombs(imdecode_calls) -> None:
+    assert "more than one SOF" in _refused(H.jpeg_two_sof(), "corrupt")
+    assert "scans" in _refused(H.jpeg_many_scans(image_io.MAX_JPEG_SCANS + 5, 64), "corrupt")
+    # 12-bit, lossless and arithmetic JPEGs: well-formed, not what a camera stream carries.
+    base = H.jpeg(H.smooth_image(32, 32))
+    sof = base.find(b"\xff\xc0")
+    for marker, word in ((b"\xff\xc3", "lossless"), (b"\xff\xc9", "arithmetic")):
+        _refused(base[:sof] + marker + base[sof + 2 :], "unsupported_encoding")
+        assert word in str(_refused(base[:sof] + marker + base[sof + 2 :], "unsupported_encoding"))
+    twelve = bytearray(base)
+    twelve[sof + 4] = 12
+    assert "12-bit" in _refused(bytes(twelve), "unsupported_encoding")
+    assert imdecode_calls == []
+
+
+def test_progressive_jpeg_decodes_like_baseline(bgr) -> None:
+    base = image_io.decode_compressed("jpeg", H.jpeg(bgr, 95))
+    prog = image_io.decode_compressed("jpeg", H.jpeg(bgr, 95, progressive=True))
+    assert prog.shape == base.shape
+    assert np.abs(prog.astype(int) - base.astype(int)).mean() < 2
+    header = image_io.read_compressed_header(H.jpeg(bgr, 95, progressive=True))
+    assert header.detail.startswith("progressive") and (header.width, header.height) == (64, 48)
+
+
+def test_png_variants_decode_exactly(bgr) -> None:
+    np.testing.assert_array_equal(image_io.decode_compressed("png", H.png_interlaced(bgr)), bgr)
+    np.testing.assert_array_equal(
+        image_io.decode_compressed("png", H.png(bgr.astype(np.uint16) * 257)), bgr
+    )
+    rng = np.random.default_rng(1)
+    palette = rng.integers(0, 256, (16, 3), dtype=np.uint8)
+    idx = rng.integers(0, 16, (48, 64), dtype=np.uint8)
+    out = image_io.decode_compressed("png", H.png_palette(idx, palette))
+    np.testing.assert_array_equal(out, palette[idx][:, :, ::-1])
+    grey = bgr[:, :, 1].copy()
+    out = image_io.decode_compressed("png", H.png_grey_alpha(grey, 255 - grey))
+    np.testing.assert_array_equal(out, np.dstack([grey] * 3))
+
+
+def test_png_ancillary_chunks_dropped_before_decoding(bgr) -> None:
+    # A zTXt "bomb" and an APNG control chunk do not reach libpng; the picture is the same.
+    good = H.png(bgr)
+    extra = H.chunk(b"zTXt", b"k\x00\x00" + zlib.compress(b"\x00" * 50_000_000, 9))
+    extra += H.chunk(b"acTL", b"\x00\x00\x00\x02\x00\x00\x00\x00")
+    data = good[:33] + extra + good[33:]
+    np.testing.assert_array_equal(image_io.decode_compressed("png", data), bgr)
+
+
+def test_sixteen_bit_grey_png_is_depth_and_refused() -> None:
+    depth = np.arange(48 * 64, dtype=np.uint16).reshape(48, 64)
+    assert "depth" in _refused(H.png(depth), "unsupported_encoding")
+    assert "depth" in _refused(
+        H.png(np.zeros((4, 4, 3), np.uint8)),
+        "unsupported_encoding",
+        fmt="16UC1; compressedDepth png",
+    )
+
+
+@pytest.mark.parametrize("kind", ["bmp", "pgm", "tiff", "webp", "garbage"])
+def test_only_jpeg_and_png_are_accepted(bgr, kind, imdecode_calls) -> None:
+    # The issue: BMP and PGM payloads were decoded although only JPEG and PNG are documented.
+    if kind == "garbage":
+        data = bytes(range(256))
+    else:
+        ext = {"bmp": ".bmp", "pgm": ".pgm", "tiff": ".tiff", "webp": ".webp"}[kind]
+        src = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if kind == "pgm" else bgr
+        ok, buf = cv2.imencode(ext, src)
+        assert ok
+        data = buf.tobytes()
+    assert "neither JPEG nor PNG" in _refused(data, "unsupported_encoding")
+    assert imdecode_calls == []
+
+
+def test_truncated_frames_refused_at_every_cut(bgr) -> None:
+    for data in (H.jpeg(bgr), H.png(bgr), H.jpeg(bgr, progressive=True)):
+        for cut in range(1, len(data) - 1, max(1, len(data) // 40)):
+            with pytest.raises(image_io.ImageDecodeError):
+                image_io.decode_compressed("x", data[:cut])
+
+
+def test_damaged_jpeg_refused_and_decoder_noise_captured(bgr, capfd) -> None:
+    # One changed byte in the entropy-coded data: libjpeg prints "Corrupt JPEG data: ..." and
+    # still returns a picture. The frame is refused, the message is in the error, not on stderr.
+    good = H.jpeg(H.smooth_image(320, 240))
+    sos = good.find(b"\xff\xda")
+    rng = np.random.default_rng(0)
+    reasons = []
+    for _ in range(40):
+        data = H.mutate(good, 3, rng, keep=sos + 20)
+        try:
+            image_io.decode_compressed("jpeg", data)
+        except image_io.ImageDecodeError as exc:
+            reasons.append(str(exc))
+    assert any("Corrupt JPEG data" in r or "Huffman" in r for r in reasons), reasons[:3]
+    assert capfd.readouterr().err == ""
+
+
+def test_junk_between_segments_is_decoded_and_reported(bgr, capfd) -> None:
+    # Some USB cameras pad each MJPEG frame before EOI; libjpeg skips the junk with a warning.
+    good = H.jpeg(bgr)
+    padded = good[:-2] + b"\x00\x11\x22" + good[-2:]
+    warnings: list[str] = []
+    out = image_io.decode_compressed("jpeg", padded, warnings=warnings)
+    np.testing.assert_array_equal(out, image_io.decode_compressed("jpeg", good))
+    assert warnings and "extraneous bytes" in warnings[0]
+    assert capfd.readouterr().err == ""
+
+
+def test_other_threads_log_lines_survive_the_capture(capfd) -> None:
+    with image_io._captured_stderr() as lines:
+        os.write(2, b"[WARN] [1700000000.1] [node]: from another thread\n")
+        os.write(2, b"libpng warning: from the codec\n")
+    assert lines == [b"libpng warning: from the codec"]
+    assert "from another thread" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("encoding", ["yuv422", "uyvy", "yuv422_yuy2", "yuyv"])
+@pytest.mark.parametrize("width", [1, 3, 7])
+def test_odd_width_yuv_is_a_bad_image(encoding, width) -> None:
+    # Was an OpenCV assertion counted as error_processing with an ERROR line.
+    with pytest.raises(image_io.ImageDecodeError, match="must be even") as info:
+        image_io.decode_raw(encoding, width, 2, width * 2, bytes(width * 4))
+    assert info.value.reason == "bad_image"
+
+
+def test_hostile_encoding_string_is_bounded_in_the_message() -> None:
+    with pytest.raises(image_io.UnsupportedEncodingError) as info:
+        image_io.decode_raw("\x1b[31m" + "z" * 10_000, 2, 2, 4, bytes(8))
+    assert len(str(info.value)) < 400 and "\x1b" not in str(info.value)
+
+
+def test_bombs_stay_within_memory_in_a_capped_process(tmp_path) -> None:
+    # The issue's real cases at full size, decoded in a child whose address space is capped at
+    # 600 MB over its start: a decoder that allocated the declared image would fail there.
+    script = tmp_path / "child.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import resource, sys
+            sys.path.insert(0, {str(Path(__file__).parent)!r})
+            import hostile_inputs as H
+            from face_affect_ros.core import image_io
+            cases = [H.png_idat_length(), H.jpeg_lying_sof(30000, 30000),
+                     H.set_jpeg_size(H.jpeg_dims(1200, 1200), 12000, 12000),
+                     H.png_raw(20000, 20000, bytes(1000))]
+            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+            vm = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+            resource.setrlimit(resource.RLIMIT_AS, (vm + 600 * 2**20, hard))
+            for data in cases:
+                try:
+                    image_io.decode_compressed("x", data)
+                    print("decoded")
+                except image_io.ImageDecodeError as exc:
+                    print(exc.reason)
+            """
+        )
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["corrupt", "too_large", "too_large", "too_large"]
