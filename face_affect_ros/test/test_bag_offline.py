@@ -214,7 +214,7 @@ def test_bad_frames_are_counted_not_fatal(tmp_path: Path) -> None:
     )
     assert status == 0, err
     assert "bad frames          3" in out
-    assert "frame 2: corrupt or unsupported compressed image" in out
+    assert "frame 2: compressed data is neither JPEG nor PNG" in out
     assert "frame 6: undecodable message" in out
     records = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [("error" in r) for r in records] == [i in (2, 5, 6) for i in range(8)]
