@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import benchlib  # noqa: E402
+import benchlib
 
 TEST_DIR = benchlib.REPO_DIR / "face_affect_ros" / "test"
 sys.path.insert(0, str(TEST_DIR))
@@ -48,7 +48,7 @@ import hostile_inputs as H  # noqa: E402, N812
 
 PKG = benchlib.REPO_DIR / "face_affect_ros"
 NS = "/rel"
-PARTS = ("decode", "fuzz", "bombs", "overload", "soak", "signals")
+PARTS = ("decode", "policy", "fuzz", "bombs", "overload", "soak", "signals")
 LIMIT = 8192 * 8192  # the node's default max_image_pixels
 
 
@@ -214,6 +214,62 @@ def fuzz_compressed(n: int, rng: random.Random, jpeg: bytes, png: bytes) -> list
     return [rng.choice(makers)() for _ in range(n)]
 
 
+def policy_run(n: int, seed: int) -> dict[str, Any]:
+    """The cost of the damaged-JPEG policy, and of the checks on good frames.
+
+    n JPEGs of a face with 1-50 random bytes changed (after the first 2, so they stay JPEGs):
+    how many the structure check refuses, how many libjpeg reports as damaged (refused), how many
+    decode without a word (accepted: JPEG has no checksum), and for those how far the picture
+    and the result are from the clean frame. Then the time of decode_compressed vs a bare
+    cv2.imdecode on good frames, interleaved, median of 200.
+    """
+    import cv2
+    from face_affect_ros.core import image_io
+    from face_affect_ros.core.pipeline import FaceAffectPipeline, PipelineConfig
+
+    pipeline = FaceAffectPipeline(PipelineConfig())
+    frame = benchlib.sized_frame(640, 480).image
+    clean = H.jpeg(frame)
+    ref_img = image_io.decode_compressed("jpeg", clean)
+    ref = pipeline.process(ref_img)
+    rng = np.random.default_rng(seed)
+    outcome = {"structure": 0, "decoder_damage": 0, "accepted": 0, "other": 0}
+    same_result, diffs = 0, []
+    for _ in range(n):
+        data = H.mutate(clean, int(rng.integers(1, 51)), rng, keep=2)
+        try:
+            img = image_io.decode_compressed("jpeg", data)
+        except image_io.CorruptImageError as exc:
+            outcome["decoder_damage" if "corrupt jpeg" in str(exc) else "structure"] += 1
+            continue
+        except image_io.ImageDecodeError:
+            outcome["other"] += 1
+            continue
+        outcome["accepted"] += 1
+        diffs.append(float(np.abs(img.astype(int) - ref_img.astype(int)).mean()))
+        res = pipeline.process(img)
+        same_result += [f.emotion for f in res.faces] == [f.emotion for f in ref.faces]
+    timing = {}
+    for name, data in (("jpeg 640x480", clean), ("png 640x480", H.png(frame))):
+        ours, bare = [], []
+        buf = np.frombuffer(data, np.uint8)
+        for _ in range(200):
+            t = time.perf_counter()
+            image_io.decode_compressed("x", data)
+            ours.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            cv2.imdecode(buf, cv2.IMREAD_COLOR)
+            bare.append((time.perf_counter() - t) * 1000)
+        timing[name] = {"ours_ms": benchlib.summarize(ours), "opencv_ms": benchlib.summarize(bare)}
+    return {
+        "mutated": n,
+        "outcome": outcome,
+        "accepted_same_emotions": same_result,
+        "accepted_mean_abs_pixel_diff": benchlib.summarize(diffs),
+        "timing": timing,
+    }
+
+
 # ----------------------------------------------------------------------------- the node
 def ros_env() -> dict[str, str]:
     env = dict(os.environ)
@@ -325,6 +381,7 @@ class Client:
     def fresh_counters(self) -> dict[str, int]:
         """Counters from a /diagnostics message published after this call."""
         self.diag_time = 0.0
+        self.counters = {}
         t0 = time.monotonic()
         while self.diag_time <= t0 and time.monotonic() - t0 < 5:
             self.spin(0.05)
@@ -483,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overload", type=float, default=10.0, help="seconds at 60 Hz")
     parser.add_argument("--flood", type=int, default=1000, help="frames sent with no gap")
     parser.add_argument("--soak", type=float, default=30.0, help="seconds at 30 Hz")
+    parser.add_argument("--mutated", type=int, default=752, help="damaged JPEGs (policy)")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
@@ -513,6 +571,24 @@ def main(argv: list[str] | None = None) -> int:
                 ],
             )
         )
+
+    if "policy" in args.parts:
+        r = policy_run(args.mutated, args.seed)
+        report["policy"] = r
+        o = r["outcome"]
+        print(
+            f"\nDamaged JPEGs ({r['mutated']} of a 640x480 face, 1-50 bytes changed): refused by "
+            f"the structure check {o['structure']}, refused as reported damaged by libjpeg "
+            f"{o['decoder_damage']}, other refusals {o['other']}, accepted {o['accepted']} "
+            f"(same emotions as the clean frame: {r['accepted_same_emotions']}; mean abs "
+            f"pixel difference median "
+            f"{benchlib.fmt(r['accepted_mean_abs_pixel_diff'].get('median'), 2)})"
+        )
+        for name, t in r["timing"].items():
+            print(
+                f"decode {name}: ours median {t['ours_ms']['median']:.2f} ms, bare "
+                f"cv2.imdecode {t['opencv_ms']['median']:.2f} ms"
+            )
 
     node_parts = [p for p in args.parts if p in ("fuzz", "bombs", "overload", "soak")]
     env = ros_env() if node_parts or "signals" in args.parts else {}

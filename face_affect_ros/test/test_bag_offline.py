@@ -426,3 +426,34 @@ def test_sample_bag_is_what_make_sample_builds(tmp_path: Path) -> None:
         # rosbags counts the duration inclusively (last - first + 1 ns).
         assert reader.duration == (SAMPLE_FRAMES - 1) * (10**9 // make_sample.RATE_HZ) + 1
     assert SAMPLE_BAG.stat().st_size < 4_000_000
+
+
+def test_hostile_frames_in_a_bag_are_refused_and_counted(tmp_path: Path) -> None:
+    # Issue 13: decompression bombs, a lying header and BMP payloads inside a real bag; every
+    # one is refused before decoding and counted, the good frames between them are processed,
+    # and the report stays bounded (examples, not one line per bad frame).
+    import hostile_inputs as hostile
+
+    payloads = [
+        hostile.png_idat_length(0xFFFFFFFF),
+        hostile.jpeg_lying_sof(30000, 30000),
+        hostile.png_raw(20000, 20000, bytes(100)),
+        hostile.bmp(hostile.smooth_image(64, 48)),
+    ] * 3
+    frames = sample_frames(len(payloads) + 2)
+    mixed = []
+    for i, (t, raw) in enumerate(frames):
+        if 0 < i <= len(payloads):
+            msg = deserialize_message(raw, CompressedImage)
+            msg.data = payloads[i - 1]
+            raw = serialize_message(msg)
+        mixed.append((t, raw))
+    bag = write_bag(
+        tmp_path / "hostile", {SAMPLE_TOPIC: ("sensor_msgs/msg/CompressedImage", mixed)}
+    )
+    status, out, err = run_cli("process", bag, "--out", tmp_path / "out", "--no-progress")
+    assert status == 0, err
+    assert f"bad frames          {len(payloads)}" in out
+    assert "IDAT claims 4294967295 bytes" in out and "neither JPEG nor PNG" in out
+    assert len(out.splitlines()) < 40
+    assert len(messages(tmp_path / "out")["/face_affect"]) == 2

@@ -145,3 +145,39 @@ def test_empty_directory_is_reported(tmp_path: Path) -> None:
     proc = run(str(tmp_path))
     assert proc.returncode == 1
     assert "contains no image files" in proc.stderr
+
+
+def test_hostile_image_files_get_one_clear_line_each(images, tmp_path: Path) -> None:
+    # Issue 13: the node's bounded decoder reads JPEG and PNG files here too, so a decompression
+    # bomb is refused from its header and a damaged JPEG says what libjpeg found; BMP still works.
+    import hostile_inputs as hostile
+
+    files = {
+        "bomb.png": hostile.png_dims(9000, 8000),  # 72 M pixels > the 67 M default limit
+        "lying.jpg": hostile.jpeg_lying_sof(30000, 30000),
+        "idat.png": hostile.png_idat_length(0xFFFFFFFF),
+        "half.jpg": hostile.jpeg(hostile.smooth_image(64, 48))[:300],
+        "empty.jpg": b"",
+    }
+    for name, payload in files.items():
+        (tmp_path / name).write_bytes(payload)
+    bmp = tmp_path / "astronaut.bmp"
+    cv2.imwrite(str(bmp), cv2.imread(str(images["astronaut"])))
+    proc = run("--json", *(str(tmp_path / n) for n in files), str(bmp))
+    assert proc.returncode == 1
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == len(files), proc.stderr
+    reason = {n: next(e for e in errors if n in e) for n in files}
+    assert "exceeds the limit" in reason["bomb.png"]
+    assert "30000x30000" in reason["lying.jpg"]
+    assert "IDAT claims 4294967295 bytes" in reason["idat.png"]
+    assert "truncated" in reason["half.jpg"]
+    assert "empty" in reason["empty.jpg"]
+    assert json.loads(proc.stdout)["faces"], "the BMP after the bad files was not processed"
+
+
+def test_opencv_limit_matches_the_core_limit() -> None:
+    import face_affect_ros.cli
+    from face_affect_ros.core import image_io
+
+    assert face_affect_ros.cli.OPENCV_MAX_PIXELS == image_io.DEFAULT_MAX_PIXELS

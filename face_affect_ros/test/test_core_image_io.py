@@ -347,6 +347,10 @@ def test_junk_between_segments_is_decoded_and_reported(bgr, capfd) -> None:
     out = image_io.decode_compressed("jpeg", padded, warnings=warnings)
     np.testing.assert_array_equal(out, image_io.decode_compressed("jpeg", good))
     assert warnings and "extraneous bytes" in warnings[0]
+    # Entropy data thrown out of step by a changed byte ends with tens to thousands of
+    # "extraneous" bytes: beyond MAX_PADDING_BYTES the frame is damaged and refused.
+    junk = bytes(range(1, image_io.MAX_PADDING_BYTES + 2))
+    assert "extraneous" in _refused(good[:-2] + junk + good[-2:], "corrupt")
     assert capfd.readouterr().err == ""
 
 

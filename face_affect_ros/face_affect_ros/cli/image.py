@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from face_affect_ros.core import image_io
 from face_affect_ros.core.draw import draw_results
 from face_affect_ros.core.labels import LABEL_SETS
 from face_affect_ros.core.manifest import ModelError
@@ -121,24 +122,36 @@ def _expand(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
     return files, errors
 
 
-def read_image(path: Path) -> np.ndarray:
-    """Read an image as BGR uint8.
+def read_image(path: Path, max_pixels: int = image_io.DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image as BGR uint8 (EXIF orientation applied, as photo viewers do).
+
+    JPEG and PNG files go through the node's bounded decoder (core.image_io): a file whose header
+    declares more than `max_pixels`, whose structure lies, or that libjpeg / libpng report as
+    damaged is refused with the reason, before its pixels are allocated. Other formats (BMP,
+    TIFF, WebP, ...) are decoded by OpenCV, within its own limits (OPENCV_IO_MAX_IMAGE_PIXELS,
+    set by face_affect_ros.cli to `image_io.DEFAULT_MAX_PIXELS` before OpenCV loads).
 
     Raises:
         OSError: the file cannot be opened.
-        ValueError: the content is not an image OpenCV can decode.
+        ValueError: the content is not an image that can be decoded (the message says why).
     """
     data = np.fromfile(path, dtype=np.uint8)  # np.fromfile: non-ASCII paths work too
-    image = None
-    if data.size:
-        # OpenCV logs its own multi-line complaint about broken files; our one line says it.
-        logging = cv2.utils.logging
-        level = logging.getLogLevel()
-        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-        try:
-            image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        finally:
-            logging.setLogLevel(level)
+    if not data.size:
+        raise ValueError("empty file")
+    head = data[:8].tobytes()
+    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")):
+        return image_io.decode_compressed(path.suffix, data, max_pixels, exif_orientation=True)
+    # OpenCV logs its own multi-line complaint about broken files; our one line says it.
+    logging = cv2.utils.logging
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as exc:  # OPENCV_IO_MAX_IMAGE_PIXELS and friends raise
+        reason = str(exc).strip().splitlines()[-1]
+        raise ValueError(f"not an image OpenCV can decode: {reason}") from None
+    finally:
+        logging.setLogLevel(level)
     if image is None:
         raise ValueError("not an image OpenCV can decode")
     return image
