@@ -406,3 +406,19 @@ def test_bombs_stay_within_memory_in_a_capped_process(tmp_path) -> None:
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["corrupt", "too_large", "too_large", "too_large"]
+
+
+def test_stamp_gap_counter_estimates_frames_lost_before_the_node() -> None:
+    gaps = frames.StampGapCounter()
+    period = 33_333_333  # 30 Hz
+    rng = np.random.default_rng(0)
+    stamps = [int(i * period + rng.normal(0, 2e6)) for i in range(300)]
+    lost = set(rng.choice(np.arange(10, 300), 60, replace=False).tolist())
+    for i, s in enumerate(stamps):
+        if i not in lost:
+            gaps.observe(s)
+    assert abs(gaps.missing - 60) <= 3  # runs of neighbours are one gap of several periods
+    before = gaps.missing
+    gaps.observe(stamps[-1] - 10**9)  # backwards: a bag loop, not losses
+    gaps.observe(stamps[-1] + 10 * 10**9)  # a 10 s pause, not 300 lost frames
+    assert gaps.missing == before and gaps.restarts == 2

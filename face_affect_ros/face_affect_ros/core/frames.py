@@ -128,3 +128,53 @@ class StampCache(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+# Stamp gaps longer than this are a paused or restarted camera, not lost frames.
+GAP_MAX_S = 2.0
+# A gap counts as lost frames when it exceeds the camera's period by this factor (jitter margin).
+GAP_FACTOR = 1.5
+# Stamp intervals kept to estimate the camera's period (their median): ~1 s at 30 Hz.
+GAP_WINDOW = 31
+
+
+class StampGapCounter:
+    """Estimate frames a camera stamped but this node never received, from header stamp gaps.
+
+    Why: under a flood the middleware's keep-last history replaces frames before the node takes
+    them, and DDS reports no event for that (only transport losses reach message_lost). A camera
+    stamps frames at a steady period, so a gap of k periods between two received stamps means
+    about k - 1 frames went missing on the way, wherever they were lost. The period is the median
+    of the last GAP_WINDOW intervals, so it follows a rate change within a second; a stamp that
+    goes backwards (bag loop, clock reset) or jumps by more than GAP_MAX_S restarts the estimate.
+    An estimate, not a count: frames the camera itself skipped are included.
+    """
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+        self._intervals: list[int] = []
+        self.missing = 0
+        self.restarts = 0
+
+    def observe(self, stamp_ns: int) -> int:
+        """Account for a received frame's stamp; return the frames estimated missing before it."""
+        last, self._last = self._last, stamp_ns
+        if last is None:
+            return 0
+        delta = stamp_ns - last
+        if delta <= 0 or delta > GAP_MAX_S * 1e9:
+            if delta != 0:
+                self.restarts += 1
+                self._intervals.clear()
+            return 0
+        missing = 0
+        if len(self._intervals) >= 5:
+            period = sorted(self._intervals)[len(self._intervals) // 2]
+            if delta > GAP_FACTOR * period:
+                missing = max(0, round(delta / period) - 1)
+                self.missing += missing
+        if not missing:  # a gap does not teach the period
+            self._intervals.append(delta)
+            if len(self._intervals) > GAP_WINDOW:
+                del self._intervals[0]
+        return missing
