@@ -45,14 +45,14 @@ setup(
     entry_points={
         "console_scripts": [
             # ROS nodes (ros2 run face_affect_ros <name>)
-            "camera_node = face_affect_ros.nodes.camera_node:main",
-            "detector_node = face_affect_ros.nodes.detector_node:main",
-            "classifier_node = face_affect_ros.nodes.classifier_node:main",
-            "face_affect_node = face_affect_ros.nodes.face_affect_node:main",
+            "camera_node = face_affect_ros.entry:camera_node",
+            "detector_node = face_affect_ros.entry:detector_node",
+            "classifier_node = face_affect_ros.entry:classifier_node",
+            "face_affect_node = face_affect_ros.entry:face_affect_node",
             # Command-line tools
-            "face-affect-image = face_affect_ros.cli.image:main",
-            "face-affect-bag = face_affect_ros.cli.bag:main",
-            "face-affect-demo = face_affect_ros.cli.demo:main",
+            "face-affect-image = face_affect_ros.entry:face_affect_image",
+            "face-affect-bag = face_affect_ros.entry:face_affect_bag",
+            "face-affect-demo = face_affect_ros.entry:face_affect_demo",
             # Model tools (need the `tools` extra: PyTorch; never imported by the nodes)
             "face-affect-convert = face_affect_ros.tools.convert:main",
             "face-affect-train = face_affect_ros.tools.train:main",

@@ -263,30 +263,46 @@ def test_hostile_parameter_values_rejected_and_node_keeps_working(client) -> Non
 
 
 # ---- signals at every phase of start-up ----------------------------------------------------------
-PHASES = ["0.05s", "0.4s", "models", "active"]
+# "handlers": as soon as the process has a handler for both signals (its first line of our
+# code, measured ~0.1 s after exec); then during the imports, when the models are loaded, active.
+PHASES = ["handlers", "0.4s", "models loaded", "active"]
+
+
+def _caught(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return int(line.split()[1], 16)
+    return 0
 
 
 def _start_and_signal(phase: str, sig: int) -> tuple[int, str]:
+    ns = "/rel_sig_" + "".join(c if c.isalnum() else "_" for c in phase) + f"_{int(sig)}"
     proc = subprocess.Popen(
+        # What the console script (ros2 run, launch) runs: face_affect_ros.entry.
         [
             sys.executable,
             "-m",
-            "face_affect_ros.nodes.face_affect_node",
+            "face_affect_ros.entry",
+            "face_affect_node",
             "--ros-args",
             "-r",
-            f"__ns:=/rel_sig_{phase.replace('.', '_')}_{sig}",
+            f"__ns:={ns}",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        if phase.endswith("s"):
+        if phase == "handlers":
+            both = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+            deadline = time.monotonic() + 10
+            while _caught(proc.pid) & both != both and time.monotonic() < deadline:
+                time.sleep(0.002)
+        elif phase.endswith("s") and phase[0].isdigit():
             time.sleep(float(phase[:-1]))
         else:
-            marker = "models loaded" if phase == "models" else "active"
             for line in proc.stderr:
-                if marker in line:
+                if phase in line:
                     break
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=30)

@@ -26,9 +26,11 @@ from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions, install_signal_handlers
 from sensor_msgs.msg import CompressedImage, Image
 
 from face_affect_ros.core.image_io import ImageDecodeError, UnsupportedEncodingError
+from face_affect_ros.entry import DeferredSignals
 from face_affect_ros.nodes import params as P  # noqa: N812
 from face_affect_ros.nodes.convert import image_from_msg
 
@@ -240,20 +242,28 @@ class StageNode(LifecycleNode):
 
 
 def run(make_node: Callable[[], StageNode], args: list[str] | None = None) -> None:
-    """Spin a node until Ctrl-C or SIGTERM, then tear it down without a traceback.
+    """Spin a node until SIGINT or SIGTERM, then tear it down; a signal at any moment is clean.
 
-    rclpy.init installs handlers for SIGINT and SIGTERM that shut the context down; spinning then
-    ends with ExternalShutdownException (or KeyboardInterrupt), both of which are a normal exit.
-    A signal that lands while the executor is building its wait set makes rclpy raise RCLError
-    ("the given context is not valid") instead: also a normal exit once the context is shut down.
+    A signal is recorded, never raised, while the node is built and configured
+    (entry.DeferredSignals), and the node stops at the next safe point: so a stop during the
+    model load neither logs "configure failed: context is invalid" nor leaves a half-built
+    Executor whose __del__ prints a traceback. Only once the node is up are rclpy's own handlers
+    installed; they wake the executor and shut the context down, so spinning ends with
+    ExternalShutdownException (or, if the signal lands while rclpy builds its wait set, RCLError
+    on a shut-down context): both a normal exit. Exit status 0.
     """
-    rclpy.init(args=args)
+    signals = DeferredSignals()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
-        node = make_node()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
+        if signals.received is None:
+            node = make_node()
+        if signals.received is None:
+            install_signal_handlers(SignalHandlerOptions.ALL)  # chains to `signals`
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            if signals.received is None:
+                executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except _rclpy.RCLError:
@@ -264,3 +274,4 @@ def run(make_node: Callable[[], StageNode], args: list[str] | None = None) -> No
             node.shutdown()
             node.destroy_node()
         rclpy.try_shutdown()
+        signals.restore()
