@@ -293,11 +293,13 @@ def ros_env() -> dict[str, str]:
 
 
 def start_node(env: dict[str, str], transport: str, stderr_path: Path) -> subprocess.Popen:
+    """face_affect_node as its console script runs it (through face_affect_ros.entry)."""
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "face_affect_ros.nodes.face_affect_node",
+            "face_affect_ros.entry",
+            "face_affect_node",
             "--ros-args",
             "-r",
             f"__ns:={NS}",
@@ -541,6 +543,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flood", type=int, default=1000, help="frames sent with no gap")
     parser.add_argument("--soak", type=float, default=30.0, help="seconds at 30 Hz")
     parser.add_argument("--mutated", type=int, default=752, help="damaged JPEGs (policy)")
+    parser.add_argument(
+        "--signal-delays",
+        type=float,
+        nargs="+",
+        default=[0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.3, 1.6, 2.0, 3.0, 6.0],
+    )
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
@@ -597,7 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         if node_parts:
             report.update(node_parts_run(args, rng, env, tmp, cases))
         if "signals" in args.parts:
-            rows = signals_run(env, [0.05, 0.3, 0.8, 1.5, 3.0, 6.0], tmp)
+            rows = signals_run(env, args.signal_delays, tmp)
             report["signals"] = rows
             print("\nSignals at start-up phases (face_affect_node)")
             print(

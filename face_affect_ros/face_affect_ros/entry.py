@@ -9,7 +9,9 @@ the real module is imported and its main() called:
 - while importing (`quiet_until_started`): SIGINT / SIGTERM exit at once, status 0 for a node
   (a requested stop), 130 for a command-line tool (interrupted), no traceback;
 - from then on the program takes over: the nodes' run() records the signal and stops at the
-  next safe point (`DeferredSignals`), the CLIs have their own handlers.
+  next safe point (`DeferredSignals`), the CLIs have their own handlers;
+- once main() has returned, both signals are ignored (`ignore_while_exiting`), so the status
+  main() returned is the process's status even if a signal lands during interpreter shutdown.
 
 Nothing here imports ROS; importing this module has no side effect (handlers are installed by
 the entry functions only, never by an `import face_affect_ros...`).
@@ -17,6 +19,7 @@ the entry functions only, never by an `import face_affect_ros...`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
@@ -42,14 +45,24 @@ def quiet_until_started(status: int) -> None:
 
     def _exit(signum: int, frame: FrameType | None) -> None:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-            except (OSError, ValueError):
-                pass
         os._exit(status)
 
     for sig in STOP_SIGNALS:
         signal.signal(sig, _exit)
+
+
+def ignore_while_exiting() -> None:
+    """Ignore SIGINT / SIGTERM from here to the end of the process.
+
+    When main() has returned, the interpreter's finalisation puts every Python-handled signal
+    back to its default action, so a signal landing then (measured: the 0.1 s after
+    face-affect-bag finishes) killed the process with status -2 / -15 instead of the status main()
+    returned. Ignored signals are left ignored by the finalisation; the process is exiting anyway.
+    """
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class DeferredSignals:
@@ -85,7 +98,10 @@ class DeferredSignals:
 def _run(module: str, function: str, status: int) -> Callable[[], int | None]:
     def entry() -> int | None:
         quiet_until_started(status)
-        return getattr(importlib.import_module(module), function)()
+        try:
+            return getattr(importlib.import_module(module), function)()
+        finally:
+            ignore_while_exiting()
 
     entry.__name__ = entry.__qualname__ = f"{module.rsplit('.', 1)[-1]}_{function}"
     entry.__doc__ = f"Console script: {module}.{function}() with clean exits on signals."
@@ -101,6 +117,6 @@ face_affect_bag = _run("face_affect_ros.cli.bag", "main", TOOL_EXIT_ON_SIGNAL)
 face_affect_demo = _run("face_affect_ros.cli.demo", "main", TOOL_EXIT_ON_SIGNAL)
 
 
-if __name__ == "__main__":  # python -m face_affect_ros.entry <console script name>
+if __name__ == "__main__":  # python -m face_affect_ros.entry <console script name> [args]
     quiet_until_started(NODE_EXIT_ON_SIGNAL)
     sys.exit(globals()[sys.argv.pop(1).replace("-", "_")]())

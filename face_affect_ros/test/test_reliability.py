@@ -324,3 +324,63 @@ def test_signal_at_any_start_up_phase_exits_cleanly(phase: str, sig: int) -> Non
     assert code in expected, (code, err[-3000:])
     assert "Traceback" not in err and "Exception ignored" not in err, err[-3000:]
     assert "configure failed" not in err and "Failed to complete transition" not in err, err
+
+
+# ---- the command-line tools ----------------------------------------------------------------------
+def _tool(name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "face_affect_ros.entry", name, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("delay", ["handlers", 0.3, 0.8, 1.5, 3.0])
+def test_bag_process_stops_cleanly_at_any_moment(tmp_path: Path, delay, sig: int) -> None:
+    from bag_helpers import SAMPLE_BAG
+
+    out = tmp_path / "out"
+    proc = _tool("face-affect-bag", "process", str(SAMPLE_BAG), "--out", str(out), "--no-progress")
+    if delay == "handlers":
+        both = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1))
+        deadline = time.monotonic() + 10
+        while _caught(proc.pid) & both != both and time.monotonic() < deadline:
+            time.sleep(0.002)
+    else:
+        time.sleep(delay)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 130), (proc.returncode, err[-3000:])
+    assert "Traceback" not in err and "Exception ignored" not in err, err[-3000:]
+    if proc.returncode == 130:
+        assert not out.exists(), "an interrupted run left an output behind"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("delay", [0.3, 1.0, 2.5])
+def test_bag_play_stops_cleanly_during_start_up(delay: float, sig: int) -> None:
+    from bag_helpers import SAMPLE_BAG
+
+    proc = _tool("face-affect-bag", "play", str(SAMPLE_BAG), "--loop", "--rate", "4")
+    time.sleep(delay)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode in (0, 130), (proc.returncode, err[-3000:])
+    assert "Traceback" not in err and "Exception ignored" not in err, err[-3000:]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("delay", [0.3, 1.5, 4.0])
+def test_demo_stops_cleanly_at_any_moment(tmp_path: Path, delay: float, sig: int) -> None:
+    import os
+
+    env = dict(os.environ, ROS_DOMAIN_ID=str(int(os.environ["ROS_DOMAIN_ID"]) % 100 + 101))
+    proc = _tool("face-affect-demo", "--out", str(tmp_path / "demo"), "--quiet", env=env)
+    time.sleep(delay)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 130), (proc.returncode, out[-2000:], err[-3000:])
+    assert "Traceback" not in err + out and "Exception ignored" not in err + out, err[-3000:]

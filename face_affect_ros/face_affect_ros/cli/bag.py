@@ -100,15 +100,22 @@ def _error(message: str) -> None:
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    # One stop is enough: a second signal must not interrupt the removal of temporary outputs.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
 def _process(args: argparse.Namespace) -> int:
-    # SIGTERM unwinds like Ctrl-C, so the temporary outputs are removed on the way out.
-    signal.signal(signal.SIGTERM, _interrupt)
     from face_affect_ros.bag import process as bp
     from face_affect_ros.core.manifest import ModelError
     from face_affect_ros.core.pipeline import FaceAffectPipeline
+
+    # From here on SIGINT and SIGTERM unwind as KeyboardInterrupt, so the temporary outputs are
+    # removed on the way out. Not before the imports: an exception raised while a C extension
+    # initialises becomes an ImportError traceback (face_affect_ros.entry exits quietly then).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
 
     values = bp.node_parameters(args.params_file)
     config = bp.pipeline_config(values)
