@@ -422,3 +422,48 @@ def test_stamp_gap_counter_estimates_frames_lost_before_the_node() -> None:
     gaps.observe(stamps[-1] - 10**9)  # backwards: a bag loop, not losses
     gaps.observe(stamps[-1] + 10 * 10**9)  # a 10 s pause, not 300 lost frames
     assert gaps.missing == before and gaps.restarts == 2
+
+
+def test_fuzzed_compressed_frames_only_raise_decode_errors(bgr, capfd) -> None:
+    # 3,000 mutated / truncated / spliced JPEG and PNG frames: each either decodes to the size
+    # its header declares (within the limit) or raises ImageDecodeError; nothing reaches stderr.
+    rng = np.random.default_rng(7)
+    sources = [H.jpeg(bgr), H.jpeg(bgr, progressive=True), H.png(bgr), H.png_interlaced(bgr)]
+    outcomes: dict[str, int] = {}
+    for k in range(3000):
+        src = sources[k % len(sources)]
+        choice = k % 3
+        if choice == 0:
+            data = H.mutate(src, int(rng.integers(1, 40)), rng, keep=2)
+        elif choice == 1:
+            data = src[: int(rng.integers(0, len(src)))]
+        else:
+            cut = int(rng.integers(0, len(src)))
+            other = sources[int(rng.integers(0, len(sources)))]
+            data = src[:cut] + other[int(rng.integers(0, len(other))) :]
+        try:
+            out = image_io.decode_compressed("x", data, max_pixels=100_000)
+        except image_io.ImageDecodeError as exc:
+            outcomes[exc.reason] = outcomes.get(exc.reason, 0) + 1
+        else:
+            assert out.dtype == np.uint8 and out.shape[0] * out.shape[1] <= 100_000
+            outcomes["decoded"] = outcomes.get("decoded", 0) + 1
+    assert outcomes.get("corrupt", 0) > 1000, outcomes
+    assert capfd.readouterr().err == ""
+
+
+def test_fuzzed_raw_frames_only_raise_decode_errors() -> None:
+    rng = np.random.default_rng(8)
+    names = [*image_io.SUPPORTED_ENCODINGS, "16UC1", "", "bgr8\x00"]
+    for _ in range(3000):
+        enc = names[int(rng.integers(0, len(names)))]
+        w, h = int(rng.integers(0, 40)), int(rng.integers(0, 40))
+        step = int(rng.integers(0, 200))
+        data = bytes(int(rng.integers(0, 5000)))
+        if rng.random() < 0.3:  # a consistent length, so the conversion itself runs
+            data = bytes(step * h)
+        try:
+            out = image_io.decode_raw(enc, w, h, step, data, max_pixels=1000)
+        except image_io.ImageDecodeError:
+            continue
+        assert out.shape[:2] == (h, w)
