@@ -357,9 +357,11 @@ def test_junk_between_segments_is_decoded_and_reported(bgr, capfd) -> None:
 def test_other_threads_log_lines_survive_the_capture(capfd) -> None:
     with image_io._captured_stderr() as lines:
         os.write(2, b"[WARN] [1700000000.1] [node]: from another thread\n")
+        os.write(2, b"\x1b[33m[WARN] [1700000000.2] [node]: coloured\x1b[0m\n")
         os.write(2, b"libpng warning: from the codec\n")
     assert lines == [b"libpng warning: from the codec"]
-    assert "from another thread" in capfd.readouterr().err
+    err = capfd.readouterr().err
+    assert "from another thread" in err and "coloured" in err
 
 
 @pytest.mark.parametrize("encoding", ["yuv422", "uyvy", "yuv422_yuy2", "yuyv"])

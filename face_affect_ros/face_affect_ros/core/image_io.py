@@ -72,8 +72,11 @@ def _benign(message: bytes) -> bool:
 
 
 # Lines written to stderr by another thread while a decode had it redirected: rcutils' console
-# format ("[WARN] [1700000000.123] [node]: ...") is given back to stderr, not taken for the codec.
-_FOREIGN_LINE = re.compile(rb"^\[(DEBUG|INFO|WARN|ERROR|FATAL)\] \[")
+# format ("[WARN] [1700000000.123] [node]: ...", colourised or not) and Python tracebacks are
+# given back to stderr, not taken for the codec's.
+_FOREIGN_LINE = re.compile(
+    rb"^((\x1b\[[0-9;]*m)*\[(DEBUG|INFO|WARN|ERROR|FATAL)\] \[|Traceback |  File \"|Exception )"
+)
 
 _IGNORE_ORIENTATION = cv2.IMREAD_IGNORE_ORIENTATION
 _JPEG_SOI = b"\xff\xd8"
