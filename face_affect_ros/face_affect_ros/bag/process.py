@@ -291,6 +291,7 @@ def process_bag(
     force: bool = False,
     progress: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    should_stop: Callable[[], bool] | None = None,
 ) -> BagSummary:
     """Process every frame of the image topic of `input_path` into a new bag at `output_path`.
 
@@ -299,7 +300,14 @@ def process_bag(
     deserialised or decoded are counted in the summary and skipped (no result message); a
     bag that cannot be read, an ambiguous topic or an unwritable output raise BagError. All
     outputs are written under temporary names and only appear when everything succeeded.
+    `should_stop` is asked after the models load and between frames; when it says so, the run
+    stops with KeyboardInterrupt and nothing is written (how the CLI handles SIGINT / SIGTERM).
     """
+
+    def check_stop() -> None:
+        if should_stop is not None and should_stop():
+            raise KeyboardInterrupt
+
     input_path, output_path = Path(input_path), Path(output_path)
     if output_path.resolve() == input_path.resolve():
         raise bs.BagError(f"{output_path}: the output must differ from the input")
@@ -325,6 +333,7 @@ def process_bag(
         try:
             if callable(pipeline) and not hasattr(pipeline, "process"):
                 pipeline = pipeline()
+            check_stop()
             copied = {}
             for conn in reader.connections:
                 if conn.topic == OUTPUT_TOPIC:
@@ -338,6 +347,7 @@ def process_bag(
             bar = _progress(image_conn.msgcount, progress)
             try:
                 for conn, timestamp, raw in bs.iter_messages(reader, input_path):
+                    check_stop()
                     if conn.id in copied:
                         writer.write(copied[conn.id], timestamp, raw)
                     if conn.id != image_conn.id:

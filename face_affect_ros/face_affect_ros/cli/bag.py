@@ -99,24 +99,17 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    # One stop is enough: a second signal must not interrupt the removal of temporary outputs.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def _process(args: argparse.Namespace) -> int:
     from face_affect_ros.bag import process as bp
     from face_affect_ros.core.manifest import ModelError
     from face_affect_ros.core.pipeline import FaceAffectPipeline
+    from face_affect_ros.entry import DeferredSignals
 
-    # From here on SIGINT and SIGTERM unwind as KeyboardInterrupt, so the temporary outputs are
-    # removed on the way out. Not before the imports: an exception raised while a C extension
-    # initialises becomes an ImportError traceback (face_affect_ros.entry exits quietly then).
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _interrupt)
-
+    # SIGINT and SIGTERM set a flag that process_bag checks between frames; it then unwinds
+    # (KeyboardInterrupt, raised by our own code), so the temporary outputs are removed. Never
+    # raised from the handler: an exception raised inside a C extension's call (onnxruntime
+    # loading the models) made Python exit with -2 after the clean message (measured).
+    signals = DeferredSignals()
     values = bp.node_parameters(args.params_file)
     config = bp.pipeline_config(values)
 
@@ -139,6 +132,7 @@ def _process(args: argparse.Namespace) -> int:
         force=args.force,
         progress=not args.no_progress and sys.stderr.isatty(),
         max_pixels=int(values["max_image_pixels"]),
+        should_stop=lambda: signals.received is not None,
     )
     print(summary.table())
     return EXIT_OK

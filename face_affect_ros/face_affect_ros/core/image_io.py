@@ -356,12 +356,12 @@ def _jpeg_header(buf: bytes, max_pixels: int) -> CompressedHeader:
     entropy_bytes = 0
     while True:
         if pos + 2 > n:
-            raise CorruptImageError("truncated JPEG: no EOI marker")
+            raise CorruptImageError("corrupt JPEG, truncated: no EOI marker")
         if buf[pos] != 0xFF:
             # libjpeg skips junk before a marker (with a warning the decoder reports); so do we.
             nxt = buf.find(b"\xff", pos)
             if nxt < 0:
-                raise CorruptImageError("truncated JPEG: no EOI marker")
+                raise CorruptImageError("corrupt JPEG, truncated: no EOI marker")
             pos = nxt
             continue
         marker = buf[pos + 1]
@@ -376,12 +376,12 @@ def _jpeg_header(buf: bytes, max_pixels: int) -> CompressedHeader:
         if marker == 0xD8:
             raise CorruptImageError("JPEG with a second SOI marker (several images in one frame)")
         if pos + 4 > n:
-            raise CorruptImageError("truncated JPEG: segment header past the end")
+            raise CorruptImageError("corrupt JPEG, truncated: segment header past the end")
         (length,) = struct.unpack_from(">H", buf, pos + 2)
         end = pos + 2 + length
         if length < 2 or end > n:
             raise CorruptImageError(
-                f"truncated or corrupt JPEG: segment 0xFF{marker:02X} claims {length} bytes, "
+                f"corrupt or truncated JPEG: segment 0xFF{marker:02X} claims {length} bytes, "
                 f"{n - pos - 2} left"
             )
         seg = buf[pos + 4 : end]
@@ -404,7 +404,9 @@ def _jpeg_header(buf: bytes, max_pixels: int) -> CompressedHeader:
                 raise CorruptImageError("JPEG scan header (SOS) is malformed")
             m = _JPEG_MARKER_IN_SCAN.search(buf, end)
             if m is None:
-                raise CorruptImageError("truncated JPEG: scan data runs to the end, no EOI marker")
+                raise CorruptImageError(
+                    "corrupt JPEG, truncated: scan data runs to the end, no EOI marker"
+                )
             entropy_bytes += m.start() - end
             pos = m.start()
             continue
@@ -470,11 +472,11 @@ def _png_header(buf: bytes, max_pixels: int) -> tuple[CompressedHeader, bytes]:
     has_plte = False
     while True:
         if pos + 8 > n:
-            raise CorruptImageError("truncated PNG: no IEND chunk")
+            raise CorruptImageError("corrupt PNG, truncated: no IEND chunk")
         length, ctype = struct.unpack_from(">I4s", buf, pos)
         if length > _PNG_MAX_CHUNK or pos + 12 + length > n:
             raise CorruptImageError(
-                f"truncated or corrupt PNG: chunk {printable(ctype)} claims {length} bytes, "
+                f"corrupt or truncated PNG: chunk {printable(ctype)} claims {length} bytes, "
                 f"{max(n - pos - 12, 0)} left"
             )
         if not all(65 <= c <= 90 or 97 <= c <= 122 for c in ctype):

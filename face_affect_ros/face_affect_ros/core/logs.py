@@ -60,8 +60,12 @@ class LogThrottle:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def emit(self, key: str, message: str) -> bool:
-        """Log `message` under `key` unless that key logged less than `period` ago."""
+    def emit(self, key: str, message: str, sink: Callable[[str], None] | None = None) -> bool:
+        """Log `message` under `key` unless that key logged less than `period` ago.
+
+        `sink` overrides the constructor's for this line (e.g. a logger's error instead of its
+        warning), so one throttle (one key budget) serves every severity of a node.
+        """
         now = self._clock()
         with self._lock:
             key = printable(key, 80)
@@ -79,7 +83,7 @@ class LogThrottle:
             self.emitted += 1
         if held:
             message += f" ({held} similar suppressed in the last {since:.0f} s)"
-        self._sink(message)
+        (sink or self._sink)(message)
         return True
 
     def _admit(self, key: str, now: float) -> tuple[str, list[float] | None]:
