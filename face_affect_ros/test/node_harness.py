@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 import rclpy
-from face_affect_ros.nodes.convert import image_to_msg
+from face_affect_ros.nodes.messages import image_to_msg
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros_helpers import spin_until

@@ -4,7 +4,8 @@ Why offline: recorded data is processed at full CPU speed, frame by frame, with 
 frame dropping a live node must do, so the result is reproducible and comparable with what the
 node publishes when the same bag is replayed. The output bag holds the input topics unchanged
 plus FaceAffectArray on ``/face_affect``, stamped like the images, built by the same conversion
-function as the nodes' messages.
+function as the nodes' messages. ``--json`` writes one :mod:`face_affect_ros.schema.results`
+record per frame (an ``error`` record for a frame that could not be used).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from face_affect_ros.bag import storage as bs
 from face_affect_ros.core.draw import draw_results
 from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS
 from face_affect_ros.core.pipeline import FrameResult, PipelineConfig
-from face_affect_ros.nodes.convert import frame_result_to_msg, image_from_msg, roi_of, stamp_ns
+from face_affect_ros.nodes.messages import frame_result_to_msg, image_from_msg, stamp_ns
+from face_affect_ros.schema import params as params_table
+from face_affect_ros.schema.results import SCHEMA, frame_to_dict
 
 _LOG = logging.getLogger(__name__)
 
@@ -154,41 +157,19 @@ def node_parameters(params_file: str | os.PathLike[str] | None = None) -> dict[s
 
     Why the node's parameters and not the core's defaults: replaying a bag into the node and
     processing it offline must give the same results, so both start from the same table
-    (:mod:`face_affect_ros.nodes.params`). The file has the ``ros2 run --params-file`` layout;
-    the section ``face_affect_node`` (or ``/face_affect_node``, ``/**``) is used.
+    (:mod:`face_affect_ros.schema.params`). See :func:`~face_affect_ros.schema.params.node_values`
+    for the file's layout.
     """
-    from face_affect_ros.nodes import params as node_params
-
-    values = {s.name: s.default for s in node_params.specs_for(NODE_NAME)}
-    if params_file is None:
-        return values
-    from ruamel.yaml import YAML, YAMLError
-
-    path = Path(params_file)
     try:
-        doc = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, YAMLError) as exc:
-        raise bs.BagError(f"{path}: cannot read parameters: {bs.one_line(exc)}") from exc
-    section = None
-    for key in (NODE_NAME, f"/{NODE_NAME}", "/**"):
-        if isinstance(doc, dict) and isinstance(doc.get(key), dict):
-            section = doc[key].get("ros__parameters")
-            break
-    if not isinstance(section, dict):
-        raise bs.BagError(f"{path}: no '{NODE_NAME}: ros__parameters:' section")
-    unknown = sorted(set(section) - set(values))
-    if unknown:
-        raise bs.BagError(f"{path}: unknown {NODE_NAME} parameter(s): {', '.join(unknown)}")
-    values.update(section)
-    return values
+        return params_table.node_values(NODE_NAME, params_file)
+    except params_table.ParamsFileError as exc:
+        raise bs.BagError(str(exc)) from exc
 
 
 def pipeline_config(values: dict[str, Any]) -> PipelineConfig:
     """Return the core configuration of node parameter `values`, or raise BagError."""
-    from face_affect_ros.nodes import params as node_params
-
     try:
-        return node_params.pipeline_config(values)
+        return params_table.pipeline_config(values)
     except (ValueError, TypeError) as exc:
         raise bs.BagError(f"invalid parameters: {bs.one_line(exc)}") from exc
 
@@ -205,33 +186,6 @@ def output_storage(input_storage: str, out: Path, requested: str | None) -> str:
             )
         return requested
     return implied or input_storage
-
-
-def face_records(result: FrameResult) -> list[dict[str, Any]]:
-    """JSON form of each face of a frame: detector box and published roi, labels, scores."""
-    faces = []
-    for face in result.faces:
-        det = face.detection
-        roi = roi_of(det.box, result.width, result.height)
-        faces.append(
-            {
-                "box": [round(float(v), 3) for v in det.box],
-                "roi": [roi.x_offset, roi.y_offset, roi.width, roi.height],
-                "score": round(float(det.score), 6),
-                "landmarks": [[round(float(x), 3), round(float(y), 3)] for x, y in det.landmarks],
-                "emotion": face.emotion,
-                "emotion_confidence": float(face.emotion_confidence),
-                "emotion_scores": dict(
-                    zip(result.emotion_labels, map(float, face.emotion_scores), strict=True)
-                ),
-                "gender": face.gender,
-                "gender_confidence": float(face.gender_confidence),
-                "gender_scores": dict(
-                    zip(result.gender_labels, map(float, face.gender_scores), strict=True)
-                ),
-            }
-        )
-    return faces
 
 
 class _VideoSink:
@@ -406,12 +360,7 @@ def _process_frame(
         summary.genders.update(f.gender for f in result.faces)
     if video is not None:
         video.write(draw_results(image, result))
-    record.update(
-        width=result.width,
-        height=result.height,
-        process_ms=round(summary.process_ms[-1], 3),
-        faces=face_records(result),
-    )
+    record = frame_to_dict(result, **record, process_ms=round(summary.process_ms[-1], 3))
     return _Record(serialize_message(frame_result_to_msg(msg.header, result)), record)
 
 
@@ -421,7 +370,7 @@ def _bad(summary: BagSummary, record: dict[str, Any], reason: str) -> _Record:
         summary.bad_examples.append(reason)
     _LOG.debug("bad frame: %s", reason)
     record["error"] = reason
-    return _Record(None, record)
+    return _Record(None, {**record, "schema": SCHEMA})
 
 
 def _progress(total: int, enabled: bool) -> Any:
