@@ -281,9 +281,9 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
             return
         from rclpy.serialization import deserialize_message
 
-        from face_affect_ros.bag.process import IMAGE_CLASSES
+        from face_affect_ros.bag.play import message_class
 
-        header = deserialize_message(raw, IMAGE_CLASSES[image.msgtype]).header
+        header = deserialize_message(raw, message_class(image.msgtype)).header
         stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         with seen.lock:
             if seen.first_stamp is None:
@@ -383,7 +383,8 @@ def _write_outputs(seen: _Collected, image_type: str, out: Path, video: bool) ->
     import cv2
     from rclpy.serialization import deserialize_message
 
-    from face_affect_ros.bag.process import IMAGE_CLASSES, VIDEO_CODECS
+    from face_affect_ros.bag.play import message_class
+    from face_affect_ros.bag.process import VIDEO_CODECS
     from face_affect_ros.core.draw import draw_results
     from face_affect_ros.core.image_io import ImageDecodeError
     from face_affect_ros.nodes.messages import frame_result_from_msg, image_from_msg
@@ -406,7 +407,7 @@ def _write_outputs(seen: _Collected, image_type: str, out: Path, video: bool) ->
         fps = min(max((len(stamps) - 1) / ((stamps[-1] - stamps[0]) / 1e9), 1.0), 120.0)
     try:
         for stamp in stamps:
-            msg = deserialize_message(seen.published[stamp][1], IMAGE_CLASSES[image_type])
+            msg = deserialize_message(seen.published[stamp][1], message_class(image_type))
             try:
                 frame = image_from_msg(msg, 8192 * 8192)
             except ImageDecodeError:

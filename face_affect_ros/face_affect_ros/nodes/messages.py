@@ -15,7 +15,12 @@ from std_msgs.msg import Header
 from face_affect_msgs.msg import FaceAffect, FaceAffectArray, FaceDetection, FaceDetectionArray
 from face_affect_ros.core import image_io
 from face_affect_ros.core.detector import Detection
-from face_affect_ros.core.results import FaceResult, FrameResult, StageTimings, clamped_roi
+from face_affect_ros.core.results import FaceResult, FrameResult, StageTimings
+from face_affect_ros.schema.messages import (
+    face_affect_array_fields,
+    face_detection_fields,
+    roi_fields,
+)
 
 
 def stamp_ns(header: Header) -> int:
@@ -40,12 +45,7 @@ def image_to_msg(header: Header, bgr: np.ndarray) -> Image:
 
 def roi_of(box: Sequence[float], width: int, height: int) -> RegionOfInterest:
     """Integer RegionOfInterest covering `box` (x, y, w, h), clamped to a width x height image."""
-    x, y, w, h = clamped_roi(box, width, height)
-    return RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h)
-
-
-def _landmarks(det: Detection) -> list[float]:
-    return [float(v) for point in det.landmarks for v in point]
+    return RegionOfInterest(**roi_fields(box, width, height))
 
 
 def detections_to_msg(
@@ -54,14 +54,9 @@ def detections_to_msg(
     """FaceDetectionArray of one frame (empty `detections` when no face)."""
     msg = FaceDetectionArray(header=header, image_width=width, image_height=height)
     for det in detections:
-        msg.detections.append(
-            FaceDetection(
-                roi=roi_of(det.box, width, height),
-                box=[float(v) for v in det.box],
-                confidence=float(det.score),
-                landmarks=_landmarks(det),
-            )
-        )
+        fields = face_detection_fields(det, width, height)
+        fields["roi"] = RegionOfInterest(**fields["roi"])
+        msg.detections.append(FaceDetection(**fields))
     return msg
 
 
@@ -81,31 +76,17 @@ def detections_from_msg(msg: FaceDetectionArray) -> list[Detection]:
 
 
 def frame_result_to_msg(header: Header, result: FrameResult) -> FaceAffectArray:
-    """FaceAffectArray of one processed frame (empty `faces` when no face was found)."""
-    msg = FaceAffectArray(
-        header=header,
-        image_width=result.width,
-        image_height=result.height,
-        emotion_labels=list(result.emotion_labels),
-        gender_labels=list(result.gender_labels),
-    )
-    for face in result.faces:
-        det = face.detection
-        msg.faces.append(
-            FaceAffect(
-                id=face.track_id,
-                roi=roi_of(det.box, result.width, result.height),
-                detection_confidence=float(det.score),
-                landmarks=_landmarks(det),
-                emotion=face.emotion,
-                emotion_confidence=float(face.emotion_confidence),
-                emotion_scores=[float(p) for p in face.emotion_scores],
-                gender=face.gender,
-                gender_confidence=float(face.gender_confidence),
-                gender_scores=[float(p) for p in face.gender_scores],
-            )
-        )
-    return msg
+    """FaceAffectArray of one processed frame (empty `faces` when no face was found).
+
+    The values come from :func:`face_affect_ros.schema.messages.face_affect_array_fields`, as
+    in the bag tool's rosbags messages.
+    """
+    fields = face_affect_array_fields(result)
+    faces = []
+    for face in fields.pop("faces"):
+        face["roi"] = RegionOfInterest(**face["roi"])
+        faces.append(FaceAffect(**face))
+    return FaceAffectArray(header=header, faces=faces, **fields)
 
 
 def frame_result_from_msg(msg: FaceAffectArray) -> FrameResult:
