@@ -386,7 +386,7 @@ def _write_outputs(seen: _Collected, image_type: str, out: Path, video: bool) ->
     from face_affect_ros.bag.play import message_class
     from face_affect_ros.bag.process import VIDEO_CODECS
     from face_affect_ros.core.draw import draw_results
-    from face_affect_ros.core.image_io import ImageDecodeError
+    from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS, ImageDecodeError
     from face_affect_ros.nodes.messages import frame_result_from_msg, image_from_msg
 
     written = []
@@ -409,7 +409,7 @@ def _write_outputs(seen: _Collected, image_type: str, out: Path, video: bool) ->
         for stamp in stamps:
             msg = deserialize_message(seen.published[stamp][1], message_class(image_type))
             try:
-                frame = image_from_msg(msg, 8192 * 8192)
+                frame = image_from_msg(msg, DEFAULT_MAX_PIXELS)
             except ImageDecodeError:
                 continue
             result = seen.results.get(stamp)
