@@ -58,21 +58,14 @@ def package_file(subdir: str, name: str) -> Path:
     Raises:
         FileNotFoundError: it is in neither place; the message lists where it looked.
     """
-    candidates = [_SOURCE_PACKAGE_DIR / subdir / name]
-    if os.environ.get("AMENT_PREFIX_PATH"):
-        try:
-            from ament_index_python.packages import get_package_share_directory
+    from face_affect_ros.core.paths import find_package_path
 
-            candidates.append(Path(get_package_share_directory(PACKAGE)) / subdir / name)
-        except (ImportError, LookupError, OSError):
-            pass
-    candidates.append(Path(sys.prefix) / "share" / PACKAGE / subdir / name)
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        f"{subdir}/{name} not found; looked in: " + ", ".join(map(str, candidates))
+    found, tried = find_package_path(
+        PACKAGE, subdir, _SOURCE_PACKAGE_DIR / subdir, lambda d: (d / name).is_file()
     )
+    if found is None:
+        raise FileNotFoundError(f"{subdir}/{name} not found; looked in: " + ", ".join(tried))
+    return found / name
 
 
 def ros_environment(base: dict[str, str] | None = None) -> dict[str, str]:
