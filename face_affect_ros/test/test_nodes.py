@@ -305,14 +305,14 @@ def test_compressed_input_and_corrupt_jpeg(client, frame) -> None:
             header=Camera.header(40), format="jpeg", data=jpg.tobytes()[:2000]
         )
         assert diag.wait(name, lambda s: "processed" in diag.values(name))
-        before = diag.counter(name, "error_bad_image")
+        before = diag.counter(name, "error_corrupt")
         # Newest frame wins: the next good frame is sent only once the corrupt one was decoded
         # and refused (counted), so it cannot be replaced unseen.
         for _ in range(3):
             cam.pub.publish(corrupt)
-            if diag.wait(name, lambda s: diag.counter(name, "error_bad_image") > before, 5):
+            if diag.wait(name, lambda s: diag.counter(name, "error_corrupt") > before, 5):
                 break
-        assert diag.counter(name, "error_bad_image") == before + 1, diag.values(name)
+        assert diag.counter(name, "error_corrupt") == before + 1, diag.values(name)
         good.header = Camera.header(42)
         assert cam.send(good, 42) is not None, "good frame after a corrupt one was lost"
         # Results are reliable and in order: the corrupt frame's would have come before 42's.

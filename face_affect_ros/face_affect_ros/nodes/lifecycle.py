@@ -33,9 +33,12 @@ from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions, install_signal_handlers
 from sensor_msgs.msg import CompressedImage, Image
 
-from face_affect_ros.core.image_io import ImageDecodeError, UnsupportedEncodingError
+from face_affect_ros.core.image_io import ImageDecodeError, printable
+from face_affect_ros.core.logs import LogThrottle
+from face_affect_ros.entry import DeferredSignals
 from face_affect_ros.nodes import params as rcl_params
 from face_affect_ros.nodes.diagnostics import DiagnosticsReporter, Stats
 from face_affect_ros.nodes.messages import image_from_msg
@@ -68,36 +71,44 @@ class Role(Protocol):
 
 
 class FrameDecoder:
-    """Message -> BGR / mono array, counting and logging every refusal (never flooding)."""
+    """Message -> BGR / mono array, counting every refusal by reason, logging without flooding.
 
-    def __init__(self, node: LifecycleNode, stats: Stats) -> None:
+    Counters: `error_<reason>` for each refusal (`error_unsupported_encoding`, `error_too_large`,
+    `error_corrupt`, `error_bad_image`, see core.image_io.ImageDecodeError.reason) and
+    `decoder_warnings` for frames kept although their decoder complained (camera padding).
+    Log lines go through the node's LogThrottle, keyed by reason (and encoding / format for
+    unsupported ones), so whatever a publisher sends, the lines per period are bounded.
+    """
+
+    def __init__(self, node: LifecycleNode, stats: Stats, log: LogThrottle) -> None:
         self._logger = node.get_logger()
         self._stats = stats
-        self._warned: set[str] = set()
+        self._log = log
 
     def decode(
         self, msg: Image | CompressedImage, max_pixels: int, where: str
     ) -> np.ndarray | None:
         """The frame, or None after counting and logging why it is unusable.
 
-        An unsupported encoding is logged once per encoding (it will not fix itself); other bad
-        frames are logged, throttled, every time. `where` (a topic) prefixes the log line.
+        `where` (a topic) prefixes the log line.
         """
+        warnings: list[str] = []
         try:
-            return image_from_msg(msg, max_pixels)
-        except UnsupportedEncodingError as exc:
-            self._stats.count("error_unsupported_encoding")
-            self.warn_once(f"encoding:{getattr(msg, 'encoding', '')}", f"{where}: {exc}")
+            image = image_from_msg(msg, max_pixels, warnings)
         except ImageDecodeError as exc:
-            self._stats.count("error_bad_image")
-            self._logger.warning(f"{where}: dropped frame: {exc}", throttle_duration_sec=1.0)
-        return None
-
-    def warn_once(self, key: str, message: str) -> None:
-        """Log `message` as a warning the first time `key` is seen."""
-        if key not in self._warned:
-            self._warned.add(key)
-            self._logger.warning(message + " (further occurrences are only counted)")
+            self._stats.count(f"error_{exc.reason}")
+            kind = getattr(msg, "encoding", None) or getattr(msg, "format", "")
+            key = (
+                f"{exc.reason}:{printable(kind, 32)}"
+                if exc.reason.startswith("unsup")
+                else exc.reason
+            )
+            self._log.emit(key, f"{where}: dropped frame ({exc.reason}): {exc}")
+            return None
+        if warnings:
+            self._stats.count("decoder_warnings")
+            self._log.emit("decoder_warning", f"{where}: frame kept, decoder said: {warnings[0]}")
+        return image
 
 
 class ManagedNode(LifecycleNode):
@@ -114,7 +125,9 @@ class ManagedNode(LifecycleNode):
         self.executable = executable
         self.params: dict[str, Any] = rcl_params.declare(self, P.specs_for(executable))
         self.stats = Stats()
-        self.decoder = FrameDecoder(self, self.stats)
+        # One budget of log lines for everything a sender controls (frames, parameter values).
+        self.log = LogThrottle(self.get_logger().warning)
+        self.decoder = FrameDecoder(self, self.stats, self.log)
         self.configure_error: str | None = None
         self.role = make_role(self)
         self.diagnostics = DiagnosticsReporter(self, self.stats, self._diagnostic_values)
@@ -171,13 +184,17 @@ class ManagedNode(LifecycleNode):
     def _validate_parameters(self, changes: list[Parameter]) -> SetParametersResult:
         """On-set: accept or reject the whole change; no side effects."""
         updates = {p.name: p.value for p in changes}
+        reason = None
         for name, value in updates.items():
-            reason = P.check_choice(name, value)
-            if reason:
-                return SetParametersResult(successful=False, reason=reason)
-        reason = self.role.validate(P.merged(self.params, updates))
+            reason = reason or P.check_choice(name, value)
+        reason = reason or self.role.validate(P.merged(self.params, updates))
         if reason:
-            self.get_logger().warning(f"rejected parameter change {updates}: {reason}")
+            # Values come from whoever calls the service: bounded and escaped in reply and log.
+            reason = printable(reason, 300)
+            shown = ", ".join(
+                f"{printable(k, 40)}={printable(repr(v), 60)}" for k, v in updates.items()
+            )
+            self.log.emit("parameter_rejected", f"rejected parameter change {shown}: {reason}")
             return SetParametersResult(successful=False, reason=reason)
         return SetParametersResult(successful=True)
 
@@ -208,21 +225,31 @@ def autostart(node: ManagedNode) -> None:
 
 
 def run(make_node: Callable[[], ManagedNode], args: list[str] | None = None) -> None:
-    """Build a node, autostart it, spin until Ctrl-C or SIGTERM, tear down without a traceback.
+    """Build a node, autostart it, spin until SIGINT / SIGTERM; a signal at any moment is clean.
 
-    rclpy.init installs handlers for SIGINT and SIGTERM that shut the context down; spinning then
-    ends with ExternalShutdownException (or KeyboardInterrupt), both of which are a normal exit.
-    A signal that lands while the executor is building its wait set makes rclpy raise RCLError
-    ("the given context is not valid") instead: also a normal exit once the context is shut down.
+    A signal is recorded, never raised, while the node is built and configured
+    (entry.DeferredSignals), and the node stops at the next safe point: so a stop during the
+    model load neither logs "configure failed: context is invalid" nor leaves a half-built
+    Executor whose __del__ prints a traceback (both measured, issue 13). Only once the node is up
+    are rclpy's own handlers installed; they wake the executor and shut the context down, so
+    spinning ends with ExternalShutdownException (or, if the signal lands while rclpy builds its
+    wait set, RCLError on a shut-down context): both a normal exit. Exit status 0. Signals
+    before this function runs are face_affect_ros.entry's (the console scripts).
     """
-    rclpy.init(args=args)
+    signals = DeferredSignals()
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
-        node = make_node()
-        autostart(node)
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
+        if signals.received is None:
+            node = make_node()
+        if signals.received is None:
+            autostart(node)
+        if signals.received is None:
+            install_signal_handlers(SignalHandlerOptions.ALL)  # chains to `signals`
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            if signals.received is None:
+                executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except _rclpy.RCLError:
@@ -233,3 +260,4 @@ def run(make_node: Callable[[], ManagedNode], args: list[str] | None = None) -> 
             node.shutdown()
             node.destroy_node()
         rclpy.try_shutdown()
+        signals.restore()

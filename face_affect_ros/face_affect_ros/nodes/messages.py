@@ -28,10 +28,15 @@ def stamp_ns(header: Header) -> int:
     return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
-def image_from_msg(msg: Image | CompressedImage, max_pixels: int) -> np.ndarray:
-    """BGR or mono array of a raw or compressed image message; ImageDecodeError if unusable."""
+def image_from_msg(
+    msg: Image | CompressedImage, max_pixels: int, warnings: list[str] | None = None
+) -> np.ndarray:
+    """BGR or mono array of a raw or compressed image message; ImageDecodeError if unusable.
+
+    `warnings` collects what a compressed frame's decoder said about a frame it kept.
+    """
     if isinstance(msg, CompressedImage):
-        return image_io.decode_compressed(msg.format, msg.data, max_pixels)
+        return image_io.decode_compressed(msg.format, msg.data, max_pixels, warnings)
     return image_io.decode_raw(msg.encoding, msg.width, msg.height, msg.step, msg.data, max_pixels)
 
 
