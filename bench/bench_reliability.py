@@ -469,9 +469,16 @@ def fuzz_run(client: Client, items: list, good, compressed: bool) -> dict[str, A
 
 
 def stream(client: Client, frame, rate: float, seconds: float | None, count: int | None):
-    """Publish at `rate` (0 = flood); return (sent stamps, ages of the answers in ms)."""
-    stamps = []
+    """Publish at `rate` (0 = flood); return (sent stamps, ages of the answers in ms).
+
+    Stamps are a camera's: capture times on a steady schedule (1/rate apart, 1/30 s for a
+    flood), whatever the publishing jitter, so the node's stamp-gap estimate can be compared with
+    the frames it never saw. Age = answer receipt - publish time.
+    """
+    stamps, published = [], {}
     n = count if count is not None else int(rate * seconds)
+    period_ns = int(1e9 / (rate or 30.0))
+    t0_ns = time.time_ns()
     start = time.monotonic()
     for i in range(n):
         if rate:
@@ -480,11 +487,12 @@ def stream(client: Client, frame, rate: float, seconds: float | None, count: int
                 client.spin(delay)
         else:
             client.rclpy.spin_once(client.node, timeout_sec=0)
-        stamp = time.time_ns()
+        stamp = t0_ns + i * period_ns
+        published[stamp] = time.time()
         client.publish(frame, stamp)
         stamps.append(stamp)
     client.spin(2.0)  # answers still in flight; also shows that no backlog remains
-    ages = [(client.answers[s] - s / 1e9) * 1000 for s in stamps if s in client.answers]
+    ages = [(client.answers[s] - published[s]) * 1000 for s in stamps if s in client.answers]
     return stamps, ages
 
 

@@ -424,6 +424,11 @@ def test_stamp_gap_counter_estimates_frames_lost_before_the_node() -> None:
     gaps.observe(stamps[-1] - 10**9)  # backwards: a bag loop, not losses
     gaps.observe(stamps[-1] + 10 * 10**9)  # a 10 s pause, not 300 lost frames
     assert gaps.missing == before and gaps.restarts == 2
+    # Bursty stamps (pairs 1 ms apart every 33 ms): no steady period, nothing made up.
+    bursty = frames.StampGapCounter()
+    for i in range(200):
+        bursty.observe(i // 2 * period + (i % 2) * 1_000_000)
+    assert bursty.missing == 0
 
 
 def test_fuzzed_compressed_frames_only_raise_decode_errors(bgr, capfd) -> None:

@@ -136,6 +136,9 @@ GAP_MAX_S = 2.0
 GAP_FACTOR = 1.5
 # Stamp intervals kept to estimate the camera's period (their median): ~1 s at 30 Hz.
 GAP_WINDOW = 31
+# Gaps are only counted while the stamps are steady: interquartile range of the intervals at most
+# this fraction of their median (a 30 Hz camera with +-2 ms jitter: about 0.08).
+GAP_MAX_SPREAD = 0.25
 
 
 class StampGapCounter:
@@ -146,8 +149,10 @@ class StampGapCounter:
     stamps frames at a steady period, so a gap of k periods between two received stamps means
     about k - 1 frames went missing on the way, wherever they were lost. The period is the median
     of the last GAP_WINDOW intervals, so it follows a rate change within a second; a stamp that
-    goes backwards (bag loop, clock reset) or jumps by more than GAP_MAX_S restarts the estimate.
-    An estimate, not a count: frames the camera itself skipped are included.
+    goes backwards (bag loop, clock reset) or jumps by more than GAP_MAX_S restarts the estimate;
+    while the intervals are not steady (GAP_MAX_SPREAD: a driver that stamps on receipt, bursty
+    delivery) nothing is counted rather than noise. An estimate, not a count: frames the camera
+    itself skipped are included.
     """
 
     def __init__(self) -> None:
@@ -169,8 +174,13 @@ class StampGapCounter:
             return 0
         missing = 0
         if len(self._intervals) >= 5:
-            period = sorted(self._intervals)[len(self._intervals) // 2]
-            if delta > GAP_FACTOR * period:
+            ordered = sorted(self._intervals)
+            n = len(ordered)
+            period = ordered[n // 2]
+            # Only a steady camera's stamps say how many frames a gap held: with bursty stamps
+            # (a driver stamping on receipt, a loaded publisher) the estimate would be noise.
+            steady = ordered[(3 * n) // 4] - ordered[n // 4] <= GAP_MAX_SPREAD * period
+            if steady and delta > GAP_FACTOR * period:
                 missing = max(0, round(delta / period) - 1)
                 self.missing += missing
         if not missing:  # a gap does not teach the period

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from face_affect_ros.core.frames import LatestFrame
+from face_affect_ros.core.image_io import printable
 from face_affect_ros.nodes.diagnostics import Stats
 
 # How long the worker waits for a frame before checking whether it should stop.
@@ -91,9 +92,12 @@ class Worker:
                 self._handle(item)
             except ValueError as exc:
                 self._stats.count("error_processing")
-                self._logger.warning(f"frame dropped: {exc}", throttle_duration_sec=1.0)
+                self._logger.warning(
+                    f"frame dropped: {printable(exc, 200)}", throttle_duration_sec=1.0
+                )
             except Exception as exc:
                 self._stats.count("error_processing")
                 self._logger.error(
-                    f"frame dropped by an unexpected error: {exc!r}", throttle_duration_sec=1.0
+                    f"frame dropped by an unexpected error: {printable(repr(exc), 200)}",
+                    throttle_duration_sec=1.0,
                 )
