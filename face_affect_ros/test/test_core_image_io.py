@@ -429,6 +429,13 @@ def test_stamp_gap_counter_estimates_frames_lost_before_the_node() -> None:
     for i in range(200):
         bursty.observe(i // 2 * period + (i % 2) * 1_000_000)
     assert bursty.missing == 0
+    # A camera that halves its rate is followed, not counted as losing every other frame.
+    slower = frames.StampGapCounter()
+    for i in range(60):
+        slower.observe(i * period)
+    for i in range(60):
+        slower.observe(60 * period + i * 2 * period)
+    assert slower.missing <= 20
 
 
 def test_fuzzed_compressed_frames_only_raise_decode_errors(bgr, capfd) -> None:

@@ -139,6 +139,8 @@ GAP_WINDOW = 31
 # Gaps are only counted while the stamps are steady: interquartile range of the intervals at most
 # this fraction of their median (a 30 Hz camera with +-2 ms jitter: about 0.08).
 GAP_MAX_SPREAD = 0.25
+# Intervals seen before any gap is counted, and the share of them that must be alike (not gaps).
+GAP_MIN_INTERVALS = 9
 
 
 class StampGapCounter:
@@ -173,18 +175,25 @@ class StampGapCounter:
                 self._intervals.clear()
             return 0
         missing = 0
-        if len(self._intervals) >= 5:
+        if len(self._intervals) >= GAP_MIN_INTERVALS:
             ordered = sorted(self._intervals)
-            n = len(ordered)
-            period = ordered[n // 2]
-            # Only a steady camera's stamps say how many frames a gap held: with bursty stamps
-            # (a driver stamping on receipt, a loaded publisher) the estimate would be noise.
-            steady = ordered[(3 * n) // 4] - ordered[n // 4] <= GAP_MAX_SPREAD * period
+            median = ordered[len(ordered) // 2]
+            # The period from the intervals that are not gaps themselves; only a steady camera's
+            # stamps say how many frames a gap held (most intervals alike, small spread): with
+            # bursty stamps (a driver stamping on receipt, a loaded publisher) it would be noise.
+            normal = [d for d in ordered if d <= GAP_FACTOR * median]
+            n = len(normal)
+            period = normal[n // 2]
+            steady = (
+                n >= 0.6 * len(ordered)
+                and normal[(3 * n) // 4] - normal[n // 4] <= GAP_MAX_SPREAD * period
+            )
             if steady and delta > GAP_FACTOR * period:
                 missing = max(0, round(delta / period) - 1)
                 self.missing += missing
-        if not missing:  # a gap does not teach the period
-            self._intervals.append(delta)
-            if len(self._intervals) > GAP_WINDOW:
-                del self._intervals[0]
+        # Gaps are learnt too: the median ignores a minority of them, and a camera that slows
+        # down (30 -> 15 Hz) is followed within GAP_WINDOW / 2 frames instead of counted forever.
+        self._intervals.append(delta)
+        if len(self._intervals) > GAP_WINDOW:
+            del self._intervals[0]
         return missing
