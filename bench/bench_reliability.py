@@ -665,20 +665,25 @@ def node_parts_run(args, rng, env, tmp: Path, cases: dict[str, bytes]) -> dict[s
                 print(f"\nFuzz, {transport}: {json.dumps(r)}")
             if "bombs" in parts:
                 rows = []
-                for name, data in cases.items():
+                # The control row: the same pause and good frame with no bomb before it.
+                for name, data in {"control: no bomb": b"", **cases}.items():
                     before = client.fresh_counters()
                     rss = proc_status(proc.pid, "VmRSS")
                     reset_peak(proc.pid)
-                    client.publish(data, time.time_ns())
+                    if data:
+                        client.publish(data, time.time_ns())
                     t0 = time.monotonic()
-                    client.spin(0.05)
+                    client.spin(0.05)  # the bomb is taken by the worker, not replaced
                     wait = client.good(good, timeout=15)
                     rows.append(
                         {
                             "case": name,
                             "bytes": len(data),
                             "peak_rss_growth_mb": proc_status(proc.pid, "VmHWM") - rss,
-                            "next_good_answered_s": None if wait is None else time.monotonic() - t0,
+                            "next_good_answered_s": wait,
+                            "bomb_to_good_answer_s": None
+                            if wait is None
+                            else time.monotonic() - t0,
                             "counters": delta(client.fresh_counters(), before),
                         }
                     )
@@ -686,7 +691,13 @@ def node_parts_run(args, rng, env, tmp: Path, cases: dict[str, bytes]) -> dict[s
                 print("\nBombs sent to the compressed node (each followed by a good frame)")
                 print(
                     benchlib.table(
-                        ["case", "bytes", "peak RSS +MB", "next good frame s", "counted as"],
+                        [
+                            "case",
+                            "bytes",
+                            "peak RSS +MB",
+                            "next good frame answered s",
+                            "counted as",
+                        ],
                         [
                             (
                                 r["case"],

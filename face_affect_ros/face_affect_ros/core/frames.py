@@ -139,6 +139,9 @@ GAP_WINDOW = 31
 # Gaps are only counted while the stamps are steady: interquartile range of the intervals at most
 # this fraction of their median (a 30 Hz camera with +-2 ms jitter: about 0.08).
 GAP_MAX_SPREAD = 0.25
+# A gap longer than this many periods is a paused stream or a new rate, not lost frames (1 s at
+# 30 Hz: the node's queue would have to stall that long).
+GAP_MAX_PERIODS = 30
 # Intervals seen before any gap is counted, and the share of them that must be alike (not gaps).
 GAP_MIN_INTERVALS = 9
 
@@ -151,7 +154,8 @@ class StampGapCounter:
     stamps frames at a steady period, so a gap of k periods between two received stamps means
     about k - 1 frames went missing on the way, wherever they were lost. The period is the median
     of the last GAP_WINDOW intervals, so it follows a rate change within a second; a stamp that
-    goes backwards (bag loop, clock reset) or jumps by more than GAP_MAX_S restarts the estimate;
+    goes backwards (bag loop, clock reset) or jumps by more than GAP_MAX_S or GAP_MAX_PERIODS
+    periods restarts the estimate;
     while the intervals are not steady (GAP_MAX_SPREAD: a driver that stamps on receipt, bursty
     delivery) nothing is counted rather than noise. An estimate, not a count: frames the camera
     itself skipped are included.
@@ -188,6 +192,10 @@ class StampGapCounter:
                 n >= 0.6 * len(ordered)
                 and normal[(3 * n) // 4] - normal[n // 4] <= GAP_MAX_SPREAD * period
             )
+            if delta > GAP_MAX_PERIODS * period:  # a pause or a new rate, not lost frames
+                self.restarts += 1
+                self._intervals.clear()
+                return 0
             if steady and delta > GAP_FACTOR * period:
                 missing = max(0, round(delta / period) - 1)
                 self.missing += missing
