@@ -194,7 +194,9 @@ class ManagedNode(LifecycleNode):
             shown = ", ".join(
                 f"{printable(k, 40)}={printable(repr(v), 60)}" for k, v in updates.items()
             )
-            self.log.emit("parameter_rejected", f"rejected parameter change {shown}: {reason}")
+            # Keyed by parameter: the names are the declared ones (rclpy refuses others first).
+            key = "parameter:" + ",".join(sorted(updates))
+            self.log.emit(key, f"rejected parameter change {shown}: {reason}")
             return SetParametersResult(successful=False, reason=reason)
         return SetParametersResult(successful=True)
 
