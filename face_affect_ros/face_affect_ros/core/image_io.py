@@ -567,13 +567,17 @@ def _captured_stderr() -> Iterator[list[bytes]]:
     """
     global _stderr_sink
     with _stderr_lock:
-        if _stderr_sink is None:
-            fd, path = tempfile.mkstemp(prefix="face_affect_codec_")
-            os.unlink(path)
-            _stderr_sink = fd
-        sink = _stderr_sink
-        saved = os.dup(2)
         lines: list[bytes] = []
+        try:
+            if _stderr_sink is None:
+                fd, path = tempfile.mkstemp(prefix="face_affect_codec_")
+                os.unlink(path)
+                _stderr_sink = fd
+            sink = _stderr_sink
+            saved = os.dup(2)
+        except OSError:  # no writable temp dir, or no fd 2 at all: decode without capturing
+            yield lines
+            return
         try:
             os.dup2(sink, 2)
             yield lines
@@ -584,11 +588,9 @@ def _captured_stderr() -> Iterator[list[bytes]]:
             if size:
                 text = os.pread(sink, min(size, 1 << 16), 0)
                 os.ftruncate(sink, 0)
-                os.lseek(sink, 0, os.SEEK_SET)
                 for line in text.splitlines():
                     if _FOREIGN_LINE.match(line):
                         os.write(2, line + b"\n")
                     elif line.strip():
                         lines.append(line.strip())
-            else:
-                os.lseek(sink, 0, os.SEEK_SET)
+            os.lseek(sink, 0, os.SEEK_SET)
