@@ -45,6 +45,11 @@ from face_affect_ros.core.labels import (
 )
 from face_affect_ros.core.paths import model_manifest_path
 from face_affect_ros.core.tracking import FaceTracker
+from face_affect_ros.core.verify import (
+    DEFAULT_VERIFY_MODEL,
+    DEFAULT_VERIFY_THRESHOLD,
+    FaceVerifier,
+)
 
 __all__ = [
     "BORDER_MODES",
@@ -187,12 +192,15 @@ class PipelineConfig:
     tracking: bool = True
     emotion_smoothing: float = 0.0
     antialias: bool = True
+    verify_faces: bool = True
+    verify_model: str = DEFAULT_VERIFY_MODEL
+    verify_threshold: float = DEFAULT_VERIFY_THRESHOLD
     intra_op_threads: int = 1
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
     verify_sha256: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("detector_model", "emotion_model", "gender_model"):
+        for name in ("detector_model", "emotion_model", "gender_model", "verify_model"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be a non-empty string, got {value!r}")
@@ -239,7 +247,9 @@ class PipelineConfig:
             )
         if self.emotion_smoothing > 0 and not self.tracking:
             raise ValueError("emotion_smoothing needs tracking (it averages along a track)")
-        for name in ("flip_tta", "tracking", "antialias", "verify_sha256"):
+        if not _is_number(self.verify_threshold) or not 0.0 <= self.verify_threshold <= 1.0:
+            raise ValueError(f"verify_threshold must be in [0, 1], got {self.verify_threshold!r}")
+        for name in ("flip_tta", "tracking", "antialias", "verify_sha256", "verify_faces"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if (
@@ -352,6 +362,33 @@ class FaceAffectPipeline:
         self._border = BORDER_MODES[cfg.border_mode]
         self._gray = _GrayBuffer()
         self.tracker = FaceTracker(smoothing=cfg.emotion_smoothing) if cfg.tracking else None
+        #: The face / not-face second look every detection passes before it is classified
+        #: (None when ``verify_faces`` is off).
+        self.verifier = (
+            FaceVerifier(
+                cfg.manifest_path(cfg.verify_model),
+                threshold=cfg.verify_threshold,
+                intra_op_threads=cfg.intra_op_threads,
+                providers=cfg.providers,
+                verify_sha256=cfg.verify_sha256,
+            )
+            if cfg.verify_faces
+            else None
+        )
+
+    @property
+    def merge(self) -> np.ndarray:
+        """Matrix from the model's emotion classes to the configured label set."""
+        return self._merge
+
+    @property
+    def border(self) -> int:
+        """cv2 border mode of crops that reach outside the image."""
+        return self._border
+
+    def gray(self, image: np.ndarray) -> np.ndarray:
+        """The frame in gray (the classifiers' input); reuses a buffer, valid until next call."""
+        return self._gray.convert(image)
 
     def adopt_tracks(self, previous: FaceAffectPipeline) -> None:
         """Continue `previous`'s face tracks (a runtime parameter change keeps the ids)."""
@@ -373,7 +410,7 @@ class FaceAffectPipeline:
         """
         t0 = time.perf_counter()
         image = check_image(image)
-        detections = self.detector.detect(image)
+        detections = self._detect(image)
         return self._classify(image, detections, t0, time.perf_counter())
 
     def emotion_crop(self, image: np.ndarray, detection: Detection) -> np.ndarray:
@@ -385,8 +422,14 @@ class FaceAffectPipeline:
         return crop_face(gray, detection.box, self.config.emotion_margin, self._border).copy()
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        """Only the detector stage (the split layout's detector_node)."""
-        return self.detector.detect(check_image(image))
+        """Only the detector stage, verification included (the split layout's detector_node)."""
+        return self._detect(check_image(image))
+
+    def _detect(self, image: np.ndarray) -> list[Detection]:
+        detections = self.detector.detect(image)
+        if self.verifier is not None and detections:
+            detections = self.verifier.filter(image, detections)
+        return detections
 
     def classify(self, image: np.ndarray, detections: Sequence[Detection]) -> FrameResult:
         """Only the classifier stage, on detections made earlier on this same frame.
