@@ -106,7 +106,7 @@ def main() -> int:
             raise SystemExit(f"publisher failed: {err[-800:]}")
         cpu = {name: cpu_seconds(p.pid) - cpu0[name] for name, p in procs.items()}
         outputs = {}
-        for name, p in procs.items():
+        for p in procs.values():
             p.send_signal(signal.SIGINT)
         for name, p in procs.items():
             try:

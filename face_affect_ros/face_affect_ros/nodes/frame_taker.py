@@ -10,8 +10,8 @@ of its own and takes the newest message itself when it is ready for one. With a 
 were never converted to Python at all.
 
 rclpy API relied on, the same in Jazzy (rclpy 7.1.x, ``rclpy/src/rclpy/subscription.cpp``,
-``wait_set.cpp``) and Kilted (rclpy 9.x): ``rclpy.impl.implementation_singleton.rclpy_implementation``
-(``_rclpy``) with
+``wait_set.cpp``) and Kilted (rclpy 9.x): ``_rclpy`` =
+``rclpy.impl.implementation_singleton.rclpy_implementation`` with
 
 * ``_rclpy.Subscription(node.handle, msg_type, topic, qos.get_c_qos_profile())`` (what
   ``Node.create_subscription`` calls; Kilted adds an optional content-filter argument), with
