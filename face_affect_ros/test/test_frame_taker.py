@@ -7,10 +7,9 @@ import time
 
 import pytest
 import rclpy
+from face_affect_ros.nodes.frame_taker import TakenSubscription
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
-
-from face_affect_ros.nodes.frame_taker import TakenSubscription
 
 QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
 
