@@ -14,7 +14,7 @@ Definitions (issue 12's targets):
 * id switches: times a ground-truth identity is matched by a different track id than the one
   that matched it last;
 * flicker: emotion label changes between consecutive matched frames of a still face, per
-  second of that face being matched;
+  second of that face being matched (``flicker_all``: the same over every matched face);
 * gender decided: share of matched frames, 1 s or more after the identity's first match, whose
   gender is not ``unknown`` (and the share that is correct);
 * expression delay: seconds from the change until the matched face's label first differs from
@@ -52,6 +52,9 @@ class SequenceScore:
     gender_frames: int = 0
     gender_decided: int = 0
     gender_correct: int = 0
+    _any_label: dict[str, str] = field(default_factory=dict)
+    all_changes: int = 0
+    all_time: float = 0.0
     _before_change: str | None = None
     expression_delay: float | None = None
     period: float = 1.0 / 30.0
@@ -97,6 +100,11 @@ class SequenceScore:
                 if last is not None and last != face.track_id:
                     self.id_switches += 1
                 self._last_track[ident] = face.track_id
+            previous_any = self._any_label.get(ident)
+            if previous_any is not None:
+                self.all_changes += previous_any != face.emotion
+                self.all_time += self.period
+            self._any_label[ident] = face.emotion
             first = self._first_match.setdefault(ident, t)
             if t - first >= 1.0:
                 self.gender_frames += 1
@@ -137,6 +145,13 @@ class SequenceScore:
     def flicker(self) -> float:
         """Emotion label changes per second on the still faces."""
         return self.label_changes / self.still_time if self.still_time else float("nan")
+
+    @property
+    def flicker_all(self) -> float:
+        """Emotion label changes per second over every matched face (moving ones too, and the
+        one real expression change).
+        """
+        return self.all_changes / self.all_time if self.all_time else float("nan")
 
     @property
     def gender_decided_share(self) -> float:
