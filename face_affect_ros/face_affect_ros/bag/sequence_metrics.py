@@ -148,9 +148,7 @@ class SequenceScore:
 
     @property
     def flicker_all(self) -> float:
-        """Emotion label changes per second over every matched face (moving ones too, and the
-        one real expression change).
-        """
+        """Emotion label changes per second over every matched face (moving ones included)."""
         return self.all_changes / self.all_time if self.all_time else float("nan")
 
     @property
