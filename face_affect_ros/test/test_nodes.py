@@ -38,12 +38,16 @@ def frame() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def expected(frame):
-    return FaceAffectPipeline(PipelineConfig()).process(frame)
+    return FaceAffectPipeline(PipelineConfig(tracking=False)).process(frame)
 
 
 @pytest.fixture(scope="module")
 def single(client):
-    proc = start_node("face_affect_node", "-r", f"image:={CAM}", "-r", "__ns:=/single")
+    # Per-frame mode: every frame independent, so results equal FaceAffectPipeline.process.
+    # The perception loop over time (tracking on, the default) has its own tests below.
+    proc = start_node(
+        "face_affect_node", "-r", f"image:={CAM}", "-r", "__ns:=/single", "-p", "tracking:=false"
+    )
     cam = Camera(client, CAM, results="/single/face_affect")
     try:
         assert cam.wait_ready(), "face_affect_node did not come up"
@@ -83,7 +87,7 @@ def test_single_process_publishes_core_results(single, frame, expected) -> None:
     assert len(result.faces) == 1
     face = result.faces[0]
     assert (face.emotion, face.gender) == ("happy", "woman")
-    assert face.id == "face_1"  # tracking is on by default; first face this node has seen
+    assert face.id == ""  # per-frame mode: no track ids
     # The box is on the face: it contains both eyes and the mouth corners.
     pts = np.asarray(face.landmarks).reshape(5, 2)
     assert np.all(pts[:, 0] > face.roi.x_offset) and np.all(
@@ -331,3 +335,37 @@ def test_max_rate_caps_processed_frames_at_runtime(single, client, frame) -> Non
         assert _set(client, node, "max_rate", 0.0)[0]
     result = cam.send(cam.image(frame, 81), 81)
     assert result is not None, "rate cap still active after max_rate:=0"
+
+
+# ---------------------------------------------------------------------------- tracking on
+def test_default_node_runs_the_perception_loop_over_time(client) -> None:
+    """Default parameters: tracks with ids, the loop's own results, the cat never published."""
+    from face_affect_ros.bag import make_moving as mm
+    from face_affect_ros.core.temporal import PerceptionLoop
+
+    topic = "/temporal_cam/image"
+    proc = start_node("face_affect_node", "-r", f"image:={topic}", "-r", "__ns:=/temporal")
+    try:
+        cam = Camera(client, topic, results="/temporal/face_affect")
+        assert cam.wait_ready(), "face_affect_node did not come up"
+        loop = PerceptionLoop(PipelineConfig())
+        # Frames 12.5-13.3 s of the moving sequence: the cat and the astronaut, back in view.
+        # Sent one by one (the node must see every frame to give the loop's results).
+        for k, t in enumerate(np.arange(12.5, 13.3, 1 / mm.RATE_HZ)):
+            image, truth = mm.render(float(t))
+            i = 200 + k
+            got = cam.send(cam.image(image, i), i)
+            assert got is not None, f"no result for frame {i}"
+            want = loop.step(image, Camera.key(i) * 1e-9)
+            assert [f.id for f in got.faces] == [f.track_id for f in want.faces]
+            _assert_same_faces(got, want, prob_tol=1e-4)
+            cat = next(g["box"] for g in truth if g["kind"] == "nonface")
+            for face in got.faces:
+                assert face.roi.x_offset + face.roi.width < cat[0] or face.roi.x_offset > (
+                    cat[0] + cat[2]
+                ), "the cat was published as a face"
+        assert any(f.id and f.gender == "woman" for f in got.faces)
+    finally:
+        ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
+        assert code == 0, err[-2000:]
+        assert "Traceback" not in err, err[-2000:]

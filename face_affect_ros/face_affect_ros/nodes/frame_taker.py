@@ -29,13 +29,21 @@ camera publisher; a gap is not counted when the RMW gives no sequence numbers).
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from rclpy.guard_condition import GuardCondition
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.type_support import check_is_valid_msg_type
+from sensor_msgs.msg import CompressedImage, Image
+
+from face_affect_ros.core.frames import RateLimiter
+from face_affect_ros.nodes.base import StageNode, camera_qos
 
 
 class TakenSubscription:
@@ -59,6 +67,7 @@ class TakenSubscription:
         self._guard = GuardCondition(None, None, self._context)
         self._wait_set = _rclpy.WaitSet(1, 1, 0, 0, 0, 0, self._context.handle)
         self._woken = False
+        self._woken_event = threading.Event()
         self._last_seq: int | None = None
         #: Messages taken, and messages the publisher sent that were never taken (seq gaps).
         self.taken = 0
@@ -78,7 +87,12 @@ class TakenSubscription:
     def wake(self) -> None:
         """Make the current and every later `take_newest` return None (shutdown)."""
         self._woken = True
+        self._woken_event.set()
         self._guard.trigger()
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; return False at once if `wake` was called."""
+        return not self._woken_event.wait(seconds)
 
     def take_newest(self, timeout: float) -> tuple[Any, dict] | None:
         """Wait up to `timeout` s for a message; take the newest one (older ones are dropped).
@@ -129,3 +143,77 @@ class TakenSubscription:
         self._wait_set.destroy_when_not_in_use()
         self._handle.destroy_when_not_in_use()
         self._guard.destroy()
+
+
+class TakenCamera:
+    """face_affect_node's camera input: the worker takes the newest frame when it is ready.
+
+    Same topics, encodings, refusal counters and rate cap as :class:`CameraInput`, but the frames
+    are not received through the executor: ``take`` (called by the worker) waits for the rate cap,
+    then for a frame, and takes the newest. Counters: ``received`` counts every frame the camera
+    published to this node (taken or not, from sequence numbers); frames never taken are counted
+    as ``dropped_rate`` while ``max_rate`` is set, else as ``dropped_stale`` (they arrived while
+    the worker was busy).
+    """
+
+    def __init__(self, node: StageNode) -> None:
+        self._node = node
+        self._sub: TakenSubscription | None = None
+        self.limiter = RateLimiter(node.params["max_rate"])
+
+    def apply_params(self, new: Mapping[str, Any], changed: set[str]) -> None:
+        """Apply a runtime change of the rate cap."""
+        if "max_rate" in changed:
+            self.limiter.max_rate = new["max_rate"]
+
+    @property
+    def topic(self) -> str | None:
+        """Resolved name of the subscribed topic, or None while inactive."""
+        return self._sub.topic_name if self._sub is not None else None
+
+    def start(self) -> None:
+        """Create the subscription (on activate), depth 1: the middleware keeps the newest."""
+        compressed = self._node.params["input_transport"] == "compressed"
+        msg_type, topic = (CompressedImage, "image/compressed") if compressed else (Image, "image")
+        qos = camera_qos(self._node.params["input_reliability"])
+        qos.depth = 1
+        self._sub = TakenSubscription(self._node, msg_type, topic, qos)
+
+    def wake(self) -> None:
+        """Make a waiting `take` return None (before the worker is joined)."""
+        if self._sub is not None:
+            self._sub.wake()
+
+    def stop(self) -> None:
+        """Destroy the subscription (on deactivate, after the worker stopped)."""
+        if self._sub is not None:
+            self._sub.destroy()
+            self._sub = None
+
+    def take(self, timeout: float) -> tuple[Image | CompressedImage, float] | None:
+        """The newest frame and its monotonic receipt time, or None (timeout / stopping)."""
+        sub = self._sub
+        if sub is None:
+            return None
+        wait = self.limiter.wait_time(time.monotonic())
+        if wait > 0 and not sub.sleep(min(wait, timeout)):
+            return None
+        if self.limiter.wait_time(time.monotonic()) > 0:
+            return None  # still capped (timeout shorter than the wait): the caller loops
+        before = sub.skipped
+        taken = sub.take_newest(timeout)
+        skipped = sub.skipped - before
+        node = self._node
+        if skipped:
+            node.count("received", skipped)
+            node.count("dropped_rate" if self.limiter.max_rate > 0 else "dropped_stale", skipped)
+        if taken is None:
+            return None
+        received = time.monotonic()
+        node.count("received")
+        self.limiter.allow(received)
+        return taken[0], received
+
+    def decode(self, msg: Image | CompressedImage) -> np.ndarray | None:
+        """The frame as BGR or mono, or None (counted and logged by the node)."""
+        return self._node.decode_frame(msg, self._node.params["max_image_pixels"], self.topic)

@@ -182,16 +182,20 @@ class ProcessingNode(StageNode):
             item = slot.take(WORKER_POLL_S)
             if item is None:
                 continue
-            try:
-                self.process(item)
-            except ValueError as exc:
-                self.count("error_processing")
-                self.get_logger().warning(f"frame dropped: {exc}", throttle_duration_sec=1.0)
-            except Exception as exc:
-                self.count("error_processing")
-                self.get_logger().error(
-                    f"frame dropped by an unexpected error: {exc!r}", throttle_duration_sec=1.0
-                )
+            self.run_item(item)
+
+    def run_item(self, item: Any) -> None:
+        """Process one item; errors are counted and logged (throttled), never raised."""
+        try:
+            self.process(item)
+        except ValueError as exc:
+            self.count("error_processing")
+            self.get_logger().warning(f"frame dropped: {exc}", throttle_duration_sec=1.0)
+        except Exception as exc:
+            self.count("error_processing")
+            self.get_logger().error(
+                f"frame dropped by an unexpected error: {exc!r}", throttle_duration_sec=1.0
+            )
 
     def publish_result(
         self, header: Header, image: np.ndarray, result: FrameResult, received: float
