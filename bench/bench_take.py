@@ -34,6 +34,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--rate", type=float, default=30.0)
     ap.add_argument("--node", action="append", default=[], help="face_affect_node params")
+    ap.add_argument(
+        "--only-bare", action="store_true", help="no TakenSubscription stand-ins, just the nodes"
+    )
     args = ap.parse_args()
     env = ros_env()
     sub_script = str(benchlib.BENCH_DIR / "ros_take_subscriber.py")
@@ -56,8 +59,10 @@ def main() -> int:
             "10",
         ],
     }
+    if args.only_bare:
+        subs = {k: v for k, v in subs.items() if k.startswith("bare")}
     for i, params in enumerate(args.node):
-        extra = []
+        extra = ["-p", "intra_op_threads:=1"]
         for p in params.split():
             extra += ["-p", p]
         subs[f"face_affect_node {params}"] = [
@@ -101,6 +106,28 @@ def main() -> int:
         )
         # CPU is measured from the first frame on: wait until the publisher has matched.
         cpu0 = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+        answered = {i: 0 for i in range(len(args.node))}
+        import rclpy
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        from face_affect_msgs.msg import FaceAffectArray
+
+        rclpy.init()
+        counter = rclpy.create_node("bench_take_results")
+        for i in answered:
+            counter.create_subscription(
+                FaceAffectArray,
+                f"/bench{i}/face_affect",
+                lambda _m, i=i: answered.__setitem__(i, answered[i] + 1),
+                QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
+            )
+        while pub.poll() is None:
+            rclpy.spin_once(counter, timeout_sec=0.05)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            rclpy.spin_once(counter, timeout_sec=0.05)
+        counter.destroy_node()
+        rclpy.shutdown()
         out, err = pub.communicate()
         if pub.returncode != 0:
             raise SystemExit(f"publisher failed: {err[-800:]}")
@@ -125,9 +152,20 @@ def main() -> int:
             "ratio": per / base,
             "last_line": outputs[name],
         }
-        rows.append([name, f"{1e3 * per:.2f}", f"{per / base:.2f}", outputs[name][:40]])
+        results = "-"
+        if name.startswith("face_affect_node"):
+            n = answered[list(subs).index(name) - (len(subs) - len(args.node))]
+            results = f"{n} ({n / args.seconds:.1f} Hz)"
+            payload[name]["results"] = n
+        else:
+            results = outputs[name].split("skipped")[0].strip()
+        rows.append([name, f"{1e3 * per:.2f}", f"{per / base:.2f}", results])
     print(f"{published} frames at {args.rate:.0f} Hz, {frame.size}, one run")
-    print(benchlib.table(["receiver", "CPU ms / camera frame", "x bare", "last line"], rows))
+    print(
+        benchlib.table(
+            ["receiver", "CPU ms / camera frame", "x bare", "results (frames taken)"], rows
+        )
+    )
     path = benchlib.write_results(
         "take", {"published": published, "rate": args.rate, "receivers": payload}
     )
