@@ -18,8 +18,9 @@ Face sequence (``FACE_SECONDS`` = 18 s at 30 Hz), by time:
 * 0-3 s: the astronaut, still (sub-pixel sway only), face 110 px wide: flicker and gender;
 * 3-9 s: she walks away: face 110 -> 20 px while moving right and up; 9-10.5 s she stands far
   away at 20 px; 10.5-11.5 s she leaves the frame on the right;
-* 2-9 s: the cameraman enters from the left (70 px), walks right while shrinking to 40 px,
-  leaves on the left;
+* 2-9 s: the cameraman enters from the left (70 px), walks right while shrinking, stands still
+  at 55 px (5-7 s: his expression is ambiguous for the model, sad / neutral), walks on to
+  40 px and leaves on the left;
 * 9.5-11.5 s: the cameraman again, far away (24 px), walking in from the right edge: a new
   face small from its first frame (``cameraman#2``);
 * 11-18 s: Chelsea the cat (a non-face that YuNet at 256x192 took for a face) in view;
@@ -177,10 +178,17 @@ def placements(t: float) -> list[Placement]:
     # The cameraman walks in from the left and out again.
     if 2.0 <= t < 4.0:
         out.append(Placement("cameraman", "cameraman#1", _lerp(-40, 150, (t - 2) / 2), 300, 70))
-    elif 4.0 <= t < 8.0:
-        u = (t - 4.0) / 4.0
+    elif 4.0 <= t < 5.0:
+        u = t - 4.0
         out.append(
-            Placement("cameraman", "cameraman#1", _lerp(150, 250, u), 300, _loglerp(70, 40, u))
+            Placement("cameraman", "cameraman#1", _lerp(150, 200, u), 300, _loglerp(70, 55, u))
+        )
+    elif 5.0 <= t < 7.0:  # stands still: a face whose expression is ambiguous (sad / neutral)
+        out.append(Placement("cameraman", "cameraman#1", 200 + sway, 300, 55))
+    elif 7.0 <= t < 8.0:
+        u = t - 7.0
+        out.append(
+            Placement("cameraman", "cameraman#1", _lerp(200, 250, u), 300, _loglerp(55, 40, u))
         )
     elif 8.0 <= t < 9.0:
         out.append(Placement("cameraman", "cameraman#1", _lerp(250, -40, t - 8.0), 300, 40))
