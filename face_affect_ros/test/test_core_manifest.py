@@ -194,3 +194,29 @@ def test_model_manifest_path_keeps_explicit_paths(tmp_path: Path) -> None:
     explicit = tmp_path / "x.json"
     assert paths.model_manifest_path(explicit) == explicit
     assert paths.model_manifest_path("yunet_n_dynamic.json") == MODELS / "yunet_n_dynamic.json"
+
+
+def test_package_files_are_found_in_one_order(monkeypatch, tmp_path: Path) -> None:
+    # One lookup for models, config files and message definitions: source tree first, or
+    # installed first for files that must match what the nodes were built from.
+    monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
+    monkeypatch.setattr(paths.sys, "prefix", str(tmp_path / "venv"))
+    source = tmp_path / "src" / "config"
+    installed = tmp_path / "venv" / "share" / "pkg" / "config"
+    for d in (source, installed):
+        d.mkdir(parents=True)
+        (d / "x.yaml").write_text("a: 1\n")
+
+    def has(d: Path) -> bool:
+        return (d / "x.yaml").is_file()
+
+    assert paths.find_package_path("pkg", "config", source, has)[0] == source
+    assert paths.find_package_path("pkg", "config", source, has, installed_first=True)[0] == (
+        installed
+    )
+    (source / "x.yaml").unlink()
+    assert paths.find_package_path("pkg", "config", source, has)[0] == installed
+    (installed / "x.yaml").unlink()
+    found, tried = paths.find_package_path("pkg", "config", source, has)
+    assert found is None and str(source) in tried and str(installed) in tried
+    assert any("AMENT_PREFIX_PATH unset" in t for t in tried)

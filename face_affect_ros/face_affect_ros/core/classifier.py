@@ -15,15 +15,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from face_affect_ros.core.manifest import INTERPOLATIONS as _INTERPOLATIONS
 from face_affect_ros.core.manifest import ModelError, ModelManifest, load_model
-
-_INTERPOLATIONS = {
-    "INTER_NEAREST": cv2.INTER_NEAREST,
-    "INTER_LINEAR": cv2.INTER_LINEAR,
-    "INTER_CUBIC": cv2.INTER_CUBIC,
-    "INTER_AREA": cv2.INTER_AREA,
-    "INTER_LANCZOS4": cv2.INTER_LANCZOS4,
-}
 
 Crops = Sequence[np.ndarray] | np.ndarray
 

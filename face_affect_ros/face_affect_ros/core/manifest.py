@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import onnxruntime as ort
 
 #: Tasks a manifest may declare.
@@ -25,6 +26,15 @@ TASKS = ("emotion", "gender", "face_detection")
 
 #: onnxruntime's type strings for the manifest dtypes we support.
 _ORT_DTYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "uint8": "tensor(uint8)"}
+
+#: The manifest's ``input.resize`` names -> OpenCV interpolation flags (runtime and tools alike).
+INTERPOLATIONS: dict[str, int] = {
+    "INTER_NEAREST": cv2.INTER_NEAREST,
+    "INTER_LINEAR": cv2.INTER_LINEAR,
+    "INTER_CUBIC": cv2.INTER_CUBIC,
+    "INTER_AREA": cv2.INTER_AREA,
+    "INTER_LANCZOS4": cv2.INTER_LANCZOS4,
+}
 
 #: Default execution providers: the robot has no GPU; callers pass others explicitly.
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
@@ -272,6 +282,24 @@ def create_session(
     Raises:
         ModelError: onnxruntime cannot load the file (the message names it).
     """
+    options = session_options(intra_op_threads)
+    try:
+        return ort.InferenceSession(
+            os.fspath(model_path),
+            sess_options=options,
+            providers=list(providers) if providers else list(DEFAULT_PROVIDERS),
+        )
+    except Exception as exc:  # onnxruntime raises several private exception types
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{model_path}: onnxruntime cannot load the model ({first_line})") from exc
+
+
+def session_options(intra_op_threads: int = 1) -> ort.SessionOptions:
+    """The session settings of every model the package runs (the tools time models with them).
+
+    Raises:
+        ValueError: `intra_op_threads` is not an int >= 0.
+    """
     if (
         isinstance(intra_op_threads, bool)
         or not isinstance(intra_op_threads, int)
@@ -288,15 +316,7 @@ def create_session(
     # (measured in bench/bench_scaling.py: a second core kept busy at any camera rate). On a
     # robot that CPU belongs to other nodes, so idle threads sleep instead.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        return ort.InferenceSession(
-            os.fspath(model_path),
-            sess_options=options,
-            providers=list(providers) if providers else list(DEFAULT_PROVIDERS),
-        )
-    except Exception as exc:  # onnxruntime raises several private exception types
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{model_path}: onnxruntime cannot load the model ({first_line})") from exc
+    return options
 
 
 def _check_file(manifest: ModelManifest, verify_sha256: bool) -> None:

@@ -193,9 +193,8 @@ class PerceptionLoop:
         pipeline: FaceAffectPipeline | None = None,
     ) -> None:
         self.pipeline = pipeline if pipeline is not None else FaceAffectPipeline(config)
-        self.config = self.pipeline.config
         self.temporal = temporal if temporal is not None else TemporalConfig()
-        cfg, tmp = self.config, self.temporal
+        cfg, tmp = self.pipeline.config, self.temporal
         self.counters = LoopCounters()
         self._tracks: list[_Track] = []
         self._next_id = 1
@@ -226,6 +225,11 @@ class PerceptionLoop:
         )
 
     # ------------------------------------------------------------------ public
+    @property
+    def config(self) -> PipelineConfig:
+        """The pipeline's current configuration (thresholds and labels apply in place)."""
+        return self.pipeline.config
+
     def reset(self) -> None:
         """Forget every track (a new stream, or time went backwards); ids restart at face_1."""
         self._tracks = []
@@ -367,7 +371,7 @@ class PerceptionLoop:
                 self._tracks[best[1]].observe(det, stamp)
                 continue
             self.counters.candidates += 1
-            verifier = self.pipeline.verifier
+            verifier = self.pipeline.detector_stage.verifier
             if verifier is not None and not verifier.accept(image, det):
                 self.counters.refused += 1
                 continue
@@ -395,7 +399,7 @@ class PerceptionLoop:
         if not due:
             return 0.0, 0.0
         t0 = time.perf_counter()
-        pipe, cfg = self.pipeline, self.config
+        pipe, cfg = self.pipeline.classifier_stage, self.config
         gray = pipe.gray(image)
         emotion_crops = [
             crop_face(gray, t.detection.box, cfg.emotion_margin, pipe.border) for t in due

@@ -4,107 +4,148 @@ The lowest-latency layout: a frame is decoded once and passed between the stages
 Frames are taken at the processing rate: the camera subscription is not in the executor; the
 worker thread takes the newest frame itself when it is ready (nodes/frame_taker.py), so a frame
 the node skips (busy, or over ``max_rate``) costs only the middleware, and is counted.
+Parts: TakenCamera -> Worker (owns the FaceAffectPipeline and the PerceptionLoop) ->
+ResultPublishers.
 
 With ``tracking`` on (the default) each frame goes through the perception loop over time
 (core/temporal.py: faces re-found in small windows, a 640x480 scan every ``scan_period``,
 verification before a track is published, per-track emotion and gender estimates); with it off
-every frame is independent (``FaceAffectPipeline.process``).
+every frame is independent (``FaceAffectPipeline.process``, verified).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from face_affect_ros.core.config import DETECTOR
+from face_affect_ros.core.pipeline import FaceAffectPipeline
 from face_affect_ros.core.temporal import PerceptionLoop
-from face_affect_ros.nodes import params as P  # noqa: N812
-from face_affect_ros.nodes.base import run
 from face_affect_ros.nodes.frame_taker import TakenCamera
-from face_affect_ros.nodes.processing import WORKER_POLL_S, ProcessingNode
+from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
+from face_affect_ros.nodes.publishers import ResultPublishers, configure_saliency
+from face_affect_ros.nodes.worker import Worker
+from face_affect_ros.schema.params import SPECS, TEMPORAL, pipeline_config, temporal_config
 
-_TEMPORAL_PARAMS = frozenset(s.name for s in P.SPECS if s.stage == P.TEMPORAL)
+EXECUTABLE = "face_affect_node"
+# Changes that need a new loop (its own detectors, or per-frame <-> over time).
+_LOOP_PARAMS = frozenset(s.name for s in SPECS if s.stage == TEMPORAL) | {"tracking"}
 
 
-class FaceAffectNode(ProcessingNode):
+class FaceAffectRole:
     """All three stages in one node; same parameters and topics as the split layout."""
 
-    EXECUTABLE = "face_affect_node"
-    PUBLISH_DETECTIONS = True
+    def __init__(self, node: ManagedNode) -> None:
+        self.node = node
+        self.pipeline: FaceAffectPipeline | None = None  # used by the worker only
+        self.loop: PerceptionLoop | None = None  # likewise
+        self.outputs: ResultPublishers | None = None
+        self.camera = TakenCamera(node)
+        self.worker = Worker(
+            f"{node.get_name()}_worker",
+            self._process,
+            node.stats,
+            node.get_logger(),
+            source=self.camera.take,
+            wake=self.camera.wake,
+        )
 
-    def __init__(self, node_name: str | None = None, **kwargs: Any) -> None:
-        self.loop: PerceptionLoop | None = None
-        self.camera: TakenCamera | None = None
-        super().__init__(node_name, **kwargs)
+    def configure(self) -> None:
+        """Load and verify all three models, create the publishers (and saliency if set)."""
+        self.pipeline = FaceAffectPipeline(pipeline_config(self.node.params))
+        self.loop = PerceptionLoop(
+            pipeline=self.pipeline, temporal=temporal_config(self.node.params)
+        )
+        det, emo, gen = self.pipeline.model_names
+        self.node.get_logger().info(f"models loaded: detector={det} emotion={emo} gender={gen}")
+        self.outputs = ResultPublishers(self.node, affect=True, detections=True, debug=True)
+        configure_saliency(self.node, self.outputs)
 
-    def configure_stage(self) -> None:
-        """Load all models and create the output publishers."""
-        super().configure_stage()
-        self.loop = PerceptionLoop(pipeline=self.pipeline, temporal=P.temporal_config(self.params))
-        self.camera = TakenCamera(self)
-
-    def activate_stage(self) -> None:
+    def activate(self) -> None:
         """Create the camera subscription, then start the worker that takes from it."""
         self.camera.start()
-        super().activate_stage()
+        self.worker.start()
 
-    def deactivate_stage(self) -> None:
+    def deactivate(self) -> None:
         """Wake and stop the worker, then destroy the camera subscription."""
-        if self.camera is not None:
-            self.camera.wake()
-        super().deactivate_stage()
-        if self.camera is not None:
-            self.camera.stop()
+        self.worker.stop()
+        self.camera.stop()
 
-    def cleanup_stage(self) -> None:
-        """Drop the perception loop with the models."""
-        super().cleanup_stage()
+    def cleanup(self) -> None:
+        """Drop the models and the publishers."""
+        if self.outputs is not None:
+            self.outputs.destroy()
+        self.outputs = None
+        self.pipeline = None
         self.loop = None
-        self.camera = None
 
-    def validate_params(self, new: Mapping[str, Any]) -> str | None:
-        """Valid iff the core accepts both the pipeline and the perception-loop configuration."""
-        reason = super().validate_params(new)
+    def validate(self, params: Mapping[str, Any]) -> str | None:
+        """A change is valid iff the core accepts the pipeline and the loop configuration."""
+        reason = config_error(params)
         if reason is not None:
             return reason
         try:
-            P.temporal_config(new)
+            temporal_config(params)
         except ValueError as exc:
             return str(exc)
         return None
 
-    def apply_params(self, new: Mapping[str, Any], changed: set[str]) -> None:
-        """Apply pipeline and loop changes (tracks and their estimates are kept) and the cap."""
-        super().apply_params(new, changed)
-        old = self.loop
-        if old is not None and (old.pipeline is not self.pipeline or changed & _TEMPORAL_PARAMS):
-            loop = PerceptionLoop(pipeline=self.pipeline, temporal=P.temporal_config(new))
-            loop.adopt(old)
-            self.loop = loop
-        if self.camera is not None:
-            self.camera.apply_params(new, changed)
+    def apply(self, params: Mapping[str, Any], changed: frozenset[str]) -> None:
+        """Rate cap here; pipeline and saliency rate on the worker, before its next frame."""
+        self.camera.apply(params, changed)
+        pipeline, outputs = self.pipeline, self.outputs
+        if pipeline is None or outputs is None:
+            return  # not configured: configure reads the new values
+        config = pipeline_config(params)
+        temporal = temporal_config(params)
+        rate = params["saliency_rate"]
 
-    def _loop(self) -> None:
-        slot, camera = self._slot, self.camera
-        while slot is not None and camera is not None and not slot.closed:
-            taken = camera.take(WORKER_POLL_S)
-            if taken is not None:
-                self.run_item((taken[0], None, taken[1]))
+        def change() -> None:
+            rebuilt = pipeline.reconfigure(config)  # in place; new sessions for read-only fields
+            old = self.loop
+            if old is not None and (DETECTOR in rebuilt or changed & _LOOP_PARAMS):
+                # The loop's scan and window detectors follow the detector; tracks continue.
+                loop = PerceptionLoop(pipeline=pipeline, temporal=temporal)
+                loop.adopt(old)
+                self.loop = loop
+            outputs.saliency_limiter.max_rate = rate
 
-    def process(self, item) -> None:
-        """Decode, detect, classify and publish one frame."""
-        msg, _, received = item
+        self.worker.call_soon(change)
+
+    def diagnostic_values(self) -> dict[str, str]:
+        """Models loaded and the label set."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return {"models_loaded": "none"}
+        return {
+            "models_loaded": ", ".join(pipeline.model_names),
+            "label_set": self.node.params["label_set"],
+        }
+
+    def _process(self, item: tuple[Any, float]) -> None:
+        msg, received = item
         image = self.camera.decode(msg)
         if image is None:
             return
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         # A driver without stamps: the receipt time keeps the loop's clock moving forward.
         result = self.loop.step(image, stamp if stamp > 0 else received)
-        self.publish_result(msg.header, image, result, received)
+        self.outputs.publish(msg.header, image, result, self.pipeline.emotion_crop)
+        stats = self.node.stats
+        stats.count("processed")
+        stats.count("faces", len(result.faces))
+        stats.record_latency(time.monotonic() - received)
+
+
+def make_node(**kwargs: Any) -> ManagedNode:
+    """The node, unconfigured (kwargs go to rclpy's Node, e.g. parameter_overrides)."""
+    return ManagedNode(EXECUTABLE, FaceAffectRole, **kwargs)
 
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of `ros2 run face_affect_ros face_affect_node`."""
-    run(FaceAffectNode, args)
+    run(make_node, args)
 
 
 if __name__ == "__main__":

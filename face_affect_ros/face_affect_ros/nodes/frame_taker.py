@@ -43,7 +43,7 @@ from rclpy.type_support import check_is_valid_msg_type
 from sensor_msgs.msg import CompressedImage, Image
 
 from face_affect_ros.core.frames import RateLimiter
-from face_affect_ros.nodes.base import StageNode, camera_qos
+from face_affect_ros.nodes.camera_input import camera_qos
 
 
 class TakenSubscription:
@@ -156,20 +156,21 @@ class TakenCamera:
     the worker was busy).
     """
 
-    def __init__(self, node: StageNode) -> None:
-        self._node = node
+    def __init__(self, node: Any) -> None:
+        self._node = node  # the ManagedNode: its params, stats and decoder are used
         self._sub: TakenSubscription | None = None
+        self._topic = ""
         self.limiter = RateLimiter(node.params["max_rate"])
 
-    def apply_params(self, new: Mapping[str, Any], changed: set[str]) -> None:
-        """Apply a runtime change of the rate cap."""
+    def apply(self, params: Mapping[str, Any], changed: frozenset[str]) -> None:
+        """Apply a runtime change of the rate cap (read by the worker between two takes)."""
         if "max_rate" in changed:
-            self.limiter.max_rate = new["max_rate"]
+            self.limiter.max_rate = params["max_rate"]
 
     @property
-    def topic(self) -> str | None:
-        """Resolved name of the subscribed topic, or None while inactive."""
-        return self._sub.topic_name if self._sub is not None else None
+    def topic(self) -> str:
+        """Resolved name of the subscribed topic (the last one, once started)."""
+        return self._topic
 
     def start(self) -> None:
         """Create the subscription (on activate), depth 1: the middleware keeps the newest."""
@@ -178,6 +179,7 @@ class TakenCamera:
         qos = camera_qos(self._node.params["input_reliability"])
         qos.depth = 1
         self._sub = TakenSubscription(self._node, msg_type, topic, qos)
+        self._topic = self._sub.topic_name
 
     def wake(self) -> None:
         """Make a waiting `take` return None (before the worker is joined)."""
@@ -203,17 +205,17 @@ class TakenCamera:
         before = sub.skipped
         taken = sub.take_newest(timeout)
         skipped = sub.skipped - before
-        node = self._node
+        stats = self._node.stats
         if skipped:
-            node.count("received", skipped)
-            node.count("dropped_rate" if self.limiter.max_rate > 0 else "dropped_stale", skipped)
+            stats.count("received", skipped)
+            stats.count("dropped_rate" if self.limiter.max_rate > 0 else "dropped_stale", skipped)
         if taken is None:
             return None
         received = time.monotonic()
-        node.count("received")
+        stats.count("received")
         self.limiter.allow(received)
         return taken[0], received
 
     def decode(self, msg: Image | CompressedImage) -> np.ndarray | None:
-        """The frame as BGR or mono, or None (counted and logged by the node)."""
-        return self._node.decode_frame(msg, self._node.params["max_image_pixels"], self.topic)
+        """The frame as BGR or mono, or None (counted and logged by the node's decoder)."""
+        return self._node.decoder.decode(msg, self._node.params["max_image_pixels"], self.topic)
