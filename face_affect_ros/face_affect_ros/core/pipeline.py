@@ -109,23 +109,16 @@ class FaceAffectPipeline:
     def reconfigure(self, config: PipelineConfig) -> frozenset[str]:
         """Switch to `config`: in place where possible, new sessions only where needed.
 
-        Returns the stages that were rebuilt (see :func:`stages_to_rebuild`); face tracks
-        continue either way. On a ModelError the pipeline keeps its previous configuration.
+        Returns the stages whose sessions were rebuilt (as :func:`stages_to_rebuild` decides);
+        face tracks continue either way. On a ModelError that stage keeps its configuration.
         """
-        rebuild = stages_to_rebuild(self.config, config)
-        detector = DetectorStage(config) if DETECTOR in rebuild else None
-        classifier = ClassifierStage(config) if CLASSIFIER in rebuild else None
-        if detector is None:
-            self.detector_stage.apply(config)
-        else:
-            self.detector_stage = detector
-        if classifier is None:
-            self.classifier_stage.apply(config)
-        else:
-            classifier.adopt_tracks(self.classifier_stage)
-            self.classifier_stage = classifier
+        rebuilt = set()
+        if self.detector_stage.reconfigure(config):
+            rebuilt.add(DETECTOR)
+        if self.classifier_stage.reconfigure(config):
+            rebuilt.add(CLASSIFIER)
         self.config = config
-        return rebuild
+        return frozenset(rebuilt)
 
     def adopt_tracks(self, previous: FaceAffectPipeline) -> None:
         """Continue `previous`'s face tracks (a pipeline built anew keeps the ids)."""

@@ -107,7 +107,11 @@ class DetectorStage:
 
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
-        self.detector = FaceDetector(
+        self.detector = self._build(config)
+
+    @staticmethod
+    def _build(config: PipelineConfig) -> FaceDetector:
+        return FaceDetector(
             config.manifest_path(config.detector_model),
             input_size=config.detector_input_size,
             score_threshold=config.score_threshold,
@@ -138,6 +142,18 @@ class DetectorStage:
         det.max_faces = int(config.max_faces)
         self.config = config
 
+    def reconfigure(self, config: PipelineConfig) -> bool:
+        """Switch to `config`: in place, or with a new session if a session field changed.
+
+        Returns True if a new session was built. On a ModelError the stage is unchanged.
+        """
+        if not changed_fields(self.config, config) & DETECTOR_SESSION_FIELDS:
+            self.apply(config)
+            return False
+        self.detector = self._build(config)
+        self.config = config
+        return True
+
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces of a uint8 mono / BGR / BGRA frame, highest score first.
 
@@ -155,7 +171,15 @@ class ClassifierStage:
     """
 
     def __init__(self, config: PipelineConfig) -> None:
-        self.classifier = AffectClassifier(
+        self.classifier = self._build(config)
+        self._gray = _GrayBuffer()
+        self.tracker: FaceTracker | None = None
+        self.config = config
+        self._configure(config)
+
+    @staticmethod
+    def _build(config: PipelineConfig) -> AffectClassifier:
+        return AffectClassifier(
             config.manifest_path(config.emotion_model),
             config.manifest_path(config.gender_model),
             intra_op_threads=config.intra_op_threads,
@@ -164,13 +188,9 @@ class ClassifierStage:
             verify_sha256=config.verify_sha256,
             antialias=config.antialias,
         )
-        self.gender_labels = self.classifier.gender_labels
-        self._gray = _GrayBuffer()
-        self.tracker: FaceTracker | None = None
-        self.config = config
-        self._configure(config)
 
     def _configure(self, config: PipelineConfig) -> None:
+        self.gender_labels = self.classifier.gender_labels
         self.emotion_labels = LABEL_SETS[config.emotion_label_set]
         self._merge = merge_matrix(config.emotion_label_set, self.classifier.emotion_labels)
         self._border = BORDER_MODES[config.border_mode]
@@ -199,6 +219,19 @@ class ClassifierStage:
         """
         _check_in_place("classifier", CLASSIFIER_SESSION_FIELDS, self.config, config)
         self._configure(config)
+
+    def reconfigure(self, config: PipelineConfig) -> bool:
+        """Switch to `config`: in place, or with new sessions if a session field changed.
+
+        Face tracks continue either way. Returns True if new sessions were built. On a
+        ModelError the stage is unchanged.
+        """
+        if not changed_fields(self.config, config) & CLASSIFIER_SESSION_FIELDS:
+            self.apply(config)
+            return False
+        self.classifier = self._build(config)
+        self._configure(config)
+        return True
 
     def adopt_tracks(self, previous: ClassifierStage) -> None:
         """Continue `previous`'s face tracks (after new sessions were built for a change)."""
