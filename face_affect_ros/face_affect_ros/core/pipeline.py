@@ -26,7 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from face_affect_ros.core.classifier import AffectClassifier
+from face_affect_ros.core.align import ChipAligner
+from face_affect_ros.core.classifier import AffectClassifier, ModelInput
 from face_affect_ros.core.detector import (
     DEFAULT_INPUT_SIZE,
     DEFAULT_MAX_FACES,
@@ -37,6 +38,7 @@ from face_affect_ros.core.detector import (
     check_image,
     validate_detector_params,
 )
+from face_affect_ros.core.evidence import age_summary
 from face_affect_ros.core.labels import (
     DEFAULT_GENDER_MIN_CONFIDENCE,
     LABEL_SETS,
@@ -79,6 +81,10 @@ DEFAULT_EMOTION_MARGIN = (0.15, 0.0)
 #: reasoned default, not a tuned optimum.
 DEFAULT_GENDER_MARGIN = (0.15, 0.25)
 
+#: Gender model used when none is named: chosen by measurement (bench/bench_gender_models.py,
+#: see README "Gender and age").
+DEFAULT_GENDER_MODEL = "gender_mini_xception"
+
 #: How crop pixels outside the image are filled, by config name. "reflect" mirrors the visible
 #: part (OpenCV BORDER_REFLECT_101): see PipelineConfig.border_mode for the measurement.
 BORDER_MODES = {
@@ -110,6 +116,15 @@ class FaceResult:
     gender_scores: tuple[float, ...]
     #: Stable id of the face across frames (``face_<n>``); empty when tracking is off.
     track_id: str = ""
+    #: Apparent age: expected value in years of the age model's class probabilities; None
+    #: when age estimation is off (PipelineConfig.age).
+    age_years: float | None = None
+    #: Standard deviation (years) of that distribution: how unsure the estimate is.
+    age_spread: float | None = None
+    #: Probability that the apparent age is below 18 (core.evidence.MINOR_AGE).
+    minor_probability: float | None = None
+    #: The age model's class probabilities (classes: FrameResult.age_values); () when off.
+    age_scores: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +147,8 @@ class FrameResult:
     faces: tuple[FaceResult, ...]
     timings: StageTimings
     gender_labels: tuple[str, ...]
+    #: Age in years of each age class (order of FaceResult.age_scores); () when age is off.
+    age_values: tuple[float, ...] = ()
 
 
 def _is_number(value: object) -> bool:
@@ -172,7 +189,11 @@ class PipelineConfig:
     models_dir: str | None = None
     detector_model: str = "yunet_n_dynamic"
     emotion_model: str = "emotion_mini_xception"
-    gender_model: str = "gender_mini_xception"
+    gender_model: str = DEFAULT_GENDER_MODEL
+    age_model: str = "age_dlib_v1"
+    #: Estimate apparent age (off by default: ~3 ms per face more, and a soft biometric that a
+    #: deployment should opt in to).
+    age: bool = False
     detector_input_size: tuple[int, int] = DEFAULT_INPUT_SIZE
     score_threshold: float = DEFAULT_SCORE_THRESHOLD
     nms_threshold: float = DEFAULT_NMS_THRESHOLD
@@ -182,7 +203,9 @@ class PipelineConfig:
     gender_margin: tuple[float, float] = DEFAULT_GENDER_MARGIN
     border_mode: str = "reflect"
     emotion_label_set: str = "fer7"
-    gender_min_confidence: float = DEFAULT_GENDER_MIN_CONFIDENCE
+    #: None = the gender model's calibrated threshold (its manifest's ``decision``), or
+    #: DEFAULT_GENDER_MIN_CONFIDENCE for a manifest without one.
+    gender_min_confidence: float | None = None
     flip_tta: bool = False
     tracking: bool = True
     emotion_smoothing: float = 0.0
@@ -192,7 +215,7 @@ class PipelineConfig:
     verify_sha256: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("detector_model", "emotion_model", "gender_model"):
+        for name in ("detector_model", "emotion_model", "gender_model", "age_model"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be a non-empty string, got {value!r}")
@@ -202,7 +225,7 @@ class PipelineConfig:
             raise ValueError(
                 f"models_dir must be None or a non-empty string, got {self.models_dir!r}"
             )
-        for name in ("score_threshold", "nms_threshold", "min_face_size", "gender_min_confidence"):
+        for name in ("score_threshold", "nms_threshold", "min_face_size"):
             if not _is_number(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         # Tuples from ROS parameters arrive as lists; store tuples so the config stays hashable.
@@ -228,7 +251,10 @@ class PipelineConfig:
                 f"emotion_label_set must be one of {sorted(LABEL_SETS)}, "
                 f"got {self.emotion_label_set!r}"
             )
-        if not 0.5 <= self.gender_min_confidence <= 1.0:
+        if self.gender_min_confidence is not None and (
+            not _is_number(self.gender_min_confidence)
+            or not 0.5 <= self.gender_min_confidence <= 1.0
+        ):
             raise ValueError(
                 "gender_min_confidence must be in [0.5, 1] (below 0.5 it never "
                 f"abstains on two classes), got {self.gender_min_confidence!r}"
@@ -239,7 +265,7 @@ class PipelineConfig:
             )
         if self.emotion_smoothing > 0 and not self.tracking:
             raise ValueError("emotion_smoothing needs tracking (it averages along a track)")
-        for name in ("flip_tta", "tracking", "antialias", "verify_sha256"):
+        for name in ("flip_tta", "tracking", "antialias", "verify_sha256", "age"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if (
@@ -345,9 +371,24 @@ class FaceAffectPipeline:
             providers=cfg.providers,
             verify_sha256=cfg.verify_sha256,
             antialias=cfg.antialias,
+            age_manifest=cfg.manifest_path(cfg.age_model) if cfg.age else None,
         )
         self.emotion_labels = LABEL_SETS[cfg.emotion_label_set]
         self.gender_labels = self.classifier.gender_labels
+        self.age_values = self.classifier.age_values
+        #: The abstention threshold in force: the configured one, else the model's calibrated.
+        self.gender_min_confidence = (
+            cfg.gender_min_confidence
+            if cfg.gender_min_confidence is not None
+            else self.classifier.gender_min_confidence or DEFAULT_GENDER_MIN_CONFIDENCE
+        )
+        tasks = ("emotion", "gender", "age") if cfg.age else ("emotion", "gender")
+        self._inputs = {task: self.classifier.input_spec(task) for task in tasks}
+        self._aligners = {
+            task: ChipAligner(spec.size, border=BORDER_MODES[cfg.border_mode])
+            for task, spec in self._inputs.items()
+            if spec.crop == "aligned"
+        }
         self._merge = merge_matrix(cfg.emotion_label_set, self.classifier.emotion_labels)
         self._border = BORDER_MODES[cfg.border_mode]
         self._gray = _GrayBuffer()
@@ -364,6 +405,38 @@ class FaceAffectPipeline:
         """(detector, emotion, gender) model names from their manifests."""
         emotion, gender = self.classifier.manifests
         return self.detector.manifest.name, emotion.name, gender.name
+
+    def face_crops(
+        self, task: str, image: np.ndarray, detections: Sequence[Detection]
+    ) -> list[np.ndarray]:
+        """What the ``task`` model sees for each detection, before resizing to its input.
+
+        Box models get the detector box with the task's margins (gray or colour as the
+        manifest says); aligned models a landmark-aligned chip at their input size
+        (core/align.py). Both fill pixels outside the image with ``border_mode``.
+        """
+        return self._crops(task, check_image(image), None, list(detections))
+
+    def _crops(
+        self,
+        task: str,
+        image: np.ndarray,
+        gray: np.ndarray | None,
+        detections: list[Detection],
+    ) -> list[np.ndarray]:
+        spec: ModelInput = self._inputs[task]
+        if spec.crop == "aligned":
+            aligner = self._aligners[task]
+            src = image if image.ndim == 2 or image.shape[2] == 3 else image[:, :, :3]
+            return [_to_color(aligner.chip(src, d.landmarks), spec.color) for d in detections]
+        margin = self.config.emotion_margin if task == "emotion" else self.config.gender_margin
+        if spec.color == "gray":
+            src = gray if gray is not None else self._gray.convert(image)
+            return [crop_face(src, d.box, margin, self._border) for d in detections]
+        src = image if image.ndim == 3 and image.shape[2] == 3 else _to_bgr(image)
+        return [
+            _to_color(crop_face(src, d.box, margin, self._border), spec.color) for d in detections
+        ]
 
     def process(self, image: np.ndarray) -> FrameResult:
         """Detect and classify every face of a uint8 mono, BGR or BGRA frame.
@@ -404,17 +477,14 @@ class FaceAffectPipeline:
         t2 = t3 = t1
         if detections:
             gray = self._gray.convert(image)
-            cfg = self.config
-            emotion_crops = [
-                crop_face(gray, d.box, cfg.emotion_margin, self._border) for d in detections
-            ]
-            gender_crops = [
-                crop_face(gray, d.box, cfg.gender_margin, self._border) for d in detections
-            ]
+            crops = {task: self._crops(task, image, gray, detections) for task in self._inputs}
             t2 = time.perf_counter()
-            emotion_probs, gender_probs = self.classifier.classify(emotion_crops, gender_crops)
+            emotion_probs, gender_probs = self.classifier.classify(
+                crops["emotion"], crops["gender"]
+            )
+            age_probs = self.classifier.classify_age(crops["age"]) if "age" in crops else None
             t3 = time.perf_counter()
-            faces = self._results(detections, emotion_probs, gender_probs)
+            faces = self._results(detections, emotion_probs, gender_probs, age_probs)
         if self.tracker is not None:
             # Every classified frame updates the tracks, empty ones too (tracks age out).
             faces = tuple(self.tracker.update(faces, self.emotion_labels))
@@ -431,18 +501,32 @@ class FaceAffectPipeline:
                 total_ms=(t4 - t0) * 1e3,
             ),
             gender_labels=self.gender_labels,
+            age_values=self.age_values,
         )
 
     def _results(
-        self, detections: list[Detection], emotion_probs: np.ndarray, gender_probs: np.ndarray
+        self,
+        detections: list[Detection],
+        emotion_probs: np.ndarray,
+        gender_probs: np.ndarray,
+        age_probs: np.ndarray | None = None,
     ) -> tuple[FaceResult, ...]:
         derived = emotion_probs @ self._merge
         best = derived.argmax(axis=1)
         out = []
         for i, det in enumerate(detections):
             gender, gender_conf = decide_gender(
-                gender_probs[i], self.gender_labels, self.config.gender_min_confidence
+                gender_probs[i], self.gender_labels, self.gender_min_confidence
             )
+            age: dict = {}
+            if age_probs is not None:
+                years, spread, minor = age_summary(age_probs[i], self.age_values)
+                age = {
+                    "age_years": years,
+                    "age_spread": spread,
+                    "minor_probability": minor,
+                    "age_scores": tuple(float(p) for p in age_probs[i]),
+                }
             out.append(
                 FaceResult(
                     detection=det,
@@ -452,6 +536,23 @@ class FaceAffectPipeline:
                     gender=gender,
                     gender_confidence=gender_conf,
                     gender_scores=tuple(float(p) for p in gender_probs[i]),
+                    **age,
                 )
             )
         return tuple(out)
+
+
+def _to_bgr(image: np.ndarray) -> np.ndarray:
+    """A 3-channel BGR view or copy of a mono / BGR / BGRA frame."""
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return image if image.shape[2] == 3 else image[:, :, :3]
+
+
+def _to_color(crop: np.ndarray, color: str) -> np.ndarray:
+    """A mono or BGR crop in a model's colour ("gray", "bgr" or "rgb")."""
+    if color == "gray":
+        return crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    if crop.ndim == 2:
+        return cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR if color == "bgr" else cv2.COLOR_GRAY2RGB)
+    return crop if color == "bgr" else np.ascontiguousarray(crop[:, :, ::-1])
