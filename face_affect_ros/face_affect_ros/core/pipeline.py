@@ -83,7 +83,7 @@ DEFAULT_GENDER_MARGIN = (0.15, 0.25)
 
 #: Gender model used when none is named: chosen by measurement (bench/bench_gender_models.py,
 #: see README "Gender and age").
-DEFAULT_GENDER_MODEL = "gender_mini_xception"
+DEFAULT_GENDER_MODEL = "gender_dlib_v1"
 
 #: How crop pixels outside the image are filled, by config name. "reflect" mirrors the visible
 #: part (OpenCV BORDER_REFLECT_101): see PipelineConfig.border_mode for the measurement.
