@@ -231,6 +231,12 @@ def face_records(result: FrameResult) -> list[dict[str, Any]]:
                 ),
             }
         )
+        if face.age_years is not None:
+            faces[-1].update(
+                age_years=float(face.age_years),
+                age_spread=float(face.age_spread),
+                minor_probability=float(face.minor_probability),
+            )
     return faces
 
 
