@@ -52,9 +52,7 @@ def test_face_affect_array_crosses_processes() -> None:
         assert abs(g.gender_confidence - w.gender_confidence) < 1e-6
 
 
-def test_age_fields_are_nan_when_off_and_filled_when_on() -> None:
-    import math
-
+def test_age_fields_are_off_by_default_and_filled_when_on() -> None:
     import cv2
     from face_affect_ros.core.pipeline import FaceAffectPipeline, PipelineConfig
     from face_affect_ros.nodes.convert import frame_result_to_msg
@@ -63,8 +61,7 @@ def test_age_fields_are_nan_when_off_and_filled_when_on() -> None:
 
     image = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
     off = frame_result_to_msg(Header(), FaceAffectPipeline().process(image)).faces[0]
-    assert math.isnan(off.age_years) and math.isnan(off.age_spread)
-    assert math.isnan(off.minor_probability)
+    assert off.age_years == off.age_spread == off.minor_probability == FaceAffect.AGE_OFF == -1
     result = FaceAffectPipeline(PipelineConfig(age=True)).process(image)
     on = frame_result_to_msg(Header(), result).faces[0]
     face = result.faces[0]

@@ -107,14 +107,14 @@ def frame_result_to_msg(header: Header, result: FrameResult) -> FaceAffectArray:
                 gender=face.gender,
                 gender_confidence=float(face.gender_confidence),
                 gender_scores=[float(p) for p in face.gender_scores],
-                age_years=_or_nan(face.age_years),
-                age_spread=_or_nan(face.age_spread),
-                minor_probability=_or_nan(face.minor_probability),
+                age_years=_or_off(face.age_years),
+                age_spread=_or_off(face.age_spread),
+                minor_probability=_or_off(face.minor_probability),
             )
         )
     return msg
 
 
-def _or_nan(value: float | None) -> float:
-    """A message float for an optional core value: NaN means "not estimated"."""
-    return math.nan if value is None else float(value)
+def _or_off(value: float | None) -> float:
+    """A message float for an optional core value: FaceAffect.AGE_OFF means "not estimated"."""
+    return FaceAffect.AGE_OFF if value is None else float(value)
