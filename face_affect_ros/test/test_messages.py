@@ -55,7 +55,7 @@ def test_face_affect_array_crosses_processes() -> None:
 def test_age_fields_are_off_by_default_and_filled_when_on() -> None:
     import cv2
     from face_affect_ros.core.pipeline import FaceAffectPipeline, PipelineConfig
-    from face_affect_ros.nodes.convert import frame_result_to_msg
+    from face_affect_ros.nodes.messages import frame_result_to_msg
     from skimage import data
     from std_msgs.msg import Header
 

@@ -114,7 +114,10 @@ class ChipAligner:
 
     def transform(self, landmarks: Sequence[Sequence[float]]) -> np.ndarray:
         """2x3 matrix from image pixels to chip pixels for one face's five landmarks."""
-        pts = np.asarray(landmarks, dtype=np.float64)
+        # Rounded to float32 first: that is what FaceDetection.landmarks carries to the split
+        # layout's classifier, and the chip is sensitive enough to sub-pixel shifts (1e-4 in
+        # gender probability) that both layouts must align from the same values.
+        pts = np.asarray(landmarks, dtype=np.float32).astype(np.float64)
         if pts.shape != (5, 2) or not np.isfinite(pts).all():
             raise ValueError(f"expected 5 finite (x, y) landmarks, got {pts.shape}")
         return similarity(pts, self._dst)

@@ -263,13 +263,6 @@ class AffectClassifier:
         """Age in years of each age class (empty without an age model)."""
         return self._age.values if self._age is not None else ()
 
-    @property
-    def gender_min_confidence(self) -> float | None:
-        """The gender model's calibrated abstention threshold (manifest ``decision``), if any."""
-        decision = self._gender.manifest.extra.get("decision", {})
-        value = decision.get("min_confidence") if isinstance(decision, dict) else None
-        return float(value) if isinstance(value, (int, float)) else None
-
     def classify_age(self, crops: Crops) -> np.ndarray:
         """Age-class probabilities [N, len(age_values)] of N faces cut for the age model."""
         if self._age is None:

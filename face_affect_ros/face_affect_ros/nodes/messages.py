@@ -1,0 +1,134 @@
+"""Translation between ROS messages and the core's arrays and dataclasses (both ways).
+
+Nothing here computes on pixels: decoding rules live in core.image_io, geometry in the core. This
+module only moves fields, so the nodes and the bag tool publish byte-identical messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
+from std_msgs.msg import Header
+
+from face_affect_msgs.msg import FaceAffect, FaceAffectArray, FaceDetection, FaceDetectionArray
+from face_affect_ros.core import image_io
+from face_affect_ros.core.detector import Detection
+from face_affect_ros.core.results import FaceResult, FrameResult, StageTimings
+from face_affect_ros.schema.messages import (
+    age_from_msg,
+    face_affect_array_fields,
+    face_detection_fields,
+    roi_fields,
+)
+
+
+def stamp_ns(header: Header) -> int:
+    """The header stamp as integer nanoseconds (the key pairing images and detections)."""
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
+def image_from_msg(msg: Image | CompressedImage, max_pixels: int) -> np.ndarray:
+    """BGR or mono array of a raw or compressed image message; ImageDecodeError if unusable."""
+    if isinstance(msg, CompressedImage):
+        return image_io.decode_compressed(msg.format, msg.data, max_pixels)
+    return image_io.decode_raw(msg.encoding, msg.width, msg.height, msg.step, msg.data, max_pixels)
+
+
+def image_to_msg(header: Header, bgr: np.ndarray) -> Image:
+    """A bgr8 sensor_msgs/Image with `header` (debug images, normalised camera frames)."""
+    width, height, step, data = image_io.encode_bgr8(bgr)
+    msg = Image(header=header, width=width, height=height, encoding="bgr8", step=step)
+    msg.data = data
+    return msg
+
+
+def roi_of(box: Sequence[float], width: int, height: int) -> RegionOfInterest:
+    """Integer RegionOfInterest covering `box` (x, y, w, h), clamped to a width x height image."""
+    return RegionOfInterest(**roi_fields(box, width, height))
+
+
+def detections_to_msg(
+    header: Header, width: int, height: int, detections: Sequence[Detection]
+) -> FaceDetectionArray:
+    """FaceDetectionArray of one frame (empty `detections` when no face)."""
+    msg = FaceDetectionArray(header=header, image_width=width, image_height=height)
+    for det in detections:
+        fields = face_detection_fields(det, width, height)
+        fields["roi"] = RegionOfInterest(**fields["roi"])
+        msg.detections.append(FaceDetection(**fields))
+    return msg
+
+
+def detections_from_msg(msg: FaceDetectionArray) -> list[Detection]:
+    """The core's detections back from a FaceDetectionArray (split layout's classifier)."""
+    out = []
+    for d in msg.detections:
+        pts = np.asarray(d.landmarks, dtype=np.float64).reshape(5, 2)
+        out.append(
+            Detection(
+                box=tuple(float(v) for v in d.box),
+                score=float(d.confidence),
+                landmarks=tuple((float(x), float(y)) for x, y in pts),
+            )
+        )
+    return out
+
+
+def frame_result_to_msg(header: Header, result: FrameResult) -> FaceAffectArray:
+    """FaceAffectArray of one processed frame (empty `faces` when no face was found).
+
+    The values come from :func:`face_affect_ros.schema.messages.face_affect_array_fields`, as
+    in the bag tool's rosbags messages.
+    """
+    fields = face_affect_array_fields(result)
+    faces = []
+    for face in fields.pop("faces"):
+        face["roi"] = RegionOfInterest(**face["roi"])
+        faces.append(FaceAffect(**face))
+    return FaceAffectArray(header=header, faces=faces, **fields)
+
+
+def frame_result_from_msg(msg: FaceAffectArray) -> FrameResult:
+    """A core FrameResult back from a FaceAffectArray (the demo draws and records it).
+
+    The message carries the clamped integer ``roi``, not the detector's sub-pixel box, so the
+    result's box is the published one; timings are not carried (zeros).
+    """
+    faces = []
+    for f in msg.faces:
+        lm = [float(v) for v in f.landmarks]
+        det = Detection(
+            box=(
+                float(f.roi.x_offset),
+                float(f.roi.y_offset),
+                float(f.roi.width),
+                float(f.roi.height),
+            ),
+            score=float(f.detection_confidence),
+            landmarks=tuple((lm[2 * i], lm[2 * i + 1]) for i in range(len(lm) // 2)),
+        )
+        faces.append(
+            FaceResult(
+                detection=det,
+                emotion=f.emotion,
+                emotion_confidence=float(f.emotion_confidence),
+                emotion_scores=tuple(float(p) for p in f.emotion_scores),
+                gender=f.gender,
+                gender_confidence=float(f.gender_confidence),
+                gender_scores=tuple(float(p) for p in f.gender_scores),
+                track_id=f.id,
+                age_years=age_from_msg(f.age_years),
+                age_spread=age_from_msg(f.age_spread),
+                minor_probability=age_from_msg(f.minor_probability),
+            )
+        )
+    return FrameResult(
+        width=int(msg.image_width),
+        height=int(msg.image_height),
+        emotion_labels=tuple(msg.emotion_labels),
+        faces=tuple(faces),
+        timings=StageTimings(0.0, 0.0, 0.0, 0.0),
+        gender_labels=tuple(msg.gender_labels),
+    )
