@@ -130,6 +130,32 @@ def cost(faces: list[facesets.Face], repeats: int = 7) -> dict:
     }
 
 
+def tracks(model: str) -> dict:
+    """The sample bag through a tracking pipeline; gender and age accumulated per track."""
+    from face_affect_ros.core.evidence import TrackEvidence, age_summary
+
+    pipe = FaceAffectPipeline(PipelineConfig(gender_model=model, age=True))
+    gender, age = TrackEvidence(max_weight=None), TrackEvidence(max_weight=None)
+    frames = 0
+    for i, img in enumerate(facesets.bag_frames()[:45]):  # frames 45+ are the cat
+        frames = i + 1
+        for f in pipe.process(img).faces:
+            gender.update(f.track_id, f.gender_scores, f.detection.score)
+            age.update(f.track_id, f.age_scores, f.detection.score)
+    out = {}
+    for tid in sorted(gender._tracks):
+        g, a = gender.get(tid), age.get(tid)
+        years, _, minor = age_summary(a.mean, pipe.age_values)
+        out[tid] = {
+            "observations": g.count,
+            "p_woman": float(g.mean[pipe.gender_labels.index("woman")]),
+            "age_years": years,
+            "minor_probability": minor,
+        }
+    out["frames"] = frames
+    return out
+
+
 def main() -> None:
     photo_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else None
     sets = {
@@ -168,6 +194,19 @@ def main() -> None:
         both = a & ((probs[MODELS[0]][s] >= 0.5) == truth[s])
         out["agreement"][s] = {"agree": float(a.mean()), "both_right": float(both.mean())}
         print(f"   {s:<12} {a.mean():5.2f} ({a.sum()}/{len(a)}), both right {both.mean():.2f}")
+    print("\nper track over the sample bag's 45 frames with people (TrackEvidence, weighted by the")
+    print("detection score): observations, mean p(woman), accumulated age, p(minor)")
+    out["tracks"] = {}
+    for m in MODELS:
+        t = tracks(m)
+        out["tracks"][m] = t
+        for tid, v in t.items():
+            if tid != "frames":
+                print(
+                    f"   {m:<22} {tid:<8} n={v['observations']:3d} p(woman) "
+                    f"{v['p_woman']:.3f} age {v['age_years']:5.1f} p(minor) "
+                    f"{v['minor_probability']:.3f}"
+                )
     print("\ncost per face (median ms, one face per call, paired in one run)")
     c = cost(sets["photos"] + sets["sample bag"])
     out["cost"] = c
