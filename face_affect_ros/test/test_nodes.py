@@ -471,3 +471,42 @@ def test_max_rate_caps_processed_frames_at_runtime(single, client, frame) -> Non
     assert result is not None, "rate cap still active after max_rate:=0"
     assert diag.wait(SINGLE, lambda s: _accounted(diag.values(SINGLE), before)["balanced"])
     assert _accounted(diag.values(SINGLE), before)["dropped_rate"] == 0
+
+
+def test_node_with_the_seed_gender_model_and_age(client, frame) -> None:
+    # gender_model and age are per node: the seed model end to end, apparent age published.
+    cam_topic = "/age_cam/image"
+    proc = start_node(
+        "face_affect_node",
+        "-r",
+        f"image:={cam_topic}",
+        "-r",
+        "__ns:=/aged",
+        "-p",
+        "gender_model:=gender_mini_xception",
+        "-p",
+        "age:=true",
+    )
+    try:
+        cam = Camera(client, cam_topic, results="/aged/face_affect")
+        assert cam.wait_ready(), "face_affect_node with age did not come up"
+        result = cam.send(cam.image(frame, 40), 40)
+        assert result is not None and len(result.faces) == 1
+        face = result.faces[0]
+        config = PipelineConfig(
+            gender_model="gender_mini_xception",
+            age=True,
+            detector_input_size=(
+                SPEC_BY_NAME["detector_input_width"].default,
+                SPEC_BY_NAME["detector_input_height"].default,
+            ),
+            score_threshold=SPEC_BY_NAME["score_threshold"].default,
+        )
+        want = FaceAffectPipeline(config).process(frame).faces[0]
+        assert face.gender == want.gender == "woman"  # the seed decides at its own 0.7
+        assert face.age_years == pytest.approx(want.age_years, abs=1e-3)
+        assert 20 < face.age_years < 45 and face.minor_probability < 0.05
+        assert face.age_spread >= 0
+    finally:
+        ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
+    assert code == 0, err[-2000:]
