@@ -151,7 +151,7 @@ def test_each_stage_loads_only_its_models(tmp_path) -> None:
     detector = DetectorStage(PipelineConfig(emotion_model=missing, gender_model=missing))
     classifier = ClassifierStage(PipelineConfig(detector_model=missing))
     assert detector.model_name == "yunet_n_dynamic"
-    assert classifier.model_names == ("emotion_mini_xception", "gender_mini_xception")
+    assert classifier.model_names == ("emotion_mini_xception", "gender_dlib_v1")
     assert not hasattr(detector, "classifier") and not hasattr(classifier, "detector")
 
 

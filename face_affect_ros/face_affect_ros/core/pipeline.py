@@ -31,6 +31,7 @@ from face_affect_ros.core.config import (
     CLASSIFIER,
     DEFAULT_EMOTION_MARGIN,
     DEFAULT_GENDER_MARGIN,
+    DEFAULT_GENDER_MODEL,
     DETECTOR,
     MARGIN_RANGE,
     PipelineConfig,
@@ -45,6 +46,7 @@ __all__ = [
     "BORDER_MODES",
     "DEFAULT_EMOTION_MARGIN",
     "DEFAULT_GENDER_MARGIN",
+    "DEFAULT_GENDER_MODEL",
     "MARGIN_RANGE",
     "ClassifierStage",
     "Detection",
@@ -100,6 +102,22 @@ class FaceAffectPipeline:
     def gender_labels(self) -> tuple[str, ...]:
         """Labels of FaceResult.gender_scores."""
         return self.classifier_stage.gender_labels
+
+    @property
+    def age_values(self) -> tuple[float, ...]:
+        """Age in years of each class of FaceResult.age_scores; () with age off."""
+        return self.classifier_stage.age_values
+
+    @property
+    def gender_min_confidence(self) -> float:
+        """The gender abstention threshold in force (configured, else the model's own)."""
+        return self.classifier_stage.gender_min_confidence
+
+    def face_crops(
+        self, task: str, image: np.ndarray, detections: Sequence[Detection]
+    ) -> list[np.ndarray]:
+        """What the ``task`` model ("emotion", "gender", "age") sees for each detection."""
+        return self.classifier_stage.face_crops(task, image, detections)
 
     @property
     def model_names(self) -> tuple[str, str, str]:
