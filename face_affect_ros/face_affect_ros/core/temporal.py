@@ -43,6 +43,7 @@ from face_affect_ros.core.accumulate import (
     EvidenceAccumulator,
 )
 from face_affect_ros.core.detector import Detection, FaceDetector, check_image
+from face_affect_ros.core.evidence import age_summary
 from face_affect_ros.core.labels import decide_gender
 from face_affect_ros.core.pipeline import (
     FaceAffectPipeline,
@@ -50,7 +51,6 @@ from face_affect_ros.core.pipeline import (
     FrameResult,
     PipelineConfig,
     StageTimings,
-    crop_face,
 )
 from face_affect_ros.core.tracking import box_iou
 from face_affect_ros.core.window import WindowDetector, box_centre
@@ -143,8 +143,10 @@ class _Track:
     classified_at: float | None = None
     emotion: EmotionFilter = field(default_factory=EmotionFilter)
     gender: EvidenceAccumulator = field(default_factory=EvidenceAccumulator)
+    age: EvidenceAccumulator = field(default_factory=EvidenceAccumulator)
     emotion_scores: np.ndarray | None = None
     gender_scores: np.ndarray | None = None
+    age_scores: np.ndarray | None = None
 
     def predicted_box(self, stamp: float) -> tuple[float, float, float, float]:
         x, y, w, h = self.detection.box
@@ -246,8 +248,9 @@ class PerceptionLoop:
             self._last_stamp = previous._last_stamp
             for track in self._tracks:
                 track.emotion.time_constant = self.temporal.emotion_time_constant
-                track.gender.interval = self.temporal.evidence_interval
-                track.gender.max_looks = self.temporal.evidence_max_looks
+                for acc in (track.gender, track.age):
+                    acc.interval = self.temporal.evidence_interval
+                    acc.max_looks = self.temporal.evidence_max_looks
         self.counters = previous.counters
 
     @property
@@ -384,6 +387,7 @@ class PerceptionLoop:
                 seen_now=True,
                 emotion=EmotionFilter(tmp.emotion_time_constant),
                 gender=EvidenceAccumulator(tmp.evidence_interval, tmp.evidence_max_looks),
+                age=EvidenceAccumulator(tmp.evidence_interval, tmp.evidence_max_looks),
             )
             self._next_id += 1
             self.counters.tracks_started += 1
@@ -399,21 +403,21 @@ class PerceptionLoop:
         if not due:
             return 0.0, 0.0
         t0 = time.perf_counter()
-        pipe, cfg = self.pipeline.classifier_stage, self.config
-        gray = pipe.gray(image)
-        emotion_crops = [
-            crop_face(gray, t.detection.box, cfg.emotion_margin, pipe.border) for t in due
-        ]
-        gender_crops = [
-            crop_face(gray, t.detection.box, cfg.gender_margin, pipe.border) for t in due
-        ]
+        stage = self.pipeline.classifier_stage
+        detections = [t.detection for t in due]
+        # The stage's own crops (box or landmark-aligned chip, colour per manifest).
+        crops = stage.task_crops(image, detections)
         t1 = time.perf_counter()
-        emotion_probs, gender_probs = pipe.classifier.classify(emotion_crops, gender_crops)
-        derived = emotion_probs @ pipe.merge
+        emotion_probs, gender_probs = stage.classifier.classify(crops["emotion"], crops["gender"])
+        age_probs = stage.classifier.classify_age(crops["age"]) if "age" in crops else None
+        derived = emotion_probs @ stage.merge
         for i, track in enumerate(due):
             track.classified_at = stamp
             track.emotion_scores = track.emotion.update(derived[i], stamp)
             track.gender_scores = track.gender.update(gender_probs[i], stamp)
+            if age_probs is not None:
+                # Age accumulates like gender: the same person, more looks, a surer estimate.
+                track.age_scores = track.age.update(age_probs[i], stamp)
         self.counters.classified += len(due)
         t2 = time.perf_counter()
         return (t1 - t0) * 1e3, (t2 - t1) * 1e3
@@ -422,18 +426,28 @@ class PerceptionLoop:
         emotion = track.emotion_scores
         gender = track.gender_scores
         assert emotion is not None and gender is not None  # classified when first seen
+        stage = self.pipeline.classifier_stage
         best = int(np.argmax(emotion))
-        labels = self.pipeline.gender_labels
         gender_label, gender_conf = decide_gender(
-            gender.astype(np.float32), labels, self.config.gender_min_confidence
+            gender.astype(np.float32), stage.gender_labels, stage.gender_min_confidence
         )
+        age: dict = {}
+        if track.age_scores is not None and stage.age_values:
+            years, spread, minor = age_summary(track.age_scores, stage.age_values)
+            age = {
+                "age_years": years,
+                "age_spread": spread,
+                "minor_probability": minor,
+                "age_scores": tuple(float(p) for p in track.age_scores),
+            }
         return FaceResult(
             detection=track.detection,
-            emotion=self.pipeline.emotion_labels[best],
+            emotion=stage.emotion_labels[best],
             emotion_confidence=float(emotion[best]),
             emotion_scores=tuple(float(p) for p in emotion),
             gender=gender_label,
             gender_confidence=gender_conf,
             gender_scores=tuple(float(p) for p in gender),
             track_id=track.track_id,
+            **age,
         )
