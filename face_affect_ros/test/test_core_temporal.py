@@ -243,3 +243,14 @@ def test_moving_sequence_bag_and_truth_are_written(tmp_path) -> None:
     assert len(meta["frames"]) == 6 and meta["frames"][0]["truth"][0]["id"] == "astronaut#1"
     with bs.open_bag(out) as reader:
         assert sum(1 for _ in bs.iter_messages(reader, out)) == 6
+
+
+def test_loop_accumulates_age_like_gender() -> None:
+    loop = PerceptionLoop(PipelineConfig(age=True))
+    spreads = []
+    for t, frame, _ in _piece(0.0, 1.6):
+        faces = loop.step(frame, t).faces
+        assert faces and faces[0].age_scores and faces[0].age_years is not None
+        spreads.append(faces[0].age_spread)
+    # More looks at the same face: the accumulated age distribution narrows.
+    assert spreads[-1] < spreads[0]

@@ -488,6 +488,9 @@ def test_node_with_the_seed_gender_model_and_age(client, frame) -> None:
         "gender_model:=gender_mini_xception",
         "-p",
         "age:=true",
+        # Per-frame mode, compared with FaceAffectPipeline.process below.
+        "-p",
+        "tracking:=false",
     )
     try:
         cam = Camera(client, cam_topic, results="/aged/face_affect")
