@@ -19,7 +19,14 @@ from face_affect_ros.core.manifest import (
 )
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-SHIPPED = ("emotion_mini_xception", "gender_mini_xception", "yunet_n_dynamic", "yunet_s_dynamic")
+SHIPPED = (
+    "emotion_mini_xception",
+    "gender_mini_xception",
+    "gender_dlib_v1",
+    "age_dlib_v1",
+    "yunet_n_dynamic",
+    "yunet_s_dynamic",
+)
 
 
 @pytest.fixture
@@ -44,7 +51,9 @@ def _rewrite(path: Path, manifest: dict) -> None:
 def test_shipped_manifests_verify(name: str) -> None:
     manifest = load_manifest(MODELS / f"{name}.json")
     assert manifest.name == name
-    assert manifest.model_path == MODELS / f"{name}.onnx"
+    # The dlib-models files keep the wheel's file names (gender-v1.onnx, age-v1.onnx).
+    wheel_names = {"gender_dlib_v1": "gender-v1.onnx", "age_dlib_v1": "age-v1.onnx"}
+    assert manifest.model_path == MODELS / wheel_names.get(name, f"{name}.onnx")
     assert manifest.sha256 == sha256_file(manifest.model_path)
 
 

@@ -22,7 +22,7 @@ import cv2
 import onnxruntime as ort
 
 #: Tasks a manifest may declare.
-TASKS = ("emotion", "gender", "face_detection")
+TASKS = ("emotion", "gender", "age", "face_detection")
 
 #: onnxruntime's type strings for the manifest dtypes we support.
 _ORT_DTYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "uint8": "tensor(uint8)"}
@@ -35,6 +35,13 @@ INTERPOLATIONS: dict[str, int] = {
     "INTER_AREA": cv2.INTER_AREA,
     "INTER_LANCZOS4": cv2.INTER_LANCZOS4,
 }
+
+#: Input colours a manifest may declare (channel order of the tensor's channel axis).
+COLORS = ("gray", "bgr", "rgb")
+#: How a classifier's input is cut from the frame: "box" = the detector box enlarged by the
+#: pipeline's per-model margins; "aligned" = a chip aligned on the five landmarks
+#: (core/align.py), for models trained on aligned faces.
+CROPS = ("box", "aligned")
 
 #: Default execution providers: the robot has no GPU; callers pass others explicitly.
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
@@ -58,6 +65,11 @@ class InputSpec:
     scale: float
     offset: float
     resize: str
+    #: Per-channel value subtracted before ``scale``: x = (u8 - mean[c]) * scale + offset.
+    #: Empty for the scalar form x = u8 * scale + offset.
+    mean: tuple[float, ...] = ()
+    #: "box" or "aligned", see :data:`CROPS`.
+    crop: str = "box"
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,8 @@ class OutputSpec:
     shape: tuple[Dim, ...]
     labels: tuple[str, ...] = ()
     activation: str | None = None
+    #: A numeric value per class (the age in years of each age bin), for expectations.
+    values: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,14 @@ def _shape(value: Any, where: str) -> tuple[Dim, ...]:
             raise ModelError(f"{where}: shape entries must be positive, got {dim!r}")
         dims.append(dim)
     return tuple(dims)
+
+
+def _floats(value: Any, where: str) -> tuple[float, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        raise ModelError(f"{where}: must be a list of numbers, got {value!r}")
+    return tuple(float(v) for v in value)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -157,6 +179,8 @@ def parse_manifest(path: str | os.PathLike[str]) -> ModelManifest:
         scale=float(_require(inp, "scale", (int, float), iwhere)),
         offset=float(_require(inp, "offset", (int, float), iwhere)),
         resize=_require(inp, "resize", str, iwhere),
+        mean=_floats(inp.get("mean", []), f"{iwhere} mean"),
+        crop=inp.get("crop", "box"),
     )
     if input_spec.dtype not in _ORT_DTYPES:
         raise ModelError(f"{iwhere}: dtype {input_spec.dtype!r} not one of {list(_ORT_DTYPES)}")
@@ -165,8 +189,17 @@ def parse_manifest(path: str | os.PathLike[str]) -> ModelManifest:
             f"{iwhere}: only 4-D NCHW inputs are supported, got "
             f"{input_spec.layout} {list(input_spec.shape)}"
         )
-    if input_spec.color not in ("gray", "bgr"):
-        raise ModelError(f"{iwhere}: color {input_spec.color!r} is not 'gray' or 'bgr'")
+    if input_spec.color not in COLORS:
+        raise ModelError(f"{iwhere}: color {input_spec.color!r} is not one of {list(COLORS)}")
+    channels = input_spec.shape[1]
+    if isinstance(channels, int) and channels != (1 if input_spec.color == "gray" else 3):
+        raise ModelError(f"{iwhere}: {channels} channels for color {input_spec.color!r}")
+    if input_spec.mean and len(input_spec.mean) != channels:
+        raise ModelError(
+            f"{iwhere}: 'mean' has {len(input_spec.mean)} values for {channels!r} channels"
+        )
+    if input_spec.crop not in CROPS:
+        raise ModelError(f"{iwhere}: crop {input_spec.crop!r} is not one of {list(CROPS)}")
 
     outputs_raw = _require(data, "outputs", list, where)
     if not outputs_raw:
@@ -188,6 +221,7 @@ def parse_manifest(path: str | os.PathLike[str]) -> ModelManifest:
                 shape=_shape(_require(out, "shape", list, owhere), owhere),
                 labels=tuple(labels),
                 activation=activation,
+                values=_floats(out.get("values", []), f"{owhere} values"),
             )
         )
 
@@ -258,12 +292,11 @@ def verify_session(manifest: ModelManifest, session: ort.InferenceSession) -> No
         )
     for spec in manifest.outputs:
         _check_dims(f"{where} output {spec.name!r}", spec.shape, model_outs[spec.name].shape)
-        if spec.labels:
+        for kind, items in (("labels", spec.labels), ("values", spec.values)):
             last = spec.shape[-1]
-            if not isinstance(last, int) or last != len(spec.labels):
+            if items and (not isinstance(last, int) or last != len(items)):
                 raise ModelError(
-                    f"{where} output {spec.name!r}: {len(spec.labels)} labels "
-                    f"for a last dim of {last!r}"
+                    f"{where} output {spec.name!r}: {len(items)} {kind} for a last dim of {last!r}"
                 )
 
 

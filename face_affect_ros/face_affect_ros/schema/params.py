@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from face_affect_ros.core import detector as _det
-from face_affect_ros.core import labels as _labels
+from face_affect_ros.core import temporal as _tmp
+from face_affect_ros.core import verify as _ver
 from face_affect_ros.core.config import (
     DEFAULT_EMOTION_MARGIN,
     DEFAULT_GENDER_MARGIN,
     PipelineConfig,
 )
 from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS
+from face_affect_ros.core.temporal import TemporalConfig
 
 # Largest frame any node accepts (also the upper bound of max_image_pixels). The split layout's
 # detector and classifier use it on face_affect/frames, which camera_node has already checked
@@ -37,13 +39,16 @@ from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS
 PIXEL_LIMIT = 1 << 28
 
 # Which stages a node runs; the single-process node runs them all.
+# TEMPORAL: the perception loop over time (core/temporal.py), which needs detection and
+# classification in one process: only the single-process node has it.
 CAMERA, DETECTOR, CLASSIFIER, COMMON = "camera", "detector", "classifier", "common"
+TEMPORAL = "temporal"
 NODE_NAMES = ("face_affect_node", "camera_node", "detector_node", "classifier_node")
 NODE_STAGES: dict[str, frozenset[str]] = {
     "camera_node": frozenset({CAMERA, COMMON}),
     "detector_node": frozenset({DETECTOR, COMMON}),
     "classifier_node": frozenset({CLASSIFIER, COMMON}),
-    "face_affect_node": frozenset({CAMERA, DETECTOR, CLASSIFIER, COMMON}),
+    "face_affect_node": frozenset({CAMERA, DETECTOR, CLASSIFIER, TEMPORAL, COMMON}),
 }
 
 
@@ -138,6 +143,31 @@ SPECS: tuple[ParamSpec, ...] = (
         max=0.99,
     ),
     ParamSpec(
+        "verify_faces",
+        True,
+        "Publish a detection only after a second, closer look (YuNet s on the face scaled to "
+        "64 px) confirms it is a face: refuses the cat, the clock and other face-like things "
+        "(bench/verify_sweep.py). Applies in every mode.",
+        DETECTOR,
+    ),
+    ParamSpec(
+        "verify_model",
+        "",
+        "Detector manifest (.json) or model name used for the verification look; empty = "
+        f"{_ver.DEFAULT_VERIFY_MODEL}.",
+        DETECTOR,
+        read_only=True,
+    ),
+    ParamSpec(
+        "verify_threshold",
+        _ver.DEFAULT_VERIFY_THRESHOLD,
+        "Minimum score of the verification look (0.8 kept 0 of 68 non-face candidates and "
+        "97.8 % of 554 faces in bench/verify_sweep.py).",
+        DETECTOR,
+        min=0.0,
+        max=1.0,
+    ),
+    ParamSpec(
         "nms_threshold",
         _det.DEFAULT_NMS_THRESHOLD,
         "IoU above which overlapping detections are merged.",
@@ -173,7 +203,26 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "gender_model",
         "",
-        "Gender classifier manifest (.json) or model name; empty = the package default.",
+        "Gender classifier manifest (.json) or model name; empty = the package default "
+        "(gender_dlib_v1, chosen by measurement: README 'Gender and age'); "
+        "gender_mini_xception is the seed model. Each brings its own crop from its manifest.",
+        CLASSIFIER,
+        read_only=True,
+    ),
+    ParamSpec(
+        "age",
+        False,
+        "Also estimate apparent age (FaceAffect age_years, age_spread, minor_probability; "
+        "AGE_OFF = -1 when false). Off by default: ~2-4 ms more per face, and a soft "
+        "biometric a deployment should opt in to.",
+        CLASSIFIER,
+        read_only=True,
+    ),
+    ParamSpec(
+        "age_model",
+        "",
+        "Age model manifest (.json) or model name, used when age is true; empty = the package "
+        "default (age_dlib_v1).",
         CLASSIFIER,
         read_only=True,
     ),
@@ -225,10 +274,12 @@ SPECS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "gender_min_confidence",
-        _labels.DEFAULT_GENDER_MIN_CONFIDENCE,
-        "Publish gender 'unknown' when the top gender probability is below this.",
+        0.0,
+        "Publish gender 'unknown' when the top gender probability is below this; 0 = the "
+        "gender model's calibrated threshold (its manifest's decision: 0.95 for "
+        "gender_dlib_v1, 0.7 for gender_mini_xception); otherwise in [0.5, 1].",
         CLASSIFIER,
-        min=0.5,
+        min=0.0,
         max=1.0,
     ),
     ParamSpec(
@@ -241,8 +292,9 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "tracking",
         True,
-        "Give each face a track id (face_<n>) that stays the same while the face stays in view "
-        "(greedy IoU matching).",
+        "Give each face a track id (face_<n>) that stays the same while the face stays in view. "
+        "In face_affect_node this runs the perception loop over time (scan / track / verify, "
+        "per-track emotion and gender); off = every frame independent.",
         CLASSIFIER,
     ),
     ParamSpec(
@@ -254,6 +306,93 @@ SPECS: tuple[ParamSpec, ...] = (
         CLASSIFIER,
         min=0.0,
         max=0.95,
+    ),
+    # --- perception over time (face_affect_node with tracking on) ---------------------------
+    ParamSpec(
+        "scan_period",
+        _tmp.DEFAULT_SCAN_PERIOD,
+        "Seconds between full-frame scans for new faces (tracking on). Known faces are found "
+        "again every frame in a small window; a face that appears is found within one period.",
+        TEMPORAL,
+        min=0.0,
+        max=60.0,
+    ),
+    ParamSpec(
+        "scan_input_width",
+        _tmp.DEFAULT_SCAN_INPUT_SIZE[0],
+        "Detector input width of the full-frame scan (640 finds 20 px faces in 640x480).",
+        TEMPORAL,
+        read_only=True,
+        min=32,
+        max=4096,
+    ),
+    ParamSpec(
+        "scan_input_height",
+        _tmp.DEFAULT_SCAN_INPUT_SIZE[1],
+        "Detector input height of the full-frame scan.",
+        TEMPORAL,
+        read_only=True,
+        min=32,
+        max=4096,
+    ),
+    ParamSpec(
+        "scan_threshold",
+        _tmp.DEFAULT_SCAN_THRESHOLD,
+        "Minimum detector score of a new face in the scan (verification decides after it).",
+        TEMPORAL,
+        min=0.05,
+        max=1.0,
+    ),
+    ParamSpec(
+        "track_threshold",
+        _tmp.DEFAULT_TRACK_THRESHOLD,
+        "Minimum detector score for finding a known face again in its window.",
+        TEMPORAL,
+        min=0.05,
+        max=1.0,
+    ),
+    ParamSpec(
+        "track_lost_after",
+        _tmp.DEFAULT_TRACK_LOST_AFTER,
+        "Seconds a track survives without being found (then its id is retired).",
+        TEMPORAL,
+        min=0.0,
+        max=60.0,
+    ),
+    ParamSpec(
+        "classify_rate",
+        _tmp.DEFAULT_CLASSIFY_RATE,
+        "Emotion / gender classifications per second per track (a face does not need "
+        "classifying at the camera rate; published scores are the track's estimate).",
+        TEMPORAL,
+        min=0.1,
+        max=240.0,
+    ),
+    ParamSpec(
+        "emotion_time_constant",
+        _tmp.DEFAULT_EMOTION_TIME_CONSTANT,
+        "Seconds: a track's emotion estimate follows a change of expression with this time "
+        "constant (0 = the latest classification only).",
+        TEMPORAL,
+        min=0.0,
+        max=60.0,
+    ),
+    ParamSpec(
+        "evidence_interval",
+        _tmp.DEFAULT_EVIDENCE_INTERVAL,
+        "Seconds per independent look of gender evidence (looks closer in time count less).",
+        TEMPORAL,
+        min=0.01,
+        max=60.0,
+    ),
+    ParamSpec(
+        "evidence_max_looks",
+        _tmp.DEFAULT_EVIDENCE_MAX_LOOKS,
+        "Cap on a track's accumulated gender evidence, in looks (how sure it can become, and "
+        "how fast a wrong call can still be corrected).",
+        TEMPORAL,
+        min=1.0,
+        max=1000.0,
     ),
     ParamSpec(
         "saliency_model",
@@ -407,9 +546,12 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
     defaults; empty model names mean the package default model.
     """
     kwargs: dict[str, Any] = {}
-    for name in ("detector_model", "emotion_model", "gender_model"):
+    for name in ("detector_model", "emotion_model", "gender_model", "verify_model", "age_model"):
         if values.get(name):
             kwargs[name] = values[name]
+    # 0 (the parameter's default) = the gender model's own calibrated threshold.
+    if values.get("gender_min_confidence"):
+        kwargs["gender_min_confidence"] = values["gender_min_confidence"]
     if "detector_input_width" in values:
         kwargs["detector_input_size"] = (
             values["detector_input_width"],
@@ -420,11 +562,13 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
         "nms_threshold",
         "min_face_size",
         "max_faces",
-        "gender_min_confidence",
+        "age",
         "flip_tta",
         "intra_op_threads",
         "tracking",
         "emotion_smoothing",
+        "verify_faces",
+        "verify_threshold",
     ):
         if name in values:
             kwargs[name] = values[name]
@@ -434,6 +578,26 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
         if f"{model}_margin_x" in values:
             kwargs[f"{model}_margin"] = (values[f"{model}_margin_x"], values[f"{model}_margin_y"])
     return PipelineConfig(**kwargs)
+
+
+_TEMPORAL_FIELDS = (
+    "scan_period",
+    "scan_threshold",
+    "track_threshold",
+    "track_lost_after",
+    "classify_rate",
+    "emotion_time_constant",
+    "evidence_interval",
+    "evidence_max_looks",
+)
+
+
+def temporal_config(values: Mapping[str, Any]) -> TemporalConfig:
+    """The core's TemporalConfig for a node's parameter values; ValueError says what is wrong."""
+    kwargs: dict[str, Any] = {n: values[n] for n in _TEMPORAL_FIELDS if n in values}
+    if "scan_input_width" in values:
+        kwargs["scan_input_size"] = (values["scan_input_width"], values["scan_input_height"])
+    return TemporalConfig(**kwargs)
 
 
 class ParamsFileError(ValueError):
