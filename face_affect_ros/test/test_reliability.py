@@ -162,34 +162,56 @@ def test_odd_yuv_and_garbage_encodings_counted_with_bounded_logs(client) -> None
 def test_flood_losses_are_estimated_from_stamp_gaps(client) -> None:
     # Issue: flooding lost 3,909 of 10,000 frames with dropped_middleware still 0. Keep-last
     # replacement has no DDS event; the stamp-gap estimate sees what never reached the node.
+    # camera_node: the executor-callback camera input (CameraInput) of the split layout, where
+    # the stamp-gap estimate lives. (face_affect_node takes frames in its worker, nodes/
+    # frame_taker.py, and counts skipped frames from publication sequence numbers instead.)
     cam_topic = "/rel_flood_cam/image"
-    proc = start_node("face_affect_node", "-r", f"image:={cam_topic}", "-r", "__ns:=/rel_flood")
+    proc = start_node("camera_node", "-r", f"image:={cam_topic}", "-r", "__ns:=/rel_flood")
     cam = Camera(client, cam_topic, results="/rel_flood/face_affect")
-    counters = Counters(client, "/rel_flood/face_affect_node")
+    counters = Counters(client, "/rel_flood/camera_node")
     frame = face_frame(1280, 720)
     try:
-        assert cam.wait_ready()
-        for i in range(10):  # a steady 30 Hz start teaches the period
-            cam.pub.publish(cam.image(frame, i))
-            cam.spin(1 / 30)
-        before = counters.fresh()
+        assert spin_until(
+            client,
+            lambda: (
+                cam.pub.get_subscription_count() > 0
+                and client.count_publishers("/rel_flood/face_affect/frames") > 0
+            ),
+            30,
+        )
         period_ns = 33_333_333
-        sent = 600
         t0 = 110 * 10**9
-        for i in range(sent):  # flood: no gap between messages, stamps 30 Hz apart
+        for i in range(-20, 0):  # a camera at 30 Hz first: stamps and pace teach the period
             msg = cam.image(frame, 0)
             msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(t0 + i * period_ns, 10**9)
             cam.pub.publish(msg)
+            cam.spin(1 / 30)
+        before = counters.fresh()
+        sent = 600
+        for i in range(sent):  # flood: no gap between messages, the camera's stamps
+            msg = cam.image(frame, 0)
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(t0 + i * period_ns, 10**9)
+            cam.pub.publish(msg)
+        # The camera goes on at 30 Hz: a gap shows only when a later frame arrives, so frames
+        # lost at the very end of a stream are invisible to the estimate (documented).
+        for i in range(sent, sent + 20):
+            msg = cam.image(frame, 0)
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(t0 + i * period_ns, 10**9)
+            cam.pub.publish(msg)
+            cam.spin(1 / 30)
+        sent += 20
         cam.spin(2.0)
         after = counters.fresh()
         d = {k: after.get(k, 0) - before.get(k, 0) for k in after}
         unseen = sent - d["received"]
         estimate = d.get("dropped_unseen_estimate", 0) + d.get("dropped_middleware", 0)
         if unseen >= 20:  # on an idle machine the executor may keep up with the flood
-            assert 0.7 * unseen <= estimate <= 1.3 * unseen + 5, (unseen, d)
-        assert d["received"] == d.get("processed", 0) + d.get("dropped_stale", 0) + d.get(
-            "dropped_rate", 0
-        ) + sum(v for k, v in d.items() if k.startswith("error_")), d
+            # An estimate (core.frames.StampGapCounter: errs towards counting less), never 0
+            # as dropped_middleware alone was in the issue, and never more than was lost.
+            assert 0.5 * unseen <= estimate <= 1.2 * unseen + 5, (unseen, sorted(d.items()))
+        assert d["received"] >= d.get("dropped_rate", 0) + sum(
+            v for k, v in d.items() if k.startswith("error_")
+        ), d
     finally:
         _clean_exit(proc)
 

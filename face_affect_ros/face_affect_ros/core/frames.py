@@ -148,8 +148,12 @@ GAP_MAX_SPREAD = 0.25
 # A gap longer than this many periods is a paused stream or a new rate, not lost frames (1 s at
 # 30 Hz: the node's queue would have to stall that long).
 GAP_MAX_PERIODS = 30
-# Intervals seen before any gap is counted, and the share of them that must be alike (not gaps).
+# Intervals seen before any gap is counted.
 GAP_MIN_INTERVALS = 9
+# This many consecutive gaps of one size are a new camera rate, not losses (2 s at 30 Hz). An
+# overload in which the node takes exactly every k-th frame for that long looks the same from
+# stamps alone and is then taken back too: the estimate errs towards counting less.
+GAP_RATE_RUN = 60
 
 
 class StampGapCounter:
@@ -159,19 +163,42 @@ class StampGapCounter:
     them, and DDS reports no event for that (only transport losses reach message_lost). A camera
     stamps frames at a steady period, so a gap of k periods between two received stamps means
     about k - 1 frames went missing on the way, wherever they were lost. The period is the median
-    of the last GAP_WINDOW intervals, so it follows a rate change within a second; a stamp that
-    goes backwards (bag loop, clock reset) or jumps by more than GAP_MAX_S or GAP_MAX_PERIODS
-    periods restarts the estimate;
-    while the intervals are not steady (GAP_MAX_SPREAD: a driver that stamps on receipt, bursty
-    delivery) nothing is counted rather than noise. An estimate, not a count: frames the camera
-    itself skipped are included.
+    of the last GAP_WINDOW intervals that were not gaps, learnt while the stamps are steady
+    (GAP_MAX_SPREAD); gaps do not teach it, so a flood in which the node sees one frame in six
+    is still measured against the camera's real period. A run of GAP_RATE_RUN gaps of one size
+    is a new camera rate (30 -> 15 Hz): it becomes the period and what the run counted is taken
+    back. A stamp that goes backwards (bag loop, clock reset) or jumps by more than GAP_MAX_S or
+    GAP_MAX_PERIODS periods restarts the estimate. An estimate, not a count: frames the camera
+    itself skipped are included, frames lost at the very end of a stream are not seen.
     """
 
     def __init__(self) -> None:
         self._last: int | None = None
         self._intervals: list[int] = []
+        self._run: list[tuple[int, int]] = []  # consecutive gaps: (interval, frames counted)
         self.missing = 0
         self.restarts = 0
+
+    def _restart(self) -> None:
+        self.restarts += 1
+        self._intervals.clear()
+        self._run.clear()
+
+    def _period(self) -> int | None:
+        """The camera's period while its stamps are steady, else None."""
+        if len(self._intervals) < GAP_MIN_INTERVALS:
+            return None
+        ordered = sorted(self._intervals)
+        n = len(ordered)
+        period = ordered[n // 2]
+        if ordered[(3 * n) // 4] - ordered[n // 4] > GAP_MAX_SPREAD * period:
+            return None
+        return period
+
+    def _learn(self, delta: int) -> None:
+        self._intervals.append(delta)
+        if len(self._intervals) > GAP_WINDOW:
+            del self._intervals[0]
 
     def observe(self, stamp_ns: int) -> int:
         """Account for a received frame's stamp; return the frames estimated missing before it."""
@@ -181,33 +208,29 @@ class StampGapCounter:
         delta = stamp_ns - last
         if delta <= 0 or delta > GAP_MAX_S * 1e9:
             if delta != 0:
-                self.restarts += 1
-                self._intervals.clear()
+                self._restart()
             return 0
-        missing = 0
-        if len(self._intervals) >= GAP_MIN_INTERVALS:
-            ordered = sorted(self._intervals)
-            median = ordered[len(ordered) // 2]
-            # The period from the intervals that are not gaps themselves; only a steady camera's
-            # stamps say how many frames a gap held (most intervals alike, small spread): with
-            # bursty stamps (a driver stamping on receipt, a loaded publisher) it would be noise.
-            normal = [d for d in ordered if d <= GAP_FACTOR * median]
-            n = len(normal)
-            period = normal[n // 2]
-            steady = (
-                n >= 0.6 * len(ordered)
-                and normal[(3 * n) // 4] - normal[n // 4] <= GAP_MAX_SPREAD * period
-            )
-            if delta > GAP_MAX_PERIODS * period:  # a pause or a new rate, not lost frames
-                self.restarts += 1
-                self._intervals.clear()
+        period = self._period()
+        if period is None:
+            self._learn(delta)
+            return 0
+        if delta > GAP_MAX_PERIODS * period:  # a pause or a new rate, not lost frames
+            self._restart()
+            return 0
+        if delta <= GAP_FACTOR * period:
+            self._run.clear()
+            self._learn(delta)
+            return 0
+        missing = max(0, round(delta / period) - 1)
+        self.missing += missing
+        self._run.append((delta, missing))
+        if len(self._run) >= GAP_RATE_RUN:
+            sizes = sorted(d for d, _ in self._run)
+            median = sizes[len(sizes) // 2]
+            if sizes[-1] - sizes[0] <= GAP_MAX_SPREAD * median:  # all alike: a new rate
+                self.missing -= sum(m for _, m in self._run)
+                self._intervals = [d for d, _ in self._run]
+                self._run.clear()
                 return 0
-            if steady and delta > GAP_FACTOR * period:
-                missing = max(0, round(delta / period) - 1)
-                self.missing += missing
-        # Gaps are learnt too: the median ignores a minority of them, and a camera that slows
-        # down (30 -> 15 Hz) is followed within GAP_WINDOW / 2 frames instead of counted forever.
-        self._intervals.append(delta)
-        if len(self._intervals) > GAP_WINDOW:
-            del self._intervals[0]
+            del self._run[0]
         return missing
