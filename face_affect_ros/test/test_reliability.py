@@ -205,6 +205,7 @@ def test_flood_losses_are_estimated_from_stamp_gaps(client) -> None:
         d = {k: after.get(k, 0) - before.get(k, 0) for k in after}
         unseen = sent - d["received"]
         estimate = d.get("dropped_unseen_estimate", 0) + d.get("dropped_middleware", 0)
+        print(f"flood: sent {sent}, seen {d['received']}, never seen {unseen}, estimate {estimate}")
         if unseen >= 20:  # on an idle machine the executor may keep up with the flood
             # An estimate (core.frames.StampGapCounter: errs towards counting less), never 0
             # as dropped_middleware alone was in the issue, and never more than was lost.
