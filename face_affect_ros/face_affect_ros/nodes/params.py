@@ -411,7 +411,7 @@ def yaml_text() -> str:
 
     out = [YAML_HEADER]
     for node in ("face_affect_node", "camera_node", "detector_node", "classifier_node"):
-        out += [f"{node}:", "  ros__parameters:"]
+        out += [f"/**/{node}:", "  ros__parameters:"]
         for spec in specs_for(node):
             notes = []
             if spec.choices:
