@@ -11,7 +11,9 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 import rclpy
-from face_affect_ros.nodes.convert import image_to_msg
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from face_affect_ros.nodes.messages import image_to_msg
+from lifecycle_msgs.srv import GetState
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros_helpers import spin_until
@@ -146,3 +148,49 @@ def wait_for(predicate, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return predicate()
+
+
+class Diagnostics:
+    """The newest /diagnostics status of each node, by the node's fully qualified name."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.latest: dict[str, DiagnosticStatus] = {}
+        self.history: dict[str, list[DiagnosticStatus]] = {}
+        node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
+
+    def _on_diag(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            name = status.name.split(":")[0]
+            self.latest[name] = status
+            self.history.setdefault(name, []).append(status)
+
+    def values(self, node_name: str) -> dict[str, str]:
+        status = self.latest.get(node_name)
+        return {kv.key: kv.value for kv in status.values} if status is not None else {}
+
+    def counter(self, node_name: str, key: str) -> int:
+        return int(self.values(node_name).get(key, 0))
+
+    def wait(self, node_name: str, predicate, timeout: float = 15.0) -> DiagnosticStatus | None:
+        """Spin until the node's newest status satisfies `predicate(status)`; return it or None."""
+
+        def ok() -> bool:
+            status = self.latest.get(node_name)
+            return status is not None and bool(predicate(status))
+
+        return self.latest[node_name] if spin_until(self.node, ok, timeout) else None
+
+
+def lifecycle_state(node: Node, target: str, timeout: float = 10.0) -> str | None:
+    """Label of `target`'s lifecycle state, asked through its get_state service."""
+    srv = node.create_client(GetState, f"{target}/get_state")
+    try:
+        if not srv.wait_for_service(timeout_sec=timeout):
+            return None
+        future = srv.call_async(GetState.Request())
+        if not spin_until(node, future.done, timeout):
+            return None
+        return future.result().current_state.label
+    finally:
+        node.destroy_client(srv)

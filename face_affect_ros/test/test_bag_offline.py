@@ -426,3 +426,66 @@ def test_sample_bag_is_what_make_sample_builds(tmp_path: Path) -> None:
         # rosbags counts the duration inclusively (last - first + 1 ns).
         assert reader.duration == (SAMPLE_FRAMES - 1) * (10**9 // make_sample.RATE_HZ) + 1
     assert SAMPLE_BAG.stat().st_size < 4_000_000
+
+
+#: Python packages of a ROS installation: none may be importable for `face-affect-bag process`.
+ROS_MODULES = (
+    "rclpy",
+    "rcl_interfaces",
+    "rosidl_runtime_py",
+    "builtin_interfaces",
+    "std_msgs",
+    "sensor_msgs",
+    "diagnostic_msgs",
+    "lifecycle_msgs",
+    "face_affect_msgs",
+)
+
+_BLOCKED_RUN = """
+import importlib.abc, sys
+BLOCKED = set(sys.argv[1].split(","))
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is blocked (no ROS here)")
+        return None
+sys.meta_path.insert(0, Block())
+from face_affect_ros.cli import bag
+status = bag.main(sys.argv[2:])
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+print("LOADED", ",".join(loaded))
+sys.exit(status)
+"""
+
+
+def test_process_runs_without_ros_installed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _BLOCKED_RUN,
+            ",".join(ROS_MODULES),
+            "process",
+            str(SAMPLE_BAG),
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+            str(tmp_path / "out.jsonl"),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "LOADED \n" in proc.stdout, proc.stdout  # nothing of ROS was imported
+    # Same results as with ROS importable (and as the stored expectation).
+    assert compare_frames(load_expected(), frames_from_jsonl(tmp_path / "out.jsonl")) == []
+    # The results bag it wrote reads back with rclpy as FaceAffectArray messages.
+    rows = messages(tmp_path / "out")["/face_affect"]
+    assert len(rows) == SAMPLE_FRAMES
+    first = deserialize_message(rows[0][1], FaceAffectArray)
+    assert list(first.gender_labels) == ["woman", "man"] and len(first.faces) == 1

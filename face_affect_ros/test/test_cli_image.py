@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+from face_affect_ros.schema.results import SCHEMA
 from skimage import data
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -45,25 +46,37 @@ def images(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
+FRAME_KEYS = {"schema", "width", "height", "emotion_labels", "gender_labels", "faces"}
+FACE_KEYS = {
+    "track_id",
+    "box",
+    "roi",
+    "score",
+    "landmarks",
+    "emotion",
+    "emotion_confidence",
+    "emotion_scores",
+    "gender",
+    "gender_confidence",
+    "gender_scores",
+}
+
+
 def test_json_schema(images) -> None:
     proc = run("--json", str(images["astronaut"]), str(images["rocket"]))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 2
     astro, rocket = (json.loads(line) for line in lines)
-    assert set(astro) == {"image", "width", "height", "faces"}
+    # The face_affect/v1 record every tool writes, with the image path as its envelope.
+    assert set(astro) == {"image", *FRAME_KEYS}
+    assert astro["schema"] == SCHEMA
     assert astro["image"] == str(images["astronaut"])
     assert (astro["width"], astro["height"]) == (512, 512)
     (face,) = astro["faces"]
-    assert set(face) == {
-        "box",
-        "score",
-        "landmarks",
-        "emotion",
-        "emotion_scores",
-        "gender",
-        "gender_confidence",
-    }
+    assert set(face) == FACE_KEYS
+    assert face["track_id"] == ""  # photos are independent frames: no tracking
+    assert list(face["gender_scores"]) == ["woman", "man"]
     assert len(face["box"]) == 4 and all(isinstance(v, float) for v in face["box"])
     assert 0.0 < face["score"] <= 1.0
     assert len(face["landmarks"]) == 5 and all(len(p) == 2 for p in face["landmarks"])

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import rclpy
 import yaml
-from face_affect_ros.nodes import params as P  # noqa: N812
+from face_affect_ros.schema import params as P  # noqa: N812
 
 from face_affect_ros import bringup
 
@@ -76,17 +76,25 @@ def test_variant_launch_files_include_main(file: str, layout: str) -> None:
 
 def test_parameter_file_is_generated_from_the_table() -> None:
     assert (PKG / "config" / "face_affect.yaml").read_text() == P.yaml_text(), (
-        "config/face_affect.yaml is stale: python -m face_affect_ros.nodes.params"
+        "config/face_affect.yaml is stale: python -m face_affect_ros.schema.params"
     )
 
 
-def _node_class(executable: str):
-    module = __import__(f"face_affect_ros.nodes.{executable}", fromlist=["main"])
-    return next(
-        v
-        for v in vars(module).values()
-        if isinstance(v, type) and getattr(v, "EXECUTABLE", None) == executable
+def test_readme_parameter_table_is_generated_from_the_table() -> None:
+    readme = P.readme_path().read_text(encoding="utf-8")
+    assert P.readme_with_table(readme) == readme, (
+        "README.md's parameter table is stale: python -m face_affect_ros.schema.params"
     )
+    # Every parameter appears once, with the table's default (the drift this test prevents).
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    for spec in P.SPECS:
+        (row,) = [r for r in rows if r.startswith(f"| `{spec.name}` |")]
+        assert P._md_default(spec) in row
+
+
+def _make_node(executable: str, **kwargs):
+    module = __import__(f"face_affect_ros.nodes.{executable}", fromlist=["make_node"])
+    return module.make_node(**kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +107,10 @@ def ros():
 @pytest.mark.parametrize("executable", sorted(P.NODE_STAGES))
 def test_yaml_parameters_are_exactly_those_declared(ros, executable: str) -> None:
     params = yaml.safe_load((PKG / "config" / "face_affect.yaml").read_text())
-    in_yaml = set(params[f"/**/{executable}"]["ros__parameters"])
-    from rclpy.parameter import Parameter
-
-    node = _node_class(executable)(parameter_overrides=[Parameter("autostart", value=False)])
+    in_yaml = set(params[P.yaml_key(executable)]["ros__parameters"])
+    assert P.yaml_key(executable) == f"/**/{executable}"
+    node = _make_node(executable)  # constructing fires no lifecycle transition
+    assert node._state_machine.current_state[1] == "unconfigured"
     try:
         # Parameters rclpy itself declares on every node.
         builtin = {"use_sim_time", "start_type_description_service"}
@@ -129,11 +137,13 @@ def test_camera_remappings_name_topics_the_node_uses(ros, executable, transport,
     spec = next(s for s in bringup.node_specs(layout=layout) if s.executable == executable)
     names = {src for src, _ in spec.remappings}
     assert remapped in names
+    from face_affect_ros.nodes.lifecycle import autostart
     from rclpy.parameter import Parameter
 
-    node = _node_class(executable)(
-        parameter_overrides=[Parameter("input_transport", value=transport)]
+    node = _make_node(
+        executable, parameter_overrides=[Parameter("input_transport", value=transport)]
     )
+    autostart(node)
     try:
         topics = {sub.topic_name for sub in node.subscriptions}
         assert f"/{remapped}" in topics, topics

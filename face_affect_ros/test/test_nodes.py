@@ -12,9 +12,20 @@ import signal
 import cv2
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticStatus
+from face_affect_ros.core.labels import FER7
 from face_affect_ros.core.pipeline import FaceAffectPipeline, PipelineConfig
-from node_harness import Camera, close_client, face_frame, init_client, start_node, stop_nodes
+from face_affect_ros.schema.params import SPEC_BY_NAME
+from node_harness import (
+    Camera,
+    Diagnostics,
+    close_client,
+    face_frame,
+    init_client,
+    lifecycle_state,
+    start_node,
+    stop_nodes,
+)
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import qos_profile_sensor_data
@@ -22,6 +33,22 @@ from ros_helpers import spin_until
 from sensor_msgs.msg import CompressedImage, Image
 
 CAM = "/test_cam/image"
+SINGLE = "/single/face_affect_node"
+# Short diagnostics period: the tests read counters from /diagnostics.
+DIAG_PERIOD = 0.2
+
+
+def _accounted(values: dict[str, str], before: dict[str, str]) -> dict[str, int]:
+    """Counter deltas; `balanced` is 1 when every received frame has exactly one outcome."""
+
+    def delta(key: str) -> int:
+        return int(values.get(key, 0)) - int(before.get(key, 0))
+
+    errors = sum(delta(k) for k in set(values) | set(before) if k.startswith("error_"))
+    out = {k: delta(k) for k in ("received", "processed", "dropped_rate", "dropped_stale")}
+    outcomes = out["processed"] + out["dropped_rate"] + out["dropped_stale"] + errors
+    out["balanced"] = int(out["received"] > 0 and out["received"] == outcomes)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +70,15 @@ def expected(frame):
 
 @pytest.fixture(scope="module")
 def single(client):
-    proc = start_node("face_affect_node", "-r", f"image:={CAM}", "-r", "__ns:=/single")
+    proc = start_node(
+        "face_affect_node",
+        "-r",
+        f"image:={CAM}",
+        "-r",
+        "__ns:=/single",
+        "-p",
+        f"diagnostics_period:={DIAG_PERIOD}",
+    )
     cam = Camera(client, CAM, results="/single/face_affect")
     try:
         assert cam.wait_ready(), "face_affect_node did not come up"
@@ -103,55 +138,64 @@ def test_empty_frames_are_published_too(single) -> None:
 
 def test_bad_frames_counted_logged_and_next_frame_processed(single, client, frame) -> None:
     proc, cam = single
-    diags: list[DiagnosticArray] = []
-    client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
+    diag = Diagnostics(client)
+    assert diag.wait(SINGLE, lambda s: True), "no /diagnostics from the node"
     bad = [
-        Image(
-            header=Camera.header(10), encoding="16UC1", width=4, height=4, step=8, data=bytes(32)
+        (
+            Image(
+                header=Camera.header(10),
+                encoding="16UC1",
+                width=4,
+                height=4,
+                step=8,
+                data=bytes(32),
+            ),
+            "error_unsupported_encoding",
         ),
-        Image(
-            header=Camera.header(11),
-            encoding="bgr8",
-            width=64,
-            height=48,
-            step=192,
-            data=bytes(100),
-        ),  # data length is not step x height
-        Image(header=Camera.header(12), encoding="bgr8", width=0, height=0, step=0),
-        Image(
-            header=Camera.header(13),
-            encoding="bayer_rggb8",
-            width=4,
-            height=4,
-            step=4,
-            data=bytes(16),
+        (
+            Image(
+                header=Camera.header(11),
+                encoding="bgr8",
+                width=64,
+                height=48,
+                step=192,
+                data=bytes(100),
+            ),  # data length is not step x height
+            "error_bad_image",
+        ),
+        (
+            Image(header=Camera.header(12), encoding="bgr8", width=0, height=0, step=0),
+            "error_bad_image",
+        ),
+        (
+            Image(
+                header=Camera.header(13),
+                encoding="bayer_rggb8",
+                width=4,
+                height=4,
+                step=4,
+                data=bytes(16),
+            ),
+            "error_unsupported_encoding",
         ),
     ]
-    for msg in bad:
-        cam.pub.publish(msg)
-        cam.spin(0.1)
+    # One at a time, each until its own counter moved: newest-frame-wins cannot replace one bad
+    # frame by the next, so each is decoded and refused for its own reason.
+    for msg, key in bad:
+        before = diag.counter(SINGLE, key)
+        for _ in range(3):  # best effort: resend if the middleware lost it
+            cam.pub.publish(msg)
+            if diag.wait(SINGLE, lambda s, k=key, b=before: diag.counter(SINGLE, k) > b, 5):
+                break
+        assert diag.counter(SINGLE, key) == before + 1, (msg.encoding, key, diag.values(SINGLE))
     result = cam.send(cam.image(frame, 14), 14)
     assert result is not None and len(result.faces) == 1, "good frame after bad ones was lost"
     assert proc.poll() is None, "node died on bad input"
-
-    def counters() -> dict[str, str]:
-        for d in reversed(diags):
-            for status in d.status:
-                if status.name.startswith("/single/face_affect_node"):
-                    return {kv.key: kv.value for kv in status.values}
-        return {}
-
-    assert spin_until(
-        client,
-        lambda: (
-            int(counters().get("error_unsupported_encoding", 0)) >= 2
-            and int(counters().get("error_bad_image", 0)) >= 2
-        ),
-        timeout=5,
-    ), counters()
-    values = counters()
+    warned = [s.message for s in diag.history[SINGLE] if s.level == DiagnosticStatus.WARN]
+    assert any("bad input frame" in m for m in warned), warned
+    values = diag.values(SINGLE)
     assert values["models_loaded"].startswith("yunet")
-    assert float(values["latency_median_ms"]) > 0
+    assert diag.wait(SINGLE, lambda s: float(diag.values(SINGLE).get("latency_median_ms", 0)) > 0)
 
 
 def _set(client, node: str, name: str, value) -> tuple[bool, str]:
@@ -170,28 +214,33 @@ def _set(client, node: str, name: str, value) -> tuple[bool, str]:
 
 def test_runtime_parameter_change_applies_to_next_frame(single, client, frame) -> None:
     _, cam = single
-    node = "/single/face_affect_node"
-    ok, reason = _set(client, node, "label_set", "bogus")
-    assert not ok and "label_set" in reason
-    ok, reason = _set(client, node, "score_threshold", 5.0)
-    assert not ok, "out-of-range threshold accepted"
-    ok, reason = _set(client, node, "label_set", "hierarchical3")
-    assert ok, reason
-    result = cam.send(cam.image(frame, 20), 20)
-    assert list(result.emotion_labels) == ["happy", "sad", "other"]
-    assert result.faces[0].emotion == "happy"
-    assert len(result.faces[0].emotion_scores) == 3
-    assert abs(sum(result.faces[0].emotion_scores) - 1) < 1e-5
-    ok, _ = _set(client, node, "score_threshold", 0.99)
-    assert ok
-    result = cam.send(cam.image(frame, 21), 21)
-    assert list(result.faces) == [], "threshold 0.99 still found the face"
-    assert _set(client, node, "score_threshold", 0.6)[0]
-    assert _set(client, node, "label_set", "fer7")[0]
+    try:
+        ok, reason = _set(client, SINGLE, "label_set", "bogus")
+        assert not ok and "label_set" in reason
+        ok, reason = _set(client, SINGLE, "score_threshold", 5.0)
+        assert not ok, "out-of-range threshold accepted"
+        ok, reason = _set(client, SINGLE, "label_set", "hierarchical3")
+        assert ok, reason
+        result = cam.send(cam.image(frame, 20), 20)
+        assert list(result.emotion_labels) == ["happy", "sad", "other"]
+        assert result.faces[0].emotion == "happy"
+        assert len(result.faces[0].emotion_scores) == 3
+        assert abs(sum(result.faces[0].emotion_scores) - 1) < 1e-5
+        assert result.faces[0].id == "face_1", "the change restarted the face tracks"
+        ok, _ = _set(client, SINGLE, "score_threshold", 0.99)
+        assert ok
+        result = cam.send(cam.image(frame, 21), 21)
+        assert list(result.faces) == [], "threshold 0.99 still found the face"
+    finally:
+        for name in ("score_threshold", "label_set"):
+            assert _set(client, SINGLE, name, SPEC_BY_NAME[name].default)[0], name
+    result = cam.send(cam.image(frame, 22), 22)
+    assert len(result.faces) == 1 and tuple(result.emotion_labels) == FER7
 
 
 def test_split_layout_matches_single_process(client, single, frame) -> None:
     _, single_cam = single
+    diag = Diagnostics(client)
     want = single_cam.send(single_cam.image(frame, 30), 30)
     cam_topic = "/split_cam/image"
     procs = [
@@ -210,6 +259,16 @@ def test_split_layout_matches_single_process(client, single, frame) -> None:
         _assert_same_faces(got, want, prob_tol=1e-4)
         empty = cam.send(cam.image(np.zeros((240, 320, 3), np.uint8), 31), 31)
         assert empty is not None and list(empty.faces) == []
+        # Each split node loaded only its own stage's models.
+        loaded = {}
+        for node in ("detector_node", "classifier_node"):
+            status = diag.wait(f"/split/{node}", lambda s: True)
+            assert status is not None, f"no /diagnostics from {node}"
+            loaded[node] = diag.values(f"/split/{node}")["models_loaded"]
+        assert loaded == {
+            "detector_node": "yunet_n_dynamic",
+            "classifier_node": "emotion_mini_xception, gender_mini_xception",
+        }
     finally:
         for code, _, err in stop_nodes(procs, signal.SIGTERM):
             assert code == 0, err[-2000:]
@@ -228,7 +287,11 @@ def test_compressed_input_and_corrupt_jpeg(client, frame) -> None:
         "__ns:=/jpeg",
         "-p",
         "input_transport:=compressed",
+        "-p",
+        f"diagnostics_period:={DIAG_PERIOD}",
     )
+    name = "/jpeg/face_affect_node"
+    diag = Diagnostics(client)
     try:
         cam = Camera(client, cam_topic, compressed=True, results="/jpeg/face_affect")
         assert cam.wait_ready()
@@ -241,13 +304,19 @@ def test_compressed_input_and_corrupt_jpeg(client, frame) -> None:
         corrupt = CompressedImage(
             header=Camera.header(40), format="jpeg", data=jpg.tobytes()[:2000]
         )
-        cam.pub.publish(corrupt)
-        # Newest frame wins: give the idle worker time to take the corrupt frame before the next
-        # good one would replace it (then it would be counted as stale, never decoded).
-        cam.spin(0.5)
+        assert diag.wait(name, lambda s: "processed" in diag.values(name))
+        before = diag.counter(name, "error_bad_image")
+        # Newest frame wins: the next good frame is sent only once the corrupt one was decoded
+        # and refused (counted), so it cannot be replaced unseen.
+        for _ in range(3):
+            cam.pub.publish(corrupt)
+            if diag.wait(name, lambda s: diag.counter(name, "error_bad_image") > before, 5):
+                break
+        assert diag.counter(name, "error_bad_image") == before + 1, diag.values(name)
         good.header = Camera.header(42)
         assert cam.send(good, 42) is not None, "good frame after a corrupt one was lost"
-        assert Camera.key(40) not in cam.results
+        # Results are reliable and in order: the corrupt frame's would have come before 42's.
+        assert Camera.key(40) not in cam.results, "a result was published for a corrupt frame"
         assert proc.poll() is None
     finally:
         ((code, _, err),) = stop_nodes([proc], signal.SIGTERM)
@@ -255,16 +324,63 @@ def test_compressed_input_and_corrupt_jpeg(client, frame) -> None:
     assert "corrupt" in err, "corrupt frame was dropped without a log line"
 
 
-def test_missing_model_fails_configure_but_node_stays_up(tmp_path) -> None:
+def test_missing_model_fails_configure_but_node_stays_up(client, tmp_path) -> None:
     missing = tmp_path / "nope.json"
-    proc = start_node("face_affect_node", "-r", "__ns:=/broken", "-p", f"detector_model:={missing}")
+    proc = start_node(
+        "face_affect_node",
+        "-r",
+        "__ns:=/broken",
+        "-p",
+        f"detector_model:={missing}",
+        "-p",
+        f"diagnostics_period:={DIAG_PERIOD}",
+    )
+    diag = Diagnostics(client)
     try:
-        # The process stays alive, unconfigured, waiting for a lifecycle manager or a fix.
-        with pytest.raises(Exception):  # noqa: B017 - TimeoutExpired: still running
-            proc.wait(timeout=5)
+        # The node is up, unconfigured, waiting for a lifecycle manager or a fix, and says why.
+        assert lifecycle_state(client, "/broken/face_affect_node", timeout=30) == "unconfigured"
+        status = diag.wait("/broken/face_affect_node", lambda s: True)
+        assert status is not None, "a node whose configure failed publishes no /diagnostics"
+        assert status.level == DiagnosticStatus.ERROR, status
+        assert "configure failed" in status.message and "nope.json" in status.message
+        assert proc.poll() is None
     finally:
         ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
     assert "configure failed" in err and "nope.json" in err, err[-2000:]
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+
+
+def test_diagnostics_warn_without_input_and_clear_stale_latency(client, frame) -> None:
+    cam_topic = "/idle_cam/image"
+    proc = start_node(
+        "face_affect_node",
+        "-r",
+        f"image:={cam_topic}",
+        "-r",
+        "__ns:=/idle",
+        "-p",
+        f"diagnostics_period:={DIAG_PERIOD}",
+        "-p",
+        "no_input_warn_s:=1.0",
+    )
+    name = "/idle/face_affect_node"
+    diag = Diagnostics(client)
+    try:
+        cam = Camera(client, cam_topic, results="/idle/face_affect")
+        assert cam.wait_ready()
+        status = diag.wait(name, lambda s: s.level == DiagnosticStatus.WARN)
+        assert status is not None and "no input frame" in status.message, status
+        assert cam.send(cam.image(frame, 90), 90) is not None
+        status = diag.wait(name, lambda s: s.level == DiagnosticStatus.OK)
+        assert status is not None, "still WARN after a frame arrived"
+        assert int(diag.values(name)["latency_samples"]) >= 1
+        # Frames stop: the latency statistics empty out instead of repeating a stale median.
+        status = diag.wait(name, lambda s: diag.values(name)["latency_samples"] == "0", 15)
+        assert status is not None, diag.values(name)
+        assert "latency_median_ms" not in diag.values(name)
+        assert status.level == DiagnosticStatus.WARN and "no input frame" in status.message
+    finally:
+        ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
     assert code == 0 and "Traceback" not in err, err[-2000:]
 
 
@@ -315,19 +431,39 @@ def test_saliency_topic_of_the_largest_face(client, frame) -> None:
 
 def test_max_rate_caps_processed_frames_at_runtime(single, client, frame) -> None:
     _, cam = single
-    node = "/single/face_affect_node"
-    assert _set(client, node, "max_rate", 2.0)[0]
+    diag = Diagnostics(client)
+    assert diag.wait(SINGLE, lambda s: True)
+    start = diag.values(SINGLE)
+    assert _set(client, SINGLE, "max_rate", 2.0)[0]
     try:
         keys = []
-        for i in range(60, 80):  # 20 frames at 20 Hz: 1 s of camera
+        for i in range(60, 80):  # 20 frames at about 20 Hz
             cam.pub.publish(cam.image(frame, i))
             keys.append(Camera.key(i))
             cam.spin(0.05)
-        cam.spin(1.0)
-        answered = sum(k in cam.results for k in keys)
-        # 2 frames/s over ~1 s: the first frame passes, then one every 0.5 s.
-        assert 1 <= answered <= 4, answered
+
+        # Every frame sent is accounted for: received with exactly one outcome, or counted as
+        # lost by the middleware. Wait for the counters to say so (they trail by a period).
+        def lost() -> int:
+            now = diag.values(SINGLE).get("dropped_middleware", 0)
+            return int(now) - int(start.get("dropped_middleware", 0))
+
+        def settled(_status) -> bool:
+            counts = _accounted(diag.values(SINGLE), start)
+            return bool(counts["balanced"]) and counts["received"] + lost() == len(keys)
+
+        assert diag.wait(SINGLE, settled), (_accounted(diag.values(SINGLE), start), lost())
+        counts = _accounted(diag.values(SINGLE), start)
+        assert counts["dropped_rate"] > 0, counts  # the cap dropped frames...
+        assert counts["processed"] >= 1, counts
+        # ...and only those: every processed frame is answered (results are reliable).
+        assert spin_until(
+            client, lambda: sum(k in cam.results for k in keys) == counts["processed"], 5
+        ), (sum(k in cam.results for k in keys), counts)
     finally:
-        assert _set(client, node, "max_rate", 0.0)[0]
+        assert _set(client, SINGLE, "max_rate", 0.0)[0]
+    before = diag.values(SINGLE)
     result = cam.send(cam.image(frame, 81), 81)
     assert result is not None, "rate cap still active after max_rate:=0"
+    assert diag.wait(SINGLE, lambda s: _accounted(diag.values(SINGLE), before)["balanced"])
+    assert _accounted(diag.values(SINGLE), before)["dropped_rate"] == 0

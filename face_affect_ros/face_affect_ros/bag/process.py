@@ -4,7 +4,8 @@ Why offline: recorded data is processed at full CPU speed, frame by frame, with 
 frame dropping a live node must do, so the result is reproducible and comparable with what the
 node publishes when the same bag is replayed. The output bag holds the input topics unchanged
 plus FaceAffectArray on ``/face_affect``, stamped like the images, built by the same conversion
-function as the nodes' messages.
+function as the nodes' messages. ``--json`` writes one :mod:`face_affect_ros.schema.results`
+record per frame (an ``error`` record for a frame that could not be used).
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from typing import IO, Any, Protocol
 
 import cv2
 import numpy as np
-from rclpy.serialization import deserialize_message, serialize_message
-from sensor_msgs.msg import CompressedImage, Image
 
 from face_affect_ros.bag import storage as bs
+from face_affect_ros.core import image_io
 from face_affect_ros.core.draw import draw_results
 from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS
 from face_affect_ros.core.pipeline import FrameResult, PipelineConfig
-from face_affect_ros.nodes.convert import frame_result_to_msg, image_from_msg, roi_of, stamp_ns
+from face_affect_ros.schema import params as params_table
+from face_affect_ros.schema.messages import face_affect_array_fields
+from face_affect_ros.schema.results import SCHEMA, frame_to_dict
 
 _LOG = logging.getLogger(__name__)
 
@@ -37,11 +39,8 @@ _LOG = logging.getLogger(__name__)
 OUTPUT_TOPIC = "/face_affect"
 OUTPUT_TYPE = "face_affect_msgs/msg/FaceAffectArray"
 
-#: rclpy classes of the image types, for deserialising raw CDR from the bag.
-IMAGE_CLASSES: dict[str, type] = {
-    "sensor_msgs/msg/Image": Image,
-    "sensor_msgs/msg/CompressedImage": CompressedImage,
-}
+#: Message types of camera frames the tool reads (deserialised with rosbags' typestore).
+COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
 
 #: Video container suffix -> FourCC. Both work with opencv-python-headless (its bundled FFmpeg
 #: has no H.264 encoder: 'avc1' fails to open).
@@ -154,41 +153,19 @@ def node_parameters(params_file: str | os.PathLike[str] | None = None) -> dict[s
 
     Why the node's parameters and not the core's defaults: replaying a bag into the node and
     processing it offline must give the same results, so both start from the same table
-    (:mod:`face_affect_ros.nodes.params`). The file has the ``ros2 run --params-file`` layout;
-    the section ``face_affect_node`` (or ``/face_affect_node``, ``/**``) is used.
+    (:mod:`face_affect_ros.schema.params`). See :func:`~face_affect_ros.schema.params.node_values`
+    for the file's layout.
     """
-    from face_affect_ros.nodes import params as node_params
-
-    values = {s.name: s.default for s in node_params.specs_for(NODE_NAME)}
-    if params_file is None:
-        return values
-    from ruamel.yaml import YAML, YAMLError
-
-    path = Path(params_file)
     try:
-        doc = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, YAMLError) as exc:
-        raise bs.BagError(f"{path}: cannot read parameters: {bs.one_line(exc)}") from exc
-    section = None
-    for key in (NODE_NAME, f"/{NODE_NAME}", "/**"):
-        if isinstance(doc, dict) and isinstance(doc.get(key), dict):
-            section = doc[key].get("ros__parameters")
-            break
-    if not isinstance(section, dict):
-        raise bs.BagError(f"{path}: no '{NODE_NAME}: ros__parameters:' section")
-    unknown = sorted(set(section) - set(values))
-    if unknown:
-        raise bs.BagError(f"{path}: unknown {NODE_NAME} parameter(s): {', '.join(unknown)}")
-    values.update(section)
-    return values
+        return params_table.node_values(NODE_NAME, params_file)
+    except params_table.ParamsFileError as exc:
+        raise bs.BagError(str(exc)) from exc
 
 
 def pipeline_config(values: dict[str, Any]) -> PipelineConfig:
     """Return the core configuration of node parameter `values`, or raise BagError."""
-    from face_affect_ros.nodes import params as node_params
-
     try:
-        return node_params.pipeline_config(values)
+        return params_table.pipeline_config(values)
     except (ValueError, TypeError) as exc:
         raise bs.BagError(f"invalid parameters: {bs.one_line(exc)}") from exc
 
@@ -205,33 +182,6 @@ def output_storage(input_storage: str, out: Path, requested: str | None) -> str:
             )
         return requested
     return implied or input_storage
-
-
-def face_records(result: FrameResult) -> list[dict[str, Any]]:
-    """JSON form of each face of a frame: detector box and published roi, labels, scores."""
-    faces = []
-    for face in result.faces:
-        det = face.detection
-        roi = roi_of(det.box, result.width, result.height)
-        faces.append(
-            {
-                "box": [round(float(v), 3) for v in det.box],
-                "roi": [roi.x_offset, roi.y_offset, roi.width, roi.height],
-                "score": round(float(det.score), 6),
-                "landmarks": [[round(float(x), 3), round(float(y), 3)] for x, y in det.landmarks],
-                "emotion": face.emotion,
-                "emotion_confidence": float(face.emotion_confidence),
-                "emotion_scores": dict(
-                    zip(result.emotion_labels, map(float, face.emotion_scores), strict=True)
-                ),
-                "gender": face.gender,
-                "gender_confidence": float(face.gender_confidence),
-                "gender_scores": dict(
-                    zip(result.gender_labels, map(float, face.gender_scores), strict=True)
-                ),
-            }
-        )
-    return faces
 
 
 class _VideoSink:
@@ -334,7 +284,7 @@ def process_bag(
             out_conn = bs.add_connection(writer, OUTPUT_TOPIC, OUTPUT_TYPE)
             if json_tmp is not None:
                 json_file = json_tmp.open("w", encoding="utf-8")
-            msg_class = IMAGE_CLASSES[image_conn.msgtype]
+            codec = _Codec(image_conn.msgtype)
             bar = _progress(image_conn.msgcount, progress)
             try:
                 for conn, timestamp, raw in bs.iter_messages(reader, input_path):
@@ -343,7 +293,7 @@ def process_bag(
                     if conn.id != image_conn.id:
                         continue
                     record = _process_frame(
-                        summary, pipeline, msg_class, raw, timestamp, max_pixels, video
+                        summary, pipeline, codec, raw, timestamp, max_pixels, video
                     )
                     if record.message is not None:
                         writer.write(out_conn, timestamp, record.message)
@@ -368,6 +318,46 @@ def process_bag(
     return summary
 
 
+class _Codec:
+    """CDR <-> messages with rosbags' typestore (no rclpy: the tool runs without ROS installed).
+
+    The result message's values come from :mod:`face_affect_ros.schema.messages`, the same
+    function the nodes' rclpy messages are filled from.
+    """
+
+    def __init__(self, image_type: str) -> None:
+        self.store = bs.typestore()
+        self.image_type = image_type
+        types = self.store.types
+        self._array = types[OUTPUT_TYPE]
+        self._face = types["face_affect_msgs/msg/FaceAffect"]
+        self._roi = types["sensor_msgs/msg/RegionOfInterest"]
+
+    def image(self, raw: bytes) -> Any:
+        """The image message of CDR bytes (raises on corrupt CDR)."""
+        return self.store.deserialize_cdr(raw, self.image_type)
+
+    def decode(self, msg: Any, max_pixels: int) -> np.ndarray:
+        """BGR or mono array of the message; ImageDecodeError (a ValueError) if unusable."""
+        if self.image_type == COMPRESSED_TYPE:
+            return image_io.decode_compressed(msg.format, bytes(msg.data), max_pixels)
+        return image_io.decode_raw(
+            msg.encoding, msg.width, msg.height, msg.step, bytes(msg.data), max_pixels
+        )
+
+    def result(self, header: Any, result: FrameResult) -> bytes:
+        """CDR bytes of the FaceAffectArray of `result` with the image's `header`."""
+        fields = face_affect_array_fields(result)
+        faces = []
+        for face in fields.pop("faces"):
+            face["roi"] = self._roi(**face["roi"], do_rectify=False)
+            for key in ("landmarks", "emotion_scores", "gender_scores"):
+                face[key] = np.asarray(face[key], dtype=np.float32)
+            faces.append(self._face(**face))
+        msg = self._array(header=header, faces=faces, **fields)
+        return bytes(self.store.serialize_cdr(msg, OUTPUT_TYPE))
+
+
 @dataclass
 class _Record:
     message: bytes | None
@@ -377,7 +367,7 @@ class _Record:
 def _process_frame(
     summary: BagSummary,
     pipeline: FrameProcessor,
-    msg_class: type,
+    codec: _Codec,
     raw: bytes,
     timestamp: int,
     max_pixels: int,
@@ -387,13 +377,13 @@ def _process_frame(
     summary.frames += 1
     record: dict[str, Any] = {"index": index, "bag_time_ns": timestamp}
     try:
-        msg = deserialize_message(raw, msg_class)
-    except Exception as exc:  # rclpy raises several types for corrupt CDR
+        msg = codec.image(raw)
+    except Exception as exc:  # rosbags raises several types for corrupt CDR
         return _bad(summary, record, f"frame {index}: undecodable message ({bs.one_line(exc)})")
-    record["stamp_ns"] = stamp_ns(msg.header)
+    record["stamp_ns"] = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
     record["frame_id"] = msg.header.frame_id
     try:
-        image = image_from_msg(msg, max_pixels)
+        image = codec.decode(msg, max_pixels)
     except ValueError as exc:  # ImageDecodeError and UnsupportedEncodingError
         return _bad(summary, record, f"frame {index}: {bs.one_line(exc)}")
     t0 = time.perf_counter()
@@ -406,13 +396,8 @@ def _process_frame(
         summary.genders.update(f.gender for f in result.faces)
     if video is not None:
         video.write(draw_results(image, result))
-    record.update(
-        width=result.width,
-        height=result.height,
-        process_ms=round(summary.process_ms[-1], 3),
-        faces=face_records(result),
-    )
-    return _Record(serialize_message(frame_result_to_msg(msg.header, result)), record)
+    record = frame_to_dict(result, **record, process_ms=round(summary.process_ms[-1], 3))
+    return _Record(codec.result(msg.header, result), record)
 
 
 def _bad(summary: BagSummary, record: dict[str, Any], reason: str) -> _Record:
@@ -421,7 +406,7 @@ def _bad(summary: BagSummary, record: dict[str, Any], reason: str) -> _Record:
         summary.bad_examples.append(reason)
     _LOG.debug("bad frame: %s", reason)
     record["error"] = reason
-    return _Record(None, record)
+    return _Record(None, {**record, "schema": SCHEMA})
 
 
 def _progress(total: int, enabled: bool) -> Any:

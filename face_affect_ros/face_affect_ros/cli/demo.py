@@ -133,76 +133,22 @@ def stop_process(proc: subprocess.Popen, timeout: float = NODE_STOP_TIMEOUT_S) -
     return proc.wait()
 
 
-def frame_result_from_msg(msg: Any) -> Any:
-    """Rebuild a core FrameResult from a FaceAffectArray, to draw it with core.draw.
-
-    The message carries the clamped integer ``roi``, not the detector's sub-pixel box, so the
-    drawn box is the published one.
-    """
-    from face_affect_ros.core.detector import Detection
-    from face_affect_ros.core.pipeline import FaceResult, FrameResult, StageTimings
-
-    faces = []
-    for f in msg.faces:
-        lm = [float(v) for v in f.landmarks]
-        det = Detection(
-            box=(
-                float(f.roi.x_offset),
-                float(f.roi.y_offset),
-                float(f.roi.width),
-                float(f.roi.height),
-            ),
-            score=float(f.detection_confidence),
-            landmarks=tuple((lm[2 * i], lm[2 * i + 1]) for i in range(5)),
-        )
-        faces.append(
-            FaceResult(
-                detection=det,
-                emotion=f.emotion,
-                emotion_confidence=float(f.emotion_confidence),
-                emotion_scores=tuple(float(p) for p in f.emotion_scores),
-                gender=f.gender,
-                gender_confidence=float(f.gender_confidence),
-                gender_scores=tuple(float(p) for p in f.gender_scores),
-            )
-        )
-    return FrameResult(
-        width=int(msg.image_width),
-        height=int(msg.image_height),
-        emotion_labels=tuple(msg.emotion_labels),
-        faces=tuple(faces),
-        timings=StageTimings(0.0, 0.0, 0.0, 0.0),
-        gender_labels=tuple(msg.gender_labels),
-    )
-
-
 def msg_record(msg: Any, index: int | None, latency_ms: float | None) -> dict[str, Any]:
-    """Return the JSON form of one received FaceAffectArray (one line of the demo's .jsonl)."""
-    stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-    return {
-        "index": index,
-        "stamp_ns": stamp,
-        "frame_id": msg.header.frame_id,
-        "latency_ms": None if latency_ms is None else round(latency_ms, 3),
-        "faces": [
-            {
-                "roi": [f.roi.x_offset, f.roi.y_offset, f.roi.width, f.roi.height],
-                "score": float(f.detection_confidence),
-                "landmarks": [float(v) for v in f.landmarks],
-                "emotion": f.emotion,
-                "emotion_confidence": float(f.emotion_confidence),
-                "emotion_scores": dict(
-                    zip(msg.emotion_labels, map(float, f.emotion_scores), strict=True)
-                ),
-                "gender": f.gender,
-                "gender_confidence": float(f.gender_confidence),
-                "gender_scores": dict(
-                    zip(msg.gender_labels, map(float, f.gender_scores), strict=True)
-                ),
-            }
-            for f in msg.faces
-        ],
-    }
+    """Return the JSON form of one received FaceAffectArray (one line of the demo's .jsonl).
+
+    A face_affect/v1 record (:mod:`face_affect_ros.schema.results`) like the other tools'; the
+    message carries the clamped ``roi``, so ``box`` is the roi too.
+    """
+    from face_affect_ros.nodes.messages import frame_result_from_msg, stamp_ns
+    from face_affect_ros.schema.results import frame_to_dict
+
+    return frame_to_dict(
+        frame_result_from_msg(msg),
+        index=index,
+        stamp_ns=stamp_ns(msg.header),
+        frame_id=msg.header.frame_id,
+        latency_ms=None if latency_ms is None else round(latency_ms, 3),
+    )
 
 
 def live_line(t: float, index: int | None, msg: Any, latency_ms: float | None) -> str:
@@ -336,9 +282,9 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
             return
         from rclpy.serialization import deserialize_message
 
-        from face_affect_ros.bag.process import IMAGE_CLASSES
+        from face_affect_ros.bag.play import message_class
 
-        header = deserialize_message(raw, IMAGE_CLASSES[image.msgtype]).header
+        header = deserialize_message(raw, message_class(image.msgtype)).header
         stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         with seen.lock:
             if seen.first_stamp is None:
@@ -438,10 +384,11 @@ def _write_outputs(seen: _Collected, image_type: str, out: Path, video: bool) ->
     import cv2
     from rclpy.serialization import deserialize_message
 
-    from face_affect_ros.bag.process import IMAGE_CLASSES, VIDEO_CODECS
+    from face_affect_ros.bag.play import message_class
+    from face_affect_ros.bag.process import VIDEO_CODECS
     from face_affect_ros.core.draw import draw_results
     from face_affect_ros.core.image_io import ImageDecodeError
-    from face_affect_ros.nodes.convert import image_from_msg
+    from face_affect_ros.nodes.messages import frame_result_from_msg, image_from_msg
 
     written = []
     jsonl = out / "face_affect_demo.jsonl"
@@ -461,7 +408,7 @@ def _write_outputs(seen: _Collected, image_type: str, out: Path, video: bool) ->
         fps = min(max((len(stamps) - 1) / ((stamps[-1] - stamps[0]) / 1e9), 1.0), 120.0)
     try:
         for stamp in stamps:
-            msg = deserialize_message(seen.published[stamp][1], IMAGE_CLASSES[image_type])
+            msg = deserialize_message(seen.published[stamp][1], message_class(image_type))
             try:
                 frame = image_from_msg(msg, 8192 * 8192)
             except ImageDecodeError:

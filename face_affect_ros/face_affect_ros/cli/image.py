@@ -5,12 +5,16 @@ Usage::
     face-affect-image [--json] [--out DIR] PATH...
 
 PATH is an image file or a directory (its image files, not recursive). Output is a table per
-image, or with ``--json`` one JSON object per line per image::
+image, or with ``--json`` one JSON object per line per image: the face_affect/v1 record of
+:mod:`face_affect_ros.schema.results` (the bag tool and the demo write the same), with the
+image's path under ``"image"``::
 
-    {"image": path, "width": w, "height": h,
-     "faces": [{"box": [x, y, w, h], "score": s, "landmarks": [[x, y], ...5],
-                "emotion": label, "emotion_scores": {label: p, ...},
-                "gender": label, "gender_confidence": p}, ...]}
+    {"image": path, "schema": "face_affect/v1", "width": w, "height": h,
+     "emotion_labels": [...], "gender_labels": [...],
+     "faces": [{"track_id": "", "box": [x, y, w, h], "roi": [x, y, w, h], "score": s,
+                "landmarks": [[x, y], ...5], "emotion": label, "emotion_confidence": p,
+                "emotion_scores": {label: p, ...}, "gender": label, "gender_confidence": p,
+                "gender_scores": {label: p, ...}}, ...]}
 
 ``--out DIR`` also writes each image annotated (PNG). Unreadable inputs are reported on stderr
 with a one-line reason and the others are still processed.
@@ -34,6 +38,7 @@ from face_affect_ros.core.draw import draw_results
 from face_affect_ros.core.labels import LABEL_SETS
 from face_affect_ros.core.manifest import ModelError
 from face_affect_ros.core.pipeline import FaceAffectPipeline, FrameResult, PipelineConfig
+from face_affect_ros.schema.results import frame_to_dict
 
 PROG = "face-affect-image"
 
@@ -145,27 +150,8 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def result_to_json(path: str, result: FrameResult) -> dict:
-    """Build the ``--json`` object for one image (pixel values rounded to 0.01 px)."""
-    return {
-        "image": path,
-        "width": result.width,
-        "height": result.height,
-        "faces": [
-            {
-                "box": [round(v, 2) for v in face.detection.box],
-                "score": round(face.detection.score, 4),
-                "landmarks": [[round(x, 2), round(y, 2)] for x, y in face.detection.landmarks],
-                "emotion": face.emotion,
-                "emotion_scores": {
-                    label: round(p, 6)
-                    for label, p in zip(result.emotion_labels, face.emotion_scores, strict=True)
-                },
-                "gender": face.gender,
-                "gender_confidence": round(face.gender_confidence, 6),
-            }
-            for face in result.faces
-        ],
-    }
+    """The ``--json`` object for one image: a face_affect/v1 record with the image's path."""
+    return frame_to_dict(result, image=path)
 
 
 def format_table(path: str, result: FrameResult) -> str:

@@ -1,96 +1,155 @@
-"""classifier_node: the split layout's emotion and gender stage.
+"""classifier_node: the split layout's emotion and gender stage (loads only those two models).
 
 Keeps camera_node's recent frames in a bounded cache keyed by stamp; for each FaceDetectionArray
 it takes the frame of exactly that stamp (a missing one is counted as `error_stamp_miss`),
 classifies every face in one batched call per model and publishes FaceAffectArray on
 `face_affect` with the image's header, empty arrays included.
+Parts: frames + detections subscriptions (the stamp cache, executor thread only) -> Worker (owns
+the ClassifierStage) -> ResultPublishers(affect, debug, saliency).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from face_affect_msgs.msg import FaceDetectionArray
+from face_affect_ros.core.config import CLASSIFIER, stages_to_rebuild
 from face_affect_ros.core.frames import StampCache
-from face_affect_ros.nodes import params as P  # noqa: N812
-from face_affect_ros.nodes.base import run
-from face_affect_ros.nodes.convert import detections_from_msg, stamp_ns
-from face_affect_ros.nodes.processing import RESULT_QOS, ProcessingNode
+from face_affect_ros.core.stages import ClassifierStage
+from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
+from face_affect_ros.nodes.messages import detections_from_msg, stamp_ns
+from face_affect_ros.nodes.publishers import RESULT_QOS, ResultPublishers, configure_saliency
+from face_affect_ros.nodes.worker import Worker
+from face_affect_ros.schema.params import PIXEL_LIMIT, pipeline_config
 
+EXECUTABLE = "classifier_node"
+FRAMES_TOPIC = "face_affect/frames"
 # Every frame may be asked for later, so frames arrive reliably (camera_node keeps depth 1).
 FRAMES_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
 
 
-class ClassifierNode(ProcessingNode):
+class ClassifierRole:
     """Emotion and gender for detections from detector_node, paired with their frames."""
 
-    EXECUTABLE = "classifier_node"
-
-    def __init__(self, node_name: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, node: ManagedNode) -> None:
+        self.node = node
+        self.stage: ClassifierStage | None = None  # used by the worker only
+        self.outputs: ResultPublishers | None = None
+        self.worker = Worker(
+            f"{node.get_name()}_worker", self._process, node.stats, node.get_logger()
+        )
         self._subs: list = []
         self._cache: StampCache | None = None
-        super().__init__(node_name, **kwargs)
 
-    def activate_stage(self) -> None:
+    def configure(self) -> None:
+        """Load and verify the emotion and gender models (only those), create publishers."""
+        self.stage = ClassifierStage(pipeline_config(self.node.params))
+        emo, gen = self.stage.model_names
+        self.node.get_logger().info(f"models loaded: emotion={emo} gender={gen}")
+        self.outputs = ResultPublishers(self.node, affect=True, detections=False, debug=True)
+        configure_saliency(self.node, self.outputs)
+
+    def activate(self) -> None:
         """Start the worker, then subscribe to frames and detections."""
-        super().activate_stage()
-        self._cache = StampCache(self.params["image_cache_size"])
+        self.worker.start()
+        self._cache = StampCache(self.node.params["image_cache_size"])
         self._subs = [
-            self.create_subscription(Image, "face_affect/frames", self._on_frame, FRAMES_QOS),
-            self.create_subscription(
+            self.node.create_subscription(Image, FRAMES_TOPIC, self._on_frame, FRAMES_QOS),
+            self.node.create_subscription(
                 FaceDetectionArray, "face_affect/detections", self._on_detections, RESULT_QOS
             ),
         ]
 
-    def deactivate_stage(self) -> None:
+    def deactivate(self) -> None:
         """Unsubscribe, then stop the worker."""
         for sub in self._subs:
-            self.destroy_subscription(sub)
+            self.node.destroy_subscription(sub)
         self._subs = []
-        super().deactivate_stage()
+        self.worker.stop()
+
+    def cleanup(self) -> None:
+        """Drop the models and the publishers."""
+        if self.outputs is not None:
+            self.outputs.destroy()
+        self.outputs = None
+        self.stage = None
+
+    def validate(self, params: Mapping[str, Any]) -> str | None:
+        """A change is valid iff the core accepts the resulting configuration."""
+        return config_error(params)
+
+    def apply(self, params: Mapping[str, Any], changed: frozenset[str]) -> None:
+        """Margins, labels, thresholds, tracking and saliency rate, on the worker."""
+        outputs = self.outputs
+        if self.stage is None or outputs is None:
+            return
+        config = pipeline_config(params)
+        rate = params["saliency_rate"]
+
+        def change() -> None:
+            if CLASSIFIER in stages_to_rebuild(self.stage.config, config):
+                stage = ClassifierStage(config)
+                stage.adopt_tracks(self.stage)
+                self.stage = stage
+            else:
+                self.stage.apply(config)
+            outputs.saliency_limiter.max_rate = rate
+
+        self.worker.call_soon(change)
+
+    def diagnostic_values(self) -> dict[str, str]:
+        """Models loaded, label set, and the frame cache's fill and evictions."""
+        stage = self.stage
+        values = {"models_loaded": ", ".join(stage.model_names) if stage is not None else "none"}
+        values["label_set"] = self.node.params["label_set"]
+        if self._cache is not None:
+            values["image_cache"] = f"{len(self._cache)}/{self._cache.capacity}"
+            values["image_cache_evicted"] = str(self._cache.evicted)
+        return values
 
     def _on_frame(self, msg: Image) -> None:
         self._cache.put(stamp_ns(msg.header), (msg, time.monotonic()))
 
     def _on_detections(self, msg: FaceDetectionArray) -> None:
-        self.count("received")
+        self.node.stats.count("received")
         entry = self._cache.pop(stamp_ns(msg.header))
         if entry is None:
-            self.count("error_stamp_miss")
-            self.get_logger().warning(
+            self.node.stats.count("error_stamp_miss")
+            self.node.get_logger().warning(
                 "no frame with the stamp of a detection message (cache too small or frames "
                 "lost); detection skipped",
                 throttle_duration_sec=5.0,
             )
             return
         frame, received = entry
-        self.submit(msg, frame, received)
+        self.worker.submit((msg, frame, received))
 
-    def process(self, item: Any) -> None:
-        """Classify the faces of one detection message on its frame and publish."""
+    def _process(self, item: tuple[FaceDetectionArray, Image, float]) -> None:
         detections_msg, frame, received = item
-        image = self.decode_frame(frame, P.PIXEL_LIMIT, "face_affect/frames")
+        image = self.node.decoder.decode(frame, PIXEL_LIMIT, FRAMES_TOPIC)
         if image is None:
             return
-        result = self.pipeline.classify(image, detections_from_msg(detections_msg))
-        self.publish_result(detections_msg.header, image, result, received)
+        result = self.stage.classify(image, detections_from_msg(detections_msg))
+        self.outputs.publish(detections_msg.header, image, result, self.stage.emotion_crop)
+        stats = self.node.stats
+        stats.count("processed")
+        stats.count("faces", len(result.faces))
+        stats.record_latency(time.monotonic() - received)
 
-    def diagnostic_values(self) -> dict[str, str]:
-        """Also the frame cache's fill and evictions."""
-        values = super().diagnostic_values()
-        if self._cache is not None:
-            values["image_cache"] = f"{len(self._cache)}/{self._cache.capacity}"
-            values["image_cache_evicted"] = str(self._cache.evicted)
-        return values
+
+def make_node(**kwargs: Any) -> ManagedNode:
+    """The node, unconfigured (kwargs go to rclpy's Node, e.g. parameter_overrides)."""
+    return ManagedNode(EXECUTABLE, ClassifierRole, **kwargs)
 
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of `ros2 run face_affect_ros classifier_node`."""
-    run(ClassifierNode, args)
+    run(make_node, args)
 
 
 if __name__ == "__main__":

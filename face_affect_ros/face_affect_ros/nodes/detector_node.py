@@ -1,71 +1,120 @@
-"""detector_node: the split layout's detection stage.
+"""detector_node: the split layout's detection stage (loads only the face detector).
 
 Takes frames from camera_node (newest wins), finds faces and publishes a FaceDetectionArray
 with the frame's header on `face_affect/detections`, for every processed frame (empty arrays
 included), so classifier_node can pair each detection message with its image by stamp.
+Parts: frames subscription -> Worker (owns the DetectorStage) -> ResultPublishers(detections).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from face_affect_ros.nodes import params as P  # noqa: N812
-from face_affect_ros.nodes.base import run
-from face_affect_ros.nodes.convert import detections_to_msg
-from face_affect_ros.nodes.processing import ProcessingNode
+from face_affect_ros.core.config import DETECTOR, stages_to_rebuild
+from face_affect_ros.core.stages import DetectorStage
+from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
+from face_affect_ros.nodes.publishers import ResultPublishers
+from face_affect_ros.nodes.worker import Worker
+from face_affect_ros.schema.params import PIXEL_LIMIT, pipeline_config
+
+EXECUTABLE = "detector_node"
+FRAMES_TOPIC = "face_affect/frames"
 
 
-class DetectorNode(ProcessingNode):
+class DetectorRole:
     """Face detection on camera_node's frames."""
 
-    EXECUTABLE = "detector_node"
-    PUBLISH_AFFECT = False
-    PUBLISH_DETECTIONS = True
-
-    def __init__(self, node_name: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, node: ManagedNode) -> None:
+        self.node = node
+        self.stage: DetectorStage | None = None  # used by the worker only
+        self.outputs: ResultPublishers | None = None
+        self.worker = Worker(
+            f"{node.get_name()}_worker", self._process, node.stats, node.get_logger()
+        )
         self._sub = None
-        super().__init__(node_name, **kwargs)
 
-    def activate_stage(self) -> None:
+    def configure(self) -> None:
+        """Load and verify the detector model (only it), create the detections publisher."""
+        self.stage = DetectorStage(pipeline_config(self.node.params))
+        self.node.get_logger().info(f"models loaded: detector={self.stage.model_name}")
+        self.outputs = ResultPublishers(self.node, affect=False, detections=True, debug=False)
+
+    def activate(self) -> None:
         """Start the worker and subscribe to the frames (best effort, newest only)."""
-        super().activate_stage()
-        self._sub = self.create_subscription(
-            Image, "face_affect/frames", self._on_frame, qos_profile_sensor_data
+        self.worker.start()
+        self._sub = self.node.create_subscription(
+            Image, FRAMES_TOPIC, self._on_frame, qos_profile_sensor_data
         )
 
-    def deactivate_stage(self) -> None:
+    def deactivate(self) -> None:
         """Unsubscribe, then stop the worker."""
         if self._sub is not None:
-            self.destroy_subscription(self._sub)
+            self.node.destroy_subscription(self._sub)
             self._sub = None
-        super().deactivate_stage()
+        self.worker.stop()
+
+    def cleanup(self) -> None:
+        """Drop the model and the publisher."""
+        if self.outputs is not None:
+            self.outputs.destroy()
+        self.outputs = None
+        self.stage = None
+
+    def validate(self, params: Mapping[str, Any]) -> str | None:
+        """A change is valid iff the core accepts the resulting configuration."""
+        return config_error(params)
+
+    def apply(self, params: Mapping[str, Any], changed: frozenset[str]) -> None:
+        """Thresholds and limits, applied on the worker before its next frame."""
+        if self.stage is None:
+            return
+        config = pipeline_config(params)
+
+        def change() -> None:
+            if DETECTOR in stages_to_rebuild(self.stage.config, config):
+                self.stage = DetectorStage(config)
+            else:
+                self.stage.apply(config)
+
+        self.worker.call_soon(change)
+
+    def diagnostic_values(self) -> dict[str, str]:
+        """The model loaded."""
+        stage = self.stage
+        return {"models_loaded": stage.model_name if stage is not None else "none"}
 
     def _on_frame(self, msg: Image) -> None:
-        self.count("received")
+        self.node.stats.count("received")
         # Decoding waits for the worker: a frame replaced before it is taken costs nothing.
-        self.submit(msg, None, time.monotonic())
+        self.worker.submit((msg, time.monotonic()))
 
-    def process(self, item: Any) -> None:
-        """Decode and detect one frame, publish its detections."""
-        msg, _, received = item
-        image = self.decode_frame(msg, P.PIXEL_LIMIT, "face_affect/frames")
+    def _process(self, item: tuple[Image, float]) -> None:
+        msg, received = item
+        image = self.node.decoder.decode(msg, PIXEL_LIMIT, FRAMES_TOPIC)
         if image is None:
             return
-        detections = self.pipeline.detect(image)
+        detections = self.stage.detect(image)
         h, w = image.shape[:2]
-        self._det_pub.publish(detections_to_msg(msg.header, w, h, detections))
-        self.count("processed")
-        self.count("faces", len(detections))
-        self.record_latency(time.monotonic() - received)
+        self.outputs.publish_detections(msg.header, w, h, detections)
+        stats = self.node.stats
+        stats.count("processed")
+        stats.count("faces", len(detections))
+        stats.record_latency(time.monotonic() - received)
+
+
+def make_node(**kwargs: Any) -> ManagedNode:
+    """The node, unconfigured (kwargs go to rclpy's Node, e.g. parameter_overrides)."""
+    return ManagedNode(EXECUTABLE, DetectorRole, **kwargs)
 
 
 def main(args: list[str] | None = None) -> None:
     """Entry point of `ros2 run face_affect_ros detector_node`."""
-    run(DetectorNode, args)
+    run(make_node, args)
 
 
 if __name__ == "__main__":

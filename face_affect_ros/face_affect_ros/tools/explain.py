@@ -12,8 +12,8 @@ Here that rule is a backward hook on every ``nn.ReLU`` (the architectures use Re
 ``F.relu``, for this reason). The target is the pre-softmax score of a class, or the summed
 activation of one channel of a named layer (to see what a feature map responds to).
 
-Library use (the ROS node calls :func:`saliency_for_crop` at a low rate when the user enables it;
-it imports torch only then)::
+Library use (the ROS nodes use :class:`SaliencyExplainer` at a low rate when the user enables
+it; they import this module, and so torch, only then)::
 
     from face_affect_ros.tools.explain import saliency_for_crop
     sal = saliency_for_crop(model, gray_crop_uint8, class_index)   # float32 [64, 64]
@@ -177,6 +177,40 @@ def saliency_to_uint8(saliency: np.ndarray) -> np.ndarray:
     s = saliency.astype(np.float64) - saliency.mean()
     s = s / (s.std() + 1e-5) * 0.1 + 0.5
     return np.clip(np.rint(s * 255.0), 0, 255).astype(np.uint8)
+
+
+class SaliencyExplainer:
+    """Saliency images of one emotion model, for the nodes' optional face_affect/saliency topic.
+
+    Implements the nodes' ``Explainer`` interface (:mod:`face_affect_ros.nodes.publishers`):
+    ``image(crop, emotion)`` returns a BGR image, the 64 px face crop (left) beside its guided
+    back-propagation saliency for `emotion` (right). A grouped label set's emotion that the
+    7-class model does not have is explained by the model's own top class.
+
+    Raises:
+        ValueError: `weights` is not an emotion model.
+    """
+
+    def __init__(self, weights: str | os.PathLike[str]) -> None:
+        from face_affect_ros.tools import models
+
+        self._loaded = models.load_classifier(weights)
+        if self._loaded.task != "emotion":
+            raise ValueError(
+                f"saliency_model {weights} is a {self._loaded.task} model, not an emotion model"
+            )
+
+    def image(self, crop: np.ndarray, emotion: str) -> np.ndarray:
+        """BGR image: the face crop beside its saliency for `emotion`, both input-size px."""
+        labels, model, size = self._loaded.labels, self._loaded.model, self._loaded.input_size
+        if emotion in labels:
+            target = labels.index(emotion)
+        else:
+            with torch.no_grad():
+                target = int(model(crop_to_input(crop, size)).argmax())
+        face = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+        sal = saliency_to_uint8(saliency_for_crop(model, crop, target, size))
+        return cv2.cvtColor(np.hstack([face, sal]), cv2.COLOR_GRAY2BGR)
 
 
 def _load_images(paths: Sequence[str]) -> tuple[list[np.ndarray], list[str]]:

@@ -1,4 +1,4 @@
-"""Translation between ROS messages and the core's arrays and dataclasses.
+"""Translation between ROS messages and the core's arrays and dataclasses (both ways).
 
 Nothing here computes on pixels: decoding rules live in core.image_io, geometry in the core. This
 module only moves fields, so the nodes and the bag tool publish byte-identical messages.
@@ -6,7 +6,6 @@ module only moves fields, so the nodes and the bag tool publish byte-identical m
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,7 +15,12 @@ from std_msgs.msg import Header
 from face_affect_msgs.msg import FaceAffect, FaceAffectArray, FaceDetection, FaceDetectionArray
 from face_affect_ros.core import image_io
 from face_affect_ros.core.detector import Detection
-from face_affect_ros.core.pipeline import FrameResult
+from face_affect_ros.core.results import FaceResult, FrameResult, StageTimings
+from face_affect_ros.schema.messages import (
+    face_affect_array_fields,
+    face_detection_fields,
+    roi_fields,
+)
 
 
 def stamp_ns(header: Header) -> int:
@@ -41,15 +45,7 @@ def image_to_msg(header: Header, bgr: np.ndarray) -> Image:
 
 def roi_of(box: Sequence[float], width: int, height: int) -> RegionOfInterest:
     """Integer RegionOfInterest covering `box` (x, y, w, h), clamped to a width x height image."""
-    x0 = min(max(0, math.floor(box[0])), width)
-    y0 = min(max(0, math.floor(box[1])), height)
-    x1 = min(max(0, math.ceil(box[0] + box[2])), width)
-    y1 = min(max(0, math.ceil(box[1] + box[3])), height)
-    return RegionOfInterest(x_offset=x0, y_offset=y0, width=x1 - x0, height=y1 - y0)
-
-
-def _landmarks(det: Detection) -> list[float]:
-    return [float(v) for point in det.landmarks for v in point]
+    return RegionOfInterest(**roi_fields(box, width, height))
 
 
 def detections_to_msg(
@@ -58,14 +54,9 @@ def detections_to_msg(
     """FaceDetectionArray of one frame (empty `detections` when no face)."""
     msg = FaceDetectionArray(header=header, image_width=width, image_height=height)
     for det in detections:
-        msg.detections.append(
-            FaceDetection(
-                roi=roi_of(det.box, width, height),
-                box=[float(v) for v in det.box],
-                confidence=float(det.score),
-                landmarks=_landmarks(det),
-            )
-        )
+        fields = face_detection_fields(det, width, height)
+        fields["roi"] = RegionOfInterest(**fields["roi"])
+        msg.detections.append(FaceDetection(**fields))
     return msg
 
 
@@ -85,28 +76,55 @@ def detections_from_msg(msg: FaceDetectionArray) -> list[Detection]:
 
 
 def frame_result_to_msg(header: Header, result: FrameResult) -> FaceAffectArray:
-    """FaceAffectArray of one processed frame (empty `faces` when no face was found)."""
-    msg = FaceAffectArray(
-        header=header,
-        image_width=result.width,
-        image_height=result.height,
-        emotion_labels=list(result.emotion_labels),
-        gender_labels=list(result.gender_labels),
-    )
-    for face in result.faces:
-        det = face.detection
-        msg.faces.append(
-            FaceAffect(
-                id=face.track_id,
-                roi=roi_of(det.box, result.width, result.height),
-                detection_confidence=float(det.score),
-                landmarks=_landmarks(det),
-                emotion=face.emotion,
-                emotion_confidence=float(face.emotion_confidence),
-                emotion_scores=[float(p) for p in face.emotion_scores],
-                gender=face.gender,
-                gender_confidence=float(face.gender_confidence),
-                gender_scores=[float(p) for p in face.gender_scores],
+    """FaceAffectArray of one processed frame (empty `faces` when no face was found).
+
+    The values come from :func:`face_affect_ros.schema.messages.face_affect_array_fields`, as
+    in the bag tool's rosbags messages.
+    """
+    fields = face_affect_array_fields(result)
+    faces = []
+    for face in fields.pop("faces"):
+        face["roi"] = RegionOfInterest(**face["roi"])
+        faces.append(FaceAffect(**face))
+    return FaceAffectArray(header=header, faces=faces, **fields)
+
+
+def frame_result_from_msg(msg: FaceAffectArray) -> FrameResult:
+    """A core FrameResult back from a FaceAffectArray (the demo draws and records it).
+
+    The message carries the clamped integer ``roi``, not the detector's sub-pixel box, so the
+    result's box is the published one; timings are not carried (zeros).
+    """
+    faces = []
+    for f in msg.faces:
+        lm = [float(v) for v in f.landmarks]
+        det = Detection(
+            box=(
+                float(f.roi.x_offset),
+                float(f.roi.y_offset),
+                float(f.roi.width),
+                float(f.roi.height),
+            ),
+            score=float(f.detection_confidence),
+            landmarks=tuple((lm[2 * i], lm[2 * i + 1]) for i in range(len(lm) // 2)),
+        )
+        faces.append(
+            FaceResult(
+                detection=det,
+                emotion=f.emotion,
+                emotion_confidence=float(f.emotion_confidence),
+                emotion_scores=tuple(float(p) for p in f.emotion_scores),
+                gender=f.gender,
+                gender_confidence=float(f.gender_confidence),
+                gender_scores=tuple(float(p) for p in f.gender_scores),
+                track_id=f.id,
             )
         )
-    return msg
+    return FrameResult(
+        width=int(msg.image_width),
+        height=int(msg.image_height),
+        emotion_labels=tuple(msg.emotion_labels),
+        faces=tuple(faces),
+        timings=StageTimings(0.0, 0.0, 0.0, 0.0),
+        gender_labels=tuple(msg.gender_labels),
+    )

@@ -1,0 +1,292 @@
+"""The pipeline's two stages as objects: detection, and crop + classify + label + track.
+
+Why two objects: the split layout runs each stage in its own process, and a process must load
+only its stage's models (detector_node has no use for the emotion and gender sessions,
+classifier_node none for YuNet). :class:`~face_affect_ros.core.pipeline.FaceAffectPipeline`
+composes one of each for the single-process node, the CLIs and the benchmarks, so all of them
+run the same code.
+
+Both stages take a :class:`PipelineConfig` and read only their own fields of it. ``apply(config)``
+switches a running stage to a new configuration whose session fields are unchanged (thresholds,
+margins, label set, flip, smoothing...) without touching the sessions; a stage is one object per
+thread, so the caller hands the change to the thread that runs it (the nodes' worker does).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from face_affect_ros.core.classifier import AffectClassifier
+from face_affect_ros.core.config import (
+    BORDER_MODES,
+    CLASSIFIER_SESSION_FIELDS,
+    DETECTOR_SESSION_FIELDS,
+    PipelineConfig,
+    changed_fields,
+)
+from face_affect_ros.core.detector import Detection, FaceDetector, check_image
+from face_affect_ros.core.labels import LABEL_SETS, decide_gender, merge_matrix
+from face_affect_ros.core.results import FaceResult, FrameResult, StageTimings
+from face_affect_ros.core.tracking import FaceTracker
+
+__all__ = ["ClassifierStage", "DetectorStage", "crop_face"]
+
+
+def crop_face(
+    gray: np.ndarray,
+    box: Sequence[float],
+    margin: tuple[float, float],
+    border: int = cv2.BORDER_REFLECT_101,
+) -> np.ndarray:
+    """Cut the box enlarged by ``margin`` (fractions of w, h on each side) out of ``gray``.
+
+    Returns a view when the region lies inside the image; parts outside are filled with
+    ``border`` (a new array, only for faces cut by the border). The region always keeps its
+    size, so a half-visible face is not stretched to fill the model input.
+    """
+    x, y, w, h = (float(v) for v in box)
+    mx, my = margin
+    x0 = math.floor(x - mx * w + 0.5)
+    y0 = math.floor(y - my * h + 0.5)
+    x1 = max(x0 + 1, math.floor(x + w + mx * w + 0.5))
+    y1 = max(y0 + 1, math.floor(y + h + my * h + 0.5))
+    height, width = gray.shape[:2]
+    if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
+        return gray[y0:y1, x0:x1]
+    cx0, cy0 = max(x0, 0), max(y0, 0)
+    cx1, cy1 = min(x1, width), min(y1, height)
+    if cx0 >= cx1 or cy0 >= cy1:
+        # No overlap at all (not produced by the detector, but defined): the nearest image
+        # pixel everywhere, or zeros for the constant fill.
+        fill = (
+            0
+            if border == cv2.BORDER_CONSTANT
+            else gray[min(max(y0, 0), height - 1), min(max(x0, 0), width - 1)]
+        )
+        return np.full((y1 - y0, x1 - x0), fill, dtype=gray.dtype)
+    return cv2.copyMakeBorder(
+        gray[cy0:cy1, cx0:cx1], cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1, border, value=0
+    )
+
+
+@dataclass
+class _GrayBuffer:
+    """Reused destination of the per-frame gray conversion."""
+
+    array: np.ndarray = field(default_factory=lambda: np.empty((0, 0), dtype=np.uint8))
+
+    def convert(self, image: np.ndarray) -> np.ndarray:
+        if image.ndim == 2:
+            return image
+        if self.array.shape != image.shape[:2]:
+            self.array = np.empty(image.shape[:2], dtype=np.uint8)
+        code = cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
+        return cv2.cvtColor(image, code, dst=self.array)
+
+
+def _check_in_place(stage: str, session_fields: frozenset[str], old, new) -> None:
+    rebuild = changed_fields(old, new) & session_fields
+    if rebuild:
+        raise ValueError(
+            f"{stage}: {sorted(rebuild)} need new sessions; build a new stage instead of apply()"
+        )
+
+
+class DetectorStage:
+    """YuNet face detection configured from a PipelineConfig (the detector_node's models).
+
+    Raises:
+        ModelError: the detector model or manifest is missing, corrupt or inconsistent.
+    """
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+        self.detector = FaceDetector(
+            config.manifest_path(config.detector_model),
+            input_size=config.detector_input_size,
+            score_threshold=config.score_threshold,
+            nms_threshold=config.nms_threshold,
+            min_face_size=config.min_face_size,
+            max_faces=config.max_faces,
+            intra_op_threads=config.intra_op_threads,
+            providers=config.providers,
+            verify_sha256=config.verify_sha256,
+        )
+
+    @property
+    def model_name(self) -> str:
+        """The detector manifest's name."""
+        return self.detector.manifest.name
+
+    def apply(self, config: PipelineConfig) -> None:
+        """Switch to `config` in place (thresholds, min size, max faces).
+
+        Raises:
+            ValueError: `config` changes a field in DETECTOR_SESSION_FIELDS.
+        """
+        _check_in_place("detector", DETECTOR_SESSION_FIELDS, self.config, config)
+        det = self.detector
+        det.score_threshold = float(config.score_threshold)
+        det.nms_threshold = float(config.nms_threshold)
+        det.min_face_size = float(config.min_face_size)
+        det.max_faces = int(config.max_faces)
+        self.config = config
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces of a uint8 mono / BGR / BGRA frame, highest score first.
+
+        Raises:
+            ValueError: the image has the wrong type, dtype or shape, or is empty.
+        """
+        return self.detector.detect(check_image(image))
+
+
+class ClassifierStage:
+    """Per-model crops, emotion + gender in one batch each, label rules and tracking.
+
+    Raises:
+        ModelError: a classifier model or manifest is missing, corrupt or inconsistent.
+    """
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.classifier = AffectClassifier(
+            config.manifest_path(config.emotion_model),
+            config.manifest_path(config.gender_model),
+            intra_op_threads=config.intra_op_threads,
+            flip_tta=config.flip_tta,
+            providers=config.providers,
+            verify_sha256=config.verify_sha256,
+            antialias=config.antialias,
+        )
+        self.gender_labels = self.classifier.gender_labels
+        self._gray = _GrayBuffer()
+        self.tracker: FaceTracker | None = None
+        self.config = config
+        self._configure(config)
+
+    def _configure(self, config: PipelineConfig) -> None:
+        self.emotion_labels = LABEL_SETS[config.emotion_label_set]
+        self._merge = merge_matrix(config.emotion_label_set, self.classifier.emotion_labels)
+        self._border = BORDER_MODES[config.border_mode]
+        self.classifier.flip_tta = bool(config.flip_tta)
+        if not config.tracking:
+            self.tracker = None
+        elif self.tracker is None:
+            self.tracker = FaceTracker(smoothing=config.emotion_smoothing)
+        else:  # the tracks continue: ids stay stable across a parameter change
+            self.tracker.smoothing = config.emotion_smoothing
+        self.config = config
+
+    @property
+    def model_names(self) -> tuple[str, str]:
+        """(emotion, gender) manifest names."""
+        emotion, gender = self.classifier.manifests
+        return emotion.name, gender.name
+
+    def apply(self, config: PipelineConfig) -> None:
+        """Switch to `config` in place; face tracks (and their ids) continue.
+
+        In place: margins, border, label set, gender threshold, flip, tracking, smoothing.
+
+        Raises:
+            ValueError: `config` changes a field in CLASSIFIER_SESSION_FIELDS.
+        """
+        _check_in_place("classifier", CLASSIFIER_SESSION_FIELDS, self.config, config)
+        self._configure(config)
+
+    def adopt_tracks(self, previous: ClassifierStage) -> None:
+        """Continue `previous`'s face tracks (after new sessions were built for a change)."""
+        if self.tracker is not None and previous.tracker is not None:
+            previous.tracker.smoothing = self.tracker.smoothing
+            self.tracker = previous.tracker
+
+    def emotion_crop(self, image: np.ndarray, detection: Detection) -> np.ndarray:
+        """Return the gray crop the emotion model sees for `detection` (before resizing).
+
+        A copy: the stage reuses its gray buffer for the next frame.
+        """
+        gray = self._gray.convert(check_image(image))
+        return crop_face(gray, detection.box, self.config.emotion_margin, self._border).copy()
+
+    def classify(
+        self,
+        image: np.ndarray,
+        detections: Sequence[Detection],
+        t0: float | None = None,
+        t1: float | None = None,
+    ) -> FrameResult:
+        """Classify the faces `detections` (found on this same frame) and track them.
+
+        `t0` / `t1` (perf_counter seconds) are when the frame's processing and detection
+        started / ended, for the result's timings; both default to now (no detection stage).
+
+        Raises:
+            ValueError: the image has the wrong type, dtype or shape, or is empty.
+        """
+        if t0 is None:
+            t0 = time.perf_counter()
+        if t1 is None:
+            t1 = t0
+        image = check_image(image)
+        detections = list(detections)
+        faces: tuple[FaceResult, ...] = ()
+        t2 = t3 = t1
+        if detections:
+            gray = self._gray.convert(image)
+            cfg = self.config
+            emotion_crops = [
+                crop_face(gray, d.box, cfg.emotion_margin, self._border) for d in detections
+            ]
+            gender_crops = [
+                crop_face(gray, d.box, cfg.gender_margin, self._border) for d in detections
+            ]
+            t2 = time.perf_counter()
+            emotion_probs, gender_probs = self.classifier.classify(emotion_crops, gender_crops)
+            t3 = time.perf_counter()
+            faces = self._results(detections, emotion_probs, gender_probs)
+        if self.tracker is not None:
+            # Every classified frame updates the tracks, empty ones too (tracks age out).
+            faces = tuple(self.tracker.update(faces, self.emotion_labels))
+        t4 = time.perf_counter()
+        return FrameResult(
+            width=int(image.shape[1]),
+            height=int(image.shape[0]),
+            emotion_labels=self.emotion_labels,
+            faces=faces,
+            timings=StageTimings(
+                detect_ms=(t1 - t0) * 1e3,
+                crop_ms=(t2 - t1) * 1e3,
+                classify_ms=(t3 - t2) * 1e3,
+                total_ms=(t4 - t0) * 1e3,
+            ),
+            gender_labels=self.gender_labels,
+        )
+
+    def _results(
+        self, detections: list[Detection], emotion_probs: np.ndarray, gender_probs: np.ndarray
+    ) -> tuple[FaceResult, ...]:
+        derived = emotion_probs @ self._merge
+        best = derived.argmax(axis=1)
+        out = []
+        for i, det in enumerate(detections):
+            gender, gender_conf = decide_gender(
+                gender_probs[i], self.gender_labels, self.config.gender_min_confidence
+            )
+            out.append(
+                FaceResult(
+                    detection=det,
+                    emotion=self.emotion_labels[int(best[i])],
+                    emotion_confidence=float(derived[i, best[i]]),
+                    emotion_scores=tuple(float(p) for p in derived[i]),
+                    gender=gender,
+                    gender_confidence=gender_conf,
+                    gender_scores=tuple(float(p) for p in gender_probs[i]),
+                )
+            )
+        return tuple(out)

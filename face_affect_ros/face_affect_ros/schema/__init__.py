@@ -1,0 +1,1 @@
+"""ROS-free contracts shared by nodes, bag tool and CLIs: the parameter table and result JSON."""

@@ -1,0 +1,552 @@
+"""Every ROS parameter of the face_affect_ros nodes, in one table that imports no ROS.
+
+Why one table, and why here: the four nodes share most parameters (the single-process node has
+the union of the three split nodes'), and the YAML file, the README's parameter table, the
+offline bag tool and the tests all read them. Each entry's default, description, range or allowed
+values and read_only flag is written once; :mod:`face_affect_ros.nodes.params` turns entries into
+rcl descriptors and declarations, nothing else. Runtime changes are validated by building the
+core's :class:`PipelineConfig` from the new values (:func:`pipeline_config`); whether a change
+needs new onnxruntime sessions is the core's decision
+(:func:`face_affect_ros.core.config.stages_to_rebuild`), not this table's.
+
+Regenerate config/face_affect.yaml and the README table:
+``python -m face_affect_ros.schema.params``.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from face_affect_ros.core import detector as _det
+from face_affect_ros.core import labels as _labels
+from face_affect_ros.core.config import (
+    DEFAULT_EMOTION_MARGIN,
+    DEFAULT_GENDER_MARGIN,
+    PipelineConfig,
+)
+from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS
+
+# Largest frame any node accepts (also the upper bound of max_image_pixels). The split layout's
+# detector and classifier use it on face_affect/frames, which camera_node has already checked
+# against the user's max_image_pixels.
+PIXEL_LIMIT = 1 << 28
+
+# Which stages a node runs; the single-process node runs them all.
+CAMERA, DETECTOR, CLASSIFIER, COMMON = "camera", "detector", "classifier", "common"
+NODE_NAMES = ("face_affect_node", "camera_node", "detector_node", "classifier_node")
+NODE_STAGES: dict[str, frozenset[str]] = {
+    "camera_node": frozenset({CAMERA, COMMON}),
+    "detector_node": frozenset({DETECTOR, COMMON}),
+    "classifier_node": frozenset({CLASSIFIER, COMMON}),
+    "face_affect_node": frozenset({CAMERA, DETECTOR, CLASSIFIER, COMMON}),
+}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: its default, what it means, its allowed values and who declares it."""
+
+    name: str
+    default: Any
+    description: str
+    stage: str
+    read_only: bool = False
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None  # integer ranges: 1; float ranges: 0 (continuous)
+    choices: tuple[str, ...] = ()
+    split_only: bool = False  # only the split-layout node of that stage declares it
+
+
+SPECS: tuple[ParamSpec, ...] = (
+    # --- camera input -----------------------------------------------------------------------
+    ParamSpec(
+        "input_transport",
+        "raw",
+        "Camera input: 'raw' subscribes to sensor_msgs/Image on "
+        "'image'; 'compressed' to sensor_msgs/CompressedImage on 'image/compressed'.",
+        CAMERA,
+        read_only=True,
+        choices=("raw", "compressed"),
+    ),
+    ParamSpec(
+        "input_reliability",
+        "best_effort",
+        "Reliability of the camera subscription. "
+        "Sensor-data QoS is best effort; 'reliable' for drivers that only offer reliable.",
+        CAMERA,
+        read_only=True,
+        choices=("best_effort", "reliable"),
+    ),
+    ParamSpec(
+        "max_rate",
+        0.0,
+        "Process at most this many frames per second (0 = every frame "
+        "the CPU keeps up with). Frames over the rate are dropped and counted.",
+        CAMERA,
+        min=0.0,
+        max=240.0,
+    ),
+    ParamSpec(
+        "max_image_pixels",
+        DEFAULT_MAX_PIXELS,
+        "Refuse frames with more pixels than this "
+        "(protects the node from corrupt headers claiming huge images).",
+        CAMERA,
+        min=1,
+        max=PIXEL_LIMIT,
+    ),
+    # --- detector ---------------------------------------------------------------------------
+    ParamSpec(
+        "detector_model",
+        "",
+        "Face detector manifest (.json) or model name in the "
+        "package's models directory; empty = the package default.",
+        DETECTOR,
+        read_only=True,
+    ),
+    ParamSpec(
+        "detector_input_width",
+        _det.DEFAULT_INPUT_SIZE[0],
+        "Width in pixels the frame is scaled to (keeping "
+        "aspect ratio) before detection: the main speed/recall lever.",
+        DETECTOR,
+        read_only=True,
+        min=32,
+        max=4096,
+    ),
+    ParamSpec(
+        "detector_input_height",
+        _det.DEFAULT_INPUT_SIZE[1],
+        "Height in pixels the frame is scaled to (keeping aspect ratio) before detection.",
+        DETECTOR,
+        read_only=True,
+        min=32,
+        max=4096,
+    ),
+    ParamSpec(
+        "score_threshold",
+        _det.DEFAULT_SCORE_THRESHOLD,
+        "Minimum detector score for a face.",
+        DETECTOR,
+        min=0.01,
+        max=0.99,
+    ),
+    ParamSpec(
+        "nms_threshold",
+        _det.DEFAULT_NMS_THRESHOLD,
+        "IoU above which overlapping detections are merged.",
+        DETECTOR,
+        min=0.01,
+        max=0.99,
+    ),
+    ParamSpec(
+        "min_face_size",
+        0.0,
+        "Ignore faces smaller than this (box side, source-image "
+        "pixels): far-away faces are too small to judge emotion on.",
+        DETECTOR,
+        min=0.0,
+        max=4096.0,
+    ),
+    ParamSpec(
+        "max_faces",
+        _det.DEFAULT_MAX_FACES,
+        "Keep at most this many faces per frame (highest scores).",
+        DETECTOR,
+        min=1,
+        max=100,
+    ),
+    # --- classifiers ------------------------------------------------------------------------
+    ParamSpec(
+        "emotion_model",
+        "",
+        "Emotion classifier manifest (.json) or model name; empty = the package default.",
+        CLASSIFIER,
+        read_only=True,
+    ),
+    ParamSpec(
+        "gender_model",
+        "",
+        "Gender classifier manifest (.json) or model name; empty = the package default.",
+        CLASSIFIER,
+        read_only=True,
+    ),
+    ParamSpec(
+        "emotion_margin_x",
+        DEFAULT_EMOTION_MARGIN[0],
+        "Margin added left and right of the face box before the "
+        "emotion crop, as a fraction of the box width (default chosen by measurement, "
+        "see bench/margin_sweep.py).",
+        CLASSIFIER,
+        min=-0.25,
+        max=2.0,
+    ),
+    ParamSpec(
+        "emotion_margin_y",
+        DEFAULT_EMOTION_MARGIN[1],
+        "Margin added above and below the face box before the "
+        "emotion crop, as a fraction of the box height.",
+        CLASSIFIER,
+        min=-0.25,
+        max=2.0,
+    ),
+    ParamSpec(
+        "gender_margin_x",
+        DEFAULT_GENDER_MARGIN[0],
+        "Margin added left and right of the face box before the "
+        "gender crop, as a fraction of the box width (the gender model was trained on "
+        "wide IMDB crops).",
+        CLASSIFIER,
+        min=-0.25,
+        max=2.0,
+    ),
+    ParamSpec(
+        "gender_margin_y",
+        DEFAULT_GENDER_MARGIN[1],
+        "Margin added above and below the face box before the "
+        "gender crop, as a fraction of the box height.",
+        CLASSIFIER,
+        min=-0.25,
+        max=2.0,
+    ),
+    ParamSpec(
+        "label_set",
+        "fer7",
+        "Emotion labels published: 'fer7' (the 7 FER-2013 classes), "
+        "'iot4' (neutral, angry, surprise, happy) or 'hierarchical3' (happy, sad, other).",
+        CLASSIFIER,
+        choices=("fer7", "iot4", "hierarchical3"),
+    ),
+    ParamSpec(
+        "gender_min_confidence",
+        _labels.DEFAULT_GENDER_MIN_CONFIDENCE,
+        "Publish gender 'unknown' when the top gender probability is below this.",
+        CLASSIFIER,
+        min=0.5,
+        max=1.0,
+    ),
+    ParamSpec(
+        "flip_tta",
+        False,
+        "Average each face with its mirror image (test-time "
+        "augmentation): steadier labels for twice the classifier cost.",
+        CLASSIFIER,
+    ),
+    ParamSpec(
+        "tracking",
+        True,
+        "Give each face a track id (face_<n>) that stays the same while the face stays in view "
+        "(greedy IoU matching).",
+        CLASSIFIER,
+    ),
+    ParamSpec(
+        "emotion_smoothing",
+        0.0,
+        "Exponential smoothing of each track's emotion probabilities over frames (0 = off: "
+        "scores are the model's for this frame; 0.5-0.8 steadies flickering labels). Needs "
+        "tracking.",
+        CLASSIFIER,
+        min=0.0,
+        max=0.95,
+    ),
+    ParamSpec(
+        "saliency_model",
+        "",
+        "Publish the guided back-propagation saliency of the largest face on "
+        "face_affect/saliency: path of the emotion model's PyTorch weights (upstream Keras .hdf5 "
+        "or a face-affect-train checkpoint). Empty = off. Needs PyTorch (the `tools` extra); "
+        "only this option imports it.",
+        CLASSIFIER,
+        read_only=True,
+    ),
+    ParamSpec(
+        "saliency_rate",
+        1.0,
+        "At most this many saliency images per second (each costs a PyTorch backward pass, tens "
+        "of milliseconds).",
+        CLASSIFIER,
+        min=0.01,
+        max=30.0,
+    ),
+    ParamSpec(
+        "image_cache_size",
+        30,
+        "Images kept while waiting for their detections (split layout): about one second at 30 Hz.",
+        CLASSIFIER,
+        read_only=True,
+        min=1,
+        max=600,
+        split_only=True,
+    ),
+    # --- every node -------------------------------------------------------------------------
+    ParamSpec(
+        "intra_op_threads",
+        1,
+        "onnxruntime threads per model. 1 leaves the robot's other "
+        "cores to the rest of its software.",
+        COMMON,
+        read_only=True,
+        min=1,
+        max=64,
+    ),
+    ParamSpec(
+        "autostart",
+        True,
+        "Configure and activate the lifecycle node at start-up; false "
+        "leaves it unconfigured for a lifecycle manager.",
+        COMMON,
+        read_only=True,
+    ),
+    ParamSpec(
+        "diagnostics_period",
+        1.0,
+        "Seconds between /diagnostics messages.",
+        COMMON,
+        read_only=True,
+        min=0.1,
+        max=60.0,
+    ),
+    ParamSpec(
+        "no_input_warn_s",
+        5.0,
+        "Diagnostics turn WARN when an active node has received no frame for this many seconds "
+        "(0 = never).",
+        COMMON,
+        min=0.0,
+        max=3600.0,
+    ),
+    ParamSpec(
+        "latency_warn_ms",
+        100.0,
+        "Diagnostics turn WARN when the median processing latency exceeds this.",
+        COMMON,
+        min=1.0,
+        max=10000.0,
+    ),
+)
+SPEC_BY_NAME: dict[str, ParamSpec] = {s.name: s for s in SPECS}
+
+
+def specs_for(node_name: str) -> tuple[ParamSpec, ...]:
+    """The parameters the node of executable `node_name` declares."""
+    stages = NODE_STAGES[node_name]
+    single = node_name == "face_affect_node"
+    return tuple(s for s in SPECS if s.stage in stages and not (single and s.split_only))
+
+
+def check_choice(name: str, value: Any) -> str | None:
+    """Return a reason if `value` is not allowed for parameter `name`, else None.
+
+    Ranges are enforced by rcl from the descriptors; allowed string values are checked here.
+    """
+    spec = SPEC_BY_NAME.get(name)
+    if spec is not None and spec.choices and value not in spec.choices:
+        return f"{name} must be one of {', '.join(spec.choices)}; got '{value}'"
+    return None
+
+
+def merged(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`current` with `changes` applied (for validating a whole new configuration)."""
+    out = dict(current)
+    out.update(changes)
+    return out
+
+
+YAML_HEADER = """\
+# Parameters of every face_affect_ros node, keyed by node name (the split layout's
+# camera_node, detector_node, classifier_node, and the single-process face_affect_node).
+# Each value is the default; ranges and allowed values are also in the node's parameter
+# descriptors (`ros2 param describe /face_affect_node score_threshold`).
+# (read-only) = takes effect only at start-up; the others can change at runtime
+# (`ros2 param set`), validated before they are applied.
+# Topics are remapped, not set here: see launch/face_affect.launch.py.
+# Generated from face_affect_ros/schema/params.py: python -m face_affect_ros.schema.params
+"""
+
+
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
+
+
+def yaml_text() -> str:
+    """config/face_affect.yaml as it must read: every node's parameters with a comment each."""
+    out = [YAML_HEADER]
+    for node in NODE_NAMES:
+        # /**/<name>: the section applies to the node in any namespace (launch pushes one).
+        out += [f"{yaml_key(node)}:", "  ros__parameters:"]
+        for spec in specs_for(node):
+            notes = []
+            if spec.choices:
+                notes.append("one of " + ", ".join(spec.choices))
+            elif spec.min is not None and not isinstance(spec.default, bool):
+                cast = float if isinstance(spec.default, float) else int
+                notes.append(f"range [{cast(spec.min)}, {cast(spec.max)}]")
+            if spec.read_only:
+                notes.append("read-only")
+            text = spec.description + (f" ({'; '.join(notes)})" if notes else "")
+            out += [f"    # {line}" for line in textwrap.wrap(text, 94)]
+            out.append(f"    {spec.name}: {_yaml_value(spec.default)}")
+        out.append("")
+    return "\n".join(out)
+
+
+def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
+    """The core's PipelineConfig for a node's parameter values; ValueError says what is wrong.
+
+    Parameters a node does not declare (a split node has only its stage's) keep the core's
+    defaults; empty model names mean the package default model.
+    """
+    kwargs: dict[str, Any] = {}
+    for name in ("detector_model", "emotion_model", "gender_model"):
+        if values.get(name):
+            kwargs[name] = values[name]
+    if "detector_input_width" in values:
+        kwargs["detector_input_size"] = (
+            values["detector_input_width"],
+            values["detector_input_height"],
+        )
+    for name in (
+        "score_threshold",
+        "nms_threshold",
+        "min_face_size",
+        "max_faces",
+        "gender_min_confidence",
+        "flip_tta",
+        "intra_op_threads",
+        "tracking",
+        "emotion_smoothing",
+    ):
+        if name in values:
+            kwargs[name] = values[name]
+    if "label_set" in values:
+        kwargs["emotion_label_set"] = values["label_set"]
+    for model in ("emotion", "gender"):
+        if f"{model}_margin_x" in values:
+            kwargs[f"{model}_margin"] = (values[f"{model}_margin_x"], values[f"{model}_margin_y"])
+    return PipelineConfig(**kwargs)
+
+
+class ParamsFileError(ValueError):
+    """A params file cannot be read or does not fit the table; the message names the file."""
+
+
+def node_values(
+    node_name: str, params_file: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """The parameter values `node_name` starts with: the table's defaults, then a params file.
+
+    The file has the ``ros2 run --params-file`` layout; the first section found of
+    ``/**/<node_name>``, ``<node_name>``, ``/<node_name>`` and ``/**`` is used. Unknown
+    parameter names are an error (a typo would otherwise silently keep the default).
+
+    Raises:
+        ParamsFileError: unreadable file, no section for the node, or unknown names.
+    """
+    values = {s.name: s.default for s in specs_for(node_name)}
+    if params_file is None:
+        return values
+    from ruamel.yaml import YAML, YAMLError
+
+    path = Path(params_file)
+    try:
+        doc = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, YAMLError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise ParamsFileError(f"{path}: cannot read parameters: {text}") from exc
+    section = None
+    for key in (yaml_key(node_name), node_name, f"/{node_name}", "/**"):
+        if isinstance(doc, dict) and isinstance(doc.get(key), dict):
+            section = doc[key].get("ros__parameters")
+            break
+    if not isinstance(section, dict):
+        raise ParamsFileError(f"{path}: no '{yaml_key(node_name)}: ros__parameters:' section")
+    unknown = sorted(set(section) - set(values))
+    if unknown:
+        raise ParamsFileError(f"{path}: unknown {node_name} parameter(s): {', '.join(unknown)}")
+    values.update(section)
+    return values
+
+
+def yaml_key(node_name: str) -> str:
+    """The params-file section of `node_name`: ``/**/<name>``, any namespace."""
+    return f"/**/{node_name}"
+
+
+def yaml_path() -> Path:
+    """config/face_affect.yaml of the source tree."""
+    return Path(__file__).resolve().parents[2] / "config" / "face_affect.yaml"
+
+
+#: Markers around the generated table in README.md.
+README_BEGIN = "<!-- parameters: generated by python -m face_affect_ros.schema.params -->"
+README_END = "<!-- end of generated parameters -->"
+
+
+def _nodes_of(spec: ParamSpec) -> str:
+    nodes = [n for n in NODE_NAMES if spec in specs_for(n)]
+    return "all" if len(nodes) == len(NODE_NAMES) else ", ".join(nodes)
+
+
+def _md_default(spec: ParamSpec) -> str:
+    if spec.default == "":
+        return '""'
+    return f"`{_yaml_value(spec.default).strip(chr(34))}`"
+
+
+def markdown_table() -> str:
+    """The README's parameter table: one row per parameter, from the same table as the YAML."""
+    lines = [
+        "| parameter | default | range / values | runtime | nodes | meaning |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for spec in SPECS:
+        if spec.choices:
+            allowed = ", ".join(spec.choices)
+        elif spec.min is not None and not isinstance(spec.default, bool):
+            cast = float if isinstance(spec.default, float) else int
+            allowed = f"[{cast(spec.min)}, {cast(spec.max)}]"
+        else:
+            allowed = ""
+        runtime = "no" if spec.read_only else "yes"
+        meaning = spec.description.replace("|", "\\|")
+        lines.append(
+            f"| `{spec.name}` | {_md_default(spec)} | {allowed} | {runtime} | {_nodes_of(spec)} "
+            f"| {meaning} |"
+        )
+    return "\n".join(lines)
+
+
+def readme_path() -> Path:
+    """README.md of the repository."""
+    return Path(__file__).resolve().parents[3] / "README.md"
+
+
+def readme_with_table(text: str) -> str:
+    """`text` (README.md) with the block between the markers replaced by markdown_table()."""
+    start = text.index(README_BEGIN) + len(README_BEGIN)
+    end = text.index(README_END)
+    return text[:start] + "\n" + markdown_table() + "\n" + text[end:]
+
+
+def main() -> None:
+    """Write config/face_affect.yaml and README.md's parameter table from the table."""
+    target = yaml_path()
+    target.write_text(yaml_text())
+    print(f"wrote {target}")
+    readme = readme_path()
+    readme.write_text(readme_with_table(readme.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"wrote the parameter table of {readme}")
+
+
+if __name__ == "__main__":
+    main()
