@@ -7,7 +7,8 @@ fixed rate, raw or JPEG, alternately from host b (same host: shared memory) and 
 (another host: UDPv4 over the link, the shipped UDP-only profile), several rounds each, and times
 the answers on one clock. Printed side by side: answers, median/p95 camera-to-answer latency, CPU
 per frame of the three nodes and of the camera process, bytes on the link; then the extra latency
-and CPU of crossing hosts.
+and CPU of crossing hosts. A last run repeats raw input with the profiles' UDP socket buffer sizes
+removed (the OS default, 208 kB here), to show what those settings are for.
 
 A veth link has no bandwidth limit or loss of its own: the numbers are the cost of UDP, IP
 fragmentation and the DDS stack, not of a real network (a gigabit link adds ~7.4 ms of wire time
@@ -21,9 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,8 +68,8 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def run_camera(net: TwoHosts, host: str, profile: str, transport: str, args) -> dict:
-    env = {**base_env(), **ros_env.profile_env(PKG / "config" / profile)}
+def run_camera(net: TwoHosts, host: str, profile: str, transport: str, args, config: Path) -> dict:
+    env = {**base_env(), **ros_env.profile_env(config / profile)}
     cmd = [sys.executable, str(CAMERA), "/bench/image", "/bench/face_affect", str(args.rate)]
     cmd += [str(args.seconds), *(["--compressed"] if transport == "compressed" else [])]
     done = subprocess.run(
@@ -77,13 +80,22 @@ def run_camera(net: TwoHosts, host: str, profile: str, transport: str, args) -> 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(net: TwoHosts, transport: str, args) -> dict[str, dict]:
+def default_buffer_profiles(directory: Path) -> Path:
+    """Copies of the shipped profiles without their UDP socket buffer sizes (the OS default)."""
+    for name in (ros_env.LARGE_SHM_PROFILE, ros_env.UDP_PROFILE):
+        text = (PKG / "config" / name).read_text()
+        text = re.sub(r"\s*<(send|receive)BufferSize>\d+</\1BufferSize>", "", text)
+        (directory / name).write_text(text)
+    return directory
+
+
+def measure(net: TwoHosts, transport: str, args, config: Path) -> dict[str, dict]:
     specs = bringup.node_specs(
         layout="split",
         camera_topic="/bench/image",
         image_transport=transport,
         namespace="bench",
-        fastdds_profile=str(PKG / "config" / ros_env.LARGE_SHM_PROFILE),
+        fastdds_profile=str(config / ros_env.LARGE_SHM_PROFILE),
     )
     env = base_env()
     procs = [
@@ -100,12 +112,12 @@ def measure(net: TwoHosts, transport: str, args) -> dict[str, dict]:
         # Warm-up (models loaded, discovery over the link done), not recorded.
         warm = argparse.Namespace(rate=args.rate, seconds=2.0)
         for host, profile in PLACEMENTS.values():
-            run_camera(net, host, profile, transport, warm)
+            run_camera(net, host, profile, transport, warm, config)
         for _ in range(args.rounds):
             for placement, (host, profile) in PLACEMENTS.items():
                 cpu0 = sum(cpu_seconds(p.pid) for p in procs)
                 link0 = net.link_bytes("b")
-                r = run_camera(net, host, profile, transport, args)
+                r = run_camera(net, host, profile, transport, args, config)
                 r["nodes_cpu_s"] = sum(cpu_seconds(p.pid) for p in procs) - cpu0
                 r["link_bytes"] = net.link_bytes("b") - link0
                 runs[placement].append(r)
@@ -140,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--transports", nargs="+", default=["raw", "compressed"])
+    parser.add_argument(
+        "--no-default-buffers",
+        action="store_true",
+        help="skip the raw run with the profiles' UDP buffer sizes removed (OS default)",
+    )
     args = parser.parse_args(argv)
     reason = unavailable_reason()
     if reason:
@@ -149,7 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     with TwoHosts() as net:
         for transport in args.transports:
-            results[transport] = measure(net, transport, args)
+            results[transport] = measure(net, transport, args, PKG / "config")
+        if not args.no_default_buffers:
+            with tempfile.TemporaryDirectory() as tmp:
+                config = default_buffer_profiles(Path(tmp))
+                results["raw, OS-default UDP buffers"] = measure(net, "raw", args, config)
     rows = []
     for transport, by_placement in results.items():
         for placement, r in by_placement.items():
@@ -188,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{cross['answered']}/{cross['sent']} vs {same['answered']}/{same['sent']}"
         )
     path = benchlib.write_results(
-        "two_hosts",
+        f"two_hosts_{ros_env.ros_distro()}",
         {
             "args": vars(args),
             "distro": distro,
