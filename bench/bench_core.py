@@ -134,14 +134,22 @@ def bench_one_face(pipeline: FaceAffectPipeline, frame: np.ndarray, runs: int, w
 def bench_batching(pipeline: FaceAffectPipeline, runs: int) -> dict:
     clf = pipeline.classifier
     out = {}
+    colour = clf.input_spec("gender").color != "gray"  # the dlib gender model takes RGB
     for n in BATCH_SIZES:
         crops = lfw_crops(n)
+        gcrops = [cv2.cvtColor(c, cv2.COLOR_GRAY2RGB) for c in crops] if colour else crops
         batched, single = [], []
         for _ in range(5):
-            clf.classify(crops, crops)
+            clf.classify(crops, gcrops)
         for _ in range(runs):  # interleaved so load changes hit both alike
-            batched.append(timed(lambda c=crops: clf.classify(c, c))[0])
-            single.append(timed(lambda c=crops: [clf.classify([x], [x]) for x in c])[0])
+            batched.append(timed(lambda c=crops, g=gcrops: clf.classify(c, g))[0])
+            single.append(
+                timed(
+                    lambda c=crops, g=gcrops: [
+                        clf.classify([x], [y]) for x, y in zip(c, g, strict=True)
+                    ]
+                )[0]
+            )
         b, s = statistics.median(batched), statistics.median(single)
         out[n] = {
             "batched_ms": b,

@@ -19,6 +19,7 @@ import time
 import benchlib as bl  # also puts the working tree's package first on sys.path
 from face_affect_ros.core.config import PipelineConfig
 from face_affect_ros.core.pipeline import FaceAffectPipeline
+from face_affect_ros.core.stages import ClassifierStage, DetectorStage
 
 CHANGES = {
     "score_threshold": 0.8,
@@ -52,7 +53,30 @@ def main() -> None:
         results[name] = {"in_place_ms": a, "new_pipeline_ms": b, "ratio": b / a}
         rows.append((name, f"{a:.4f}", f"{b:.1f}", f"{b / a:.0f}x"))
     print(bl.table(("change", "in place ms", "new pipeline ms", "ratio"), rows))
-    bl.write_results("reconfigure", {"runs": args.runs, "changes": results})
+    # What a split node's configure loads: its stage only (before: a whole pipeline).
+    loads: dict[str, list[float]] = {"detector stage": [], "classifier stage": [], "pipeline": []}
+    makers = {
+        "detector stage": DetectorStage,
+        "classifier stage": ClassifierStage,
+        "pipeline": FaceAffectPipeline,
+    }
+    for _ in range(max(3, args.runs // 3)):
+        for name, make in makers.items():
+            t0 = time.perf_counter()
+            make(base)
+            loads[name].append((time.perf_counter() - t0) * 1e3)
+    load_ms = {k: statistics.median(v) for k, v in loads.items()}
+    sessions = {"detector stage": 1, "classifier stage": 2, "pipeline": 3}
+    print()
+    print(
+        bl.table(
+            ("built at configure", "onnxruntime sessions", "median ms"),
+            [(k, sessions[k], f"{v:.1f}") for k, v in load_ms.items()],
+        )
+    )
+    bl.write_results(
+        "reconfigure", {"runs": args.runs, "changes": results, "configure_load_ms": load_ms}
+    )
 
 
 if __name__ == "__main__":

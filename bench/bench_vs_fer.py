@@ -236,7 +236,13 @@ def agreement_phase(
                     [found[i]["box"] for i in idx if i is not None],
                     pipeline.classifier.emotion_input[0],
                 )
-                probs = pipeline.classifier.classify(crops, crops)[0] if crops else []
+                clf = pipeline.classifier
+                gcrops = (
+                    [cv2.cvtColor(c, cv2.COLOR_GRAY2RGB) for c in crops]
+                    if clf.input_spec("gender").color != "gray"
+                    else crops
+                )
+                probs = clf.classify(crops, gcrops)[0] if crops else []
                 labels = pipeline.classifier.emotion_labels
                 tops = iter(
                     fer_top({lab: round(float(p), 2) for lab, p in zip(labels, row, strict=True)})

@@ -37,6 +37,8 @@ RESULTS_DIR = BENCH_DIR / "results"
 if str(REPO_DIR / "face_affect_ros") not in sys.path:
     sys.path.insert(0, str(REPO_DIR / "face_affect_ros"))
 
+from face_affect_ros.core.tracking import box_iou  # noqa: E402 - after the sys.path line
+
 #: (x, y, w, h) of the astronaut's face in the 512x512 original (YuNet n, rounded).
 ASTRONAUT_FACE = (178.0, 66.0, 96.0, 113.0)
 #: Head-and-shoulders region around that face used when pasting the astronaut small.
@@ -199,15 +201,8 @@ def sized_frame(width: int, height: int) -> Frame:
 
 
 # ----------------------------------------------------------------------------- matching
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
+#: Intersection over union of two (x, y, w, h) boxes: the tracker's, one implementation.
+iou = box_iou
 
 
 def match(truth: Sequence[Box], found: Sequence[Sequence[float]]) -> list[int | None]:

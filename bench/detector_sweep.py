@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "face_affect_ros"))
 
 from face_affect_ros.core.detector import FaceDetector
 from face_affect_ros.core.paths import models_dir
+from face_affect_ros.core.tracking import box_iou as iou
 
 FRAME_W, FRAME_H = 640, 480
 FACE_SIZES = (16, 20, 24, 32, 48, 64, 96, 128, 192)
@@ -192,13 +193,6 @@ def make_frames(seed: int = 0) -> tuple[list[Frame], list[np.ndarray]]:
             taken.append((pos[0], pos[1], size, size))
         negatives.append(canvas)
     return frames, negatives
-
-
-def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def match(

@@ -44,9 +44,6 @@ FASTDDS2_DISTROS = frozenset({"humble", "iron", "jazzy"})
 # rclpy's major version per distro: how a wheel install tells which distro it is.
 _RCLPY_MAJOR_TO_DISTRO = {3: "humble", 4: "humble", 7: "jazzy", 9: "kilted"}
 
-# config/ of a source checkout: face_affect_ros/face_affect_ros/ros_env.py -> face_affect_ros/config
-_SOURCE_CONFIG = Path(__file__).resolve().parents[1] / "config"
-
 
 def _dist_major(name: str) -> int | None:
     try:
@@ -96,26 +93,6 @@ def ros_distro(environ: Mapping[str, str] | None = None) -> str:
 def profiles_file_variable(environ: Mapping[str, str] | None = None) -> str:
     """Return the environment variable the installed Fast DDS reads its profile file from."""
     return FASTDDS_VARIABLE if fastdds_major(environ) >= 3 else FASTRTPS_VARIABLE
-
-
-def config_file(name: str) -> Path:
-    """Return a file of the package's config/ directory: source tree first, then ament share.
-
-    Raises:
-        FileNotFoundError: it is in neither place; the message lists where it looked.
-    """
-    candidates = [_SOURCE_CONFIG / name]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory("face_affect_ros"), "config", name))
-    except (ImportError, LookupError, OSError):
-        pass
-    for path in candidates:
-        if path.is_file():
-            return path
-    looked = ", ".join(map(str, candidates))
-    raise FileNotFoundError(f"config/{name} not found; looked in: {looked}")
 
 
 def profile_env(profile: str | os.PathLike[str]) -> dict[str, str]:

@@ -74,9 +74,10 @@ def _tie(key: str, scores: dict[str, float], label: str) -> bool:
     top = max(scores.values())
     if key == "emotion":
         return label in scores and top - scores[label] <= 2 * PROB_TOL
-    from face_affect_ros.bag.process import node_parameters
+    from face_affect_ros.bag.process import node_parameters, pipeline_config
 
-    return abs(top - node_parameters()["gender_min_confidence"]) <= 2 * PROB_TOL
+    threshold = pipeline_config(node_parameters()).resolved_gender_min_confidence()
+    return abs(top - threshold) <= 2 * PROB_TOL
 
 
 def compare_faces(stamp: int, expected: Faces, actual: Faces) -> list[str]:

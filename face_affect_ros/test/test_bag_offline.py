@@ -489,3 +489,23 @@ def test_process_runs_without_ros_installed(tmp_path: Path) -> None:
     assert len(rows) == SAMPLE_FRAMES
     first = deserialize_message(rows[0][1], FaceAffectArray)
     assert list(first.gender_labels) == ["woman", "man"] and len(first.faces) == 1
+
+
+def test_seed_gender_model_and_age_run_end_to_end(tmp_path: Path) -> None:
+    # The seed gender model stays selectable; age adds its three fields to every face.
+    out, jsonl = tmp_path / "seed.mcap", tmp_path / "seed.jsonl"
+    status, _, err = run_cli(
+        "process", str(SAMPLE_BAG), "--out", str(out), "--json", str(jsonl),
+        "--gender-model", "gender_mini_xception", "--age", "--no-progress",
+    )  # fmt: skip
+    assert status == 0, err
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    faces = [f for r in records for f in r["faces"]]
+    assert faces and all({"age_years", "age_spread", "minor_probability"} <= set(f) for f in faces)
+    # The astronaut (first 20 frames) is an adult woman to both the seed model and the age model.
+    astronaut = [f for r in records[:20] for f in r["faces"]]
+    assert sum(f["gender"] == "woman" for f in astronaut) >= 18
+    assert all(20 < f["age_years"] < 45 and f["minor_probability"] < 0.05 for f in astronaut)
+    msgs = messages(out)["/face_affect"]
+    first = deserialize_message(msgs[0][1], FaceAffectArray).faces[0]
+    assert first.age_years == pytest.approx(astronaut[0]["age_years"], abs=1e-4)

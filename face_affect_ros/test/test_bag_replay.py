@@ -28,8 +28,10 @@ from bag_helpers import (
     reduce_face,
 )
 from face_affect_ros.bag.process import process_bag
-from face_affect_ros.cli.demo import msg_record, node_command, stop_process
+from face_affect_ros.cli.demo import node_command, stop_process
 from face_affect_ros.core.pipeline import FaceAffectPipeline
+from face_affect_ros.nodes.messages import frame_result_from_msg, stamp_ns
+from face_affect_ros.schema.results import frame_to_dict
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from ros_helpers import domain_id, spin_until
@@ -108,8 +110,9 @@ def test_replay_through_node_equals_offline_and_expectation(
     received: dict[int, list] = {}
 
     def on_result(msg: FaceAffectArray) -> None:
-        record = msg_record(msg, None, None)
-        received[record["stamp_ns"]] = [reduce_face(f) for f in record["faces"]]
+        # The published message through the one result schema, as the demo records it.
+        record = frame_to_dict(frame_result_from_msg(msg))
+        received[stamp_ns(msg.header)] = [reduce_face(f) for f in record["faces"]]
 
     sub = ros.create_subscription(
         FaceAffectArray,

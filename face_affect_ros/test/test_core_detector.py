@@ -8,18 +8,12 @@ import cv2
 import numpy as np
 import pytest
 from face_affect_ros.core.detector import Detection, FaceDetector, check_image, nms
+from face_affect_ros.core.tracking import box_iou as iou
 from skimage import data
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 # The astronaut's face in the original 512x512 image (YuNet at full size), x, y, w, h.
 ASTRONAUT_FACE = (178.0, 66.0, 96.0, 113.0)
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 @pytest.fixture(scope="module")

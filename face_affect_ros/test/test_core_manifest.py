@@ -19,7 +19,14 @@ from face_affect_ros.core.manifest import (
 )
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-SHIPPED = ("emotion_mini_xception", "gender_mini_xception", "yunet_n_dynamic", "yunet_s_dynamic")
+SHIPPED = (
+    "emotion_mini_xception",
+    "gender_mini_xception",
+    "gender_dlib_v1",
+    "age_dlib_v1",
+    "yunet_n_dynamic",
+    "yunet_s_dynamic",
+)
 
 
 @pytest.fixture
@@ -44,7 +51,9 @@ def _rewrite(path: Path, manifest: dict) -> None:
 def test_shipped_manifests_verify(name: str) -> None:
     manifest = load_manifest(MODELS / f"{name}.json")
     assert manifest.name == name
-    assert manifest.model_path == MODELS / f"{name}.onnx"
+    # The dlib-models files keep the wheel's file names (gender-v1.onnx, age-v1.onnx).
+    wheel_names = {"gender_dlib_v1": "gender-v1.onnx", "age_dlib_v1": "age-v1.onnx"}
+    assert manifest.model_path == MODELS / wheel_names.get(name, f"{name}.onnx")
     assert manifest.sha256 == sha256_file(manifest.model_path)
 
 
@@ -194,3 +203,29 @@ def test_model_manifest_path_keeps_explicit_paths(tmp_path: Path) -> None:
     explicit = tmp_path / "x.json"
     assert paths.model_manifest_path(explicit) == explicit
     assert paths.model_manifest_path("yunet_n_dynamic.json") == MODELS / "yunet_n_dynamic.json"
+
+
+def test_package_files_are_found_in_one_order(monkeypatch, tmp_path: Path) -> None:
+    # One lookup for models, config files and message definitions: source tree first, or
+    # installed first for files that must match what the nodes were built from.
+    monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
+    monkeypatch.setattr(paths.sys, "prefix", str(tmp_path / "venv"))
+    source = tmp_path / "src" / "config"
+    installed = tmp_path / "venv" / "share" / "pkg" / "config"
+    for d in (source, installed):
+        d.mkdir(parents=True)
+        (d / "x.yaml").write_text("a: 1\n")
+
+    def has(d: Path) -> bool:
+        return (d / "x.yaml").is_file()
+
+    assert paths.find_package_path("pkg", "config", source, has)[0] == source
+    assert paths.find_package_path("pkg", "config", source, has, installed_first=True)[0] == (
+        installed
+    )
+    (source / "x.yaml").unlink()
+    assert paths.find_package_path("pkg", "config", source, has)[0] == installed
+    (installed / "x.yaml").unlink()
+    found, tried = paths.find_package_path("pkg", "config", source, has)
+    assert found is None and str(source) in tried and str(installed) in tried
+    assert any("AMENT_PREFIX_PATH unset" in t for t in tried)

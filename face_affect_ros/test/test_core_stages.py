@@ -21,6 +21,7 @@ from face_affect_ros.core.config import (
     PipelineConfig,
     stages_to_rebuild,
 )
+from face_affect_ros.core.manifest import ModelError
 from face_affect_ros.core.pipeline import FaceAffectPipeline
 from face_affect_ros.core.stages import ClassifierStage, DetectorStage
 from skimage import data
@@ -113,14 +114,26 @@ def test_tracks_continue_across_an_in_place_change(frame: np.ndarray) -> None:
 def test_session_fields_rebuild_only_their_stage(change, rebuilt, frame) -> None:
     pipeline = FaceAffectPipeline(PipelineConfig())
     pipeline.process(frame)
-    det, clf = pipeline.detector_stage, pipeline.classifier_stage
+    det, clf = pipeline.detector, pipeline.classifier
     new = PipelineConfig(**change)
     assert pipeline.reconfigure(new) == rebuilt
-    assert (pipeline.detector_stage is not det) == (DETECTOR in rebuilt)
-    assert (pipeline.classifier_stage is not clf) == (CLASSIFIER in rebuilt)
+    assert (pipeline.detector is not det) == (DETECTOR in rebuilt)
+    assert (pipeline.classifier is not clf) == (CLASSIFIER in rebuilt)
     assert _faces(pipeline.process(frame)) == _faces(FaceAffectPipeline(new).process(frame))
     # Rebuilt or not, the face tracks continue.
     assert [f.track_id for f in pipeline.process(frame).faces] == ["face_1", "face_2"]
+
+
+def test_stage_reconfigure_failure_leaves_the_stage_as_it_was(tmp_path, frame) -> None:
+    stage = ClassifierStage(PipelineConfig())
+    before = stage.classify(frame, DetectorStage(PipelineConfig()).detect(frame))
+    missing = str(tmp_path / "missing.json")
+    with pytest.raises(ModelError, match=r"missing\.json"):
+        stage.reconfigure(PipelineConfig(emotion_model=missing, emotion_label_set="iot4"))
+    assert stage.config == PipelineConfig()
+    after = stage.classify(frame, DetectorStage(PipelineConfig()).detect(frame))
+    assert after.emotion_labels == before.emotion_labels
+    assert _faces(after) == _faces(before)
 
 
 def test_stage_apply_refuses_a_session_change() -> None:
@@ -138,7 +151,7 @@ def test_each_stage_loads_only_its_models(tmp_path) -> None:
     detector = DetectorStage(PipelineConfig(emotion_model=missing, gender_model=missing))
     classifier = ClassifierStage(PipelineConfig(detector_model=missing))
     assert detector.model_name == "yunet_n_dynamic"
-    assert classifier.model_names == ("emotion_mini_xception", "gender_mini_xception")
+    assert classifier.model_names == ("emotion_mini_xception", "gender_dlib_v1")
     assert not hasattr(detector, "classifier") and not hasattr(classifier, "detector")
 
 

@@ -50,3 +50,21 @@ def test_face_affect_array_crosses_processes() -> None:
         assert (g.emotion, g.gender) == (w.emotion, w.gender)
         np.testing.assert_array_equal(np.float32(g.emotion_scores), np.float32(w.emotion_scores))
         assert abs(g.gender_confidence - w.gender_confidence) < 1e-6
+
+
+def test_age_fields_are_off_by_default_and_filled_when_on() -> None:
+    import cv2
+    from face_affect_ros.core.pipeline import FaceAffectPipeline, PipelineConfig
+    from face_affect_ros.nodes.messages import frame_result_to_msg
+    from skimage import data
+    from std_msgs.msg import Header
+
+    image = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    off = frame_result_to_msg(Header(), FaceAffectPipeline().process(image)).faces[0]
+    assert off.age_years == off.age_spread == off.minor_probability == FaceAffect.AGE_OFF == -1
+    result = FaceAffectPipeline(PipelineConfig(age=True)).process(image)
+    on = frame_result_to_msg(Header(), result).faces[0]
+    face = result.faces[0]
+    assert on.age_years == np.float32(face.age_years) and 20 < on.age_years < 65
+    assert on.age_spread == np.float32(face.age_spread)
+    assert on.minor_probability == np.float32(face.minor_probability) < 0.1

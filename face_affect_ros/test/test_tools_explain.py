@@ -20,7 +20,7 @@ from face_affect_ros.tools.explain import (  # noqa: E402
     saliency_to_uint8,
 )
 from face_affect_ros.tools.mini_xception import MiniXception  # noqa: E402
-from face_affect_ros.tools.models import default_model_path, save_checkpoint  # noqa: E402
+from face_affect_ros.tools.models import save_checkpoint  # noqa: E402
 from torch import nn  # noqa: E402
 
 
@@ -162,7 +162,6 @@ def test_feature_map_target_and_model_left_unchanged() -> None:
     assert saliency_to_uint8(np.zeros((4, 4))).tolist() == [[128] * 4] * 4
 
 
-@pytest.mark.skipif(not default_model_path().is_file(), reason="upstream HDF5 not available")
 def test_cli_grid_with_shipped_weights(tmp_path: Path) -> None:
     out = tmp_path / "grid.png"
     assert main(["--count", "3", "--out", str(out)]) == 0

@@ -19,7 +19,6 @@ from face_affect_ros.tools.mini_xception import MiniXception  # noqa: E402
 from face_affect_ros.tools.models import (  # noqa: E402
     SequentialFCN,
     count_parameters,
-    default_model_path,
     feature_site,
     load_classifier,
 )
@@ -154,7 +153,6 @@ def test_angles_and_plan_by_hand() -> None:
     assert plan_pruning(ac, 20.0).keep == [0, 1]
 
 
-@pytest.mark.skipif(not default_model_path().is_file(), reason="upstream HDF5 not available")
 def test_cli_on_shipped_emotion_model(tmp_path: Path) -> None:
     assert (
         main(["--out", str(tmp_path), "--threshold", "40", "--sweep", "0,40,60", "--rounds", "1"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -23,6 +22,8 @@ from rosbags.interfaces import Connection, ConnectionExtRosbag2
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
+
+from face_affect_ros.core.paths import find_package_path
 
 #: Storage formats this tool reads and writes, by rosbag2 storage identifier.
 STORAGES: dict[str, StoragePlugin] = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
@@ -199,25 +200,11 @@ def msgs_dir() -> Path:
     environment), then the source tree. The installed files come first because they are the
     definitions the running nodes were built from.
     """
-    tried = []
-    if os.environ.get("AMENT_PREFIX_PATH"):
-        try:
-            from ament_index_python.packages import (
-                PackageNotFoundError,
-                get_package_share_directory,
-            )
-
-            candidate = Path(get_package_share_directory(MSGS_PACKAGE)) / "msg"
-        except (ImportError, PackageNotFoundError, OSError) as exc:
-            tried.append(f"ament index ({one_line(exc)})")
-        else:
-            if any(candidate.glob("*.msg")):
-                return candidate
-            tried.append(str(candidate))
-    for candidate in (Path(sys.prefix) / "share" / MSGS_PACKAGE / "msg", _SOURCE_TREE_MSGS):
-        if any(candidate.glob("*.msg")):
-            return candidate
-        tried.append(str(candidate))
+    found, tried = find_package_path(
+        MSGS_PACKAGE, "msg", _SOURCE_TREE_MSGS, lambda d: any(d.glob("*.msg")), installed_first=True
+    )
+    if found is not None:
+        return found
     raise BagError(f"no {MSGS_PACKAGE} message definitions found; tried: " + "; ".join(tried))
 
 

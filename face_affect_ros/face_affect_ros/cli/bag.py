@@ -58,6 +58,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar="YAML",
         help="face_affect_node parameters (ros2 --params-file layout) instead of the defaults",
     )
+    p.add_argument(
+        "--gender-model",
+        metavar="NAME",
+        help="gender model (manifest name or path), overriding the parameters: e.g. "
+        "gender_mini_xception, the seed model (default: the node's, gender_dlib_v1)",
+    )
+    p.add_argument(
+        "--age",
+        action="store_true",
+        help="also estimate apparent age (the node's age parameter)",
+    )
     p.add_argument("--force", action="store_true", help="replace existing outputs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -111,6 +122,10 @@ def _process(args: argparse.Namespace) -> int:
     from face_affect_ros.core.pipeline import FaceAffectPipeline
 
     values = bp.node_parameters(args.params_file)
+    if args.gender_model:
+        values["gender_model"] = args.gender_model
+    if args.age:
+        values["age"] = True
     config = bp.pipeline_config(values)
 
     def make_pipeline() -> FaceAffectPipeline:

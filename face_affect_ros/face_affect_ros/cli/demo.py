@@ -59,21 +59,14 @@ def package_file(subdir: str, name: str) -> Path:
     Raises:
         FileNotFoundError: it is in neither place; the message lists where it looked.
     """
-    candidates = [_SOURCE_PACKAGE_DIR / subdir / name]
-    if os.environ.get("AMENT_PREFIX_PATH"):
-        try:
-            from ament_index_python.packages import get_package_share_directory
+    from face_affect_ros.core.paths import find_package_path
 
-            candidates.append(Path(get_package_share_directory(PACKAGE)) / subdir / name)
-        except (ImportError, LookupError, OSError):
-            pass
-    candidates.append(Path(sys.prefix) / "share" / PACKAGE / subdir / name)
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        f"{subdir}/{name} not found; looked in: " + ", ".join(map(str, candidates))
+    found, tried = find_package_path(
+        PACKAGE, subdir, _SOURCE_PACKAGE_DIR / subdir, lambda d: (d / name).is_file()
     )
+    if found is None:
+        raise FileNotFoundError(f"{subdir}/{name} not found; looked in: " + ", ".join(tried))
+    return found / name
 
 
 def ros_environment(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -387,7 +380,7 @@ def _write_outputs(seen: _Collected, image_type: str, out: Path, video: bool) ->
     from face_affect_ros.bag.play import message_class
     from face_affect_ros.bag.process import VIDEO_CODECS
     from face_affect_ros.core.draw import draw_results
-    from face_affect_ros.core.image_io import ImageDecodeError
+    from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS, ImageDecodeError
     from face_affect_ros.nodes.messages import frame_result_from_msg, image_from_msg
 
     written = []
@@ -410,7 +403,7 @@ def _write_outputs(seen: _Collected, image_type: str, out: Path, video: bool) ->
         for stamp in stamps:
             msg = deserialize_message(seen.published[stamp][1], message_class(image_type))
             try:
-                frame = image_from_msg(msg, 8192 * 8192)
+                frame = image_from_msg(msg, DEFAULT_MAX_PIXELS)
             except ImageDecodeError:
                 continue
             result = seen.results.get(stamp)

@@ -37,7 +37,12 @@ import numpy as np
 from face_affect_ros.core.draw import draw_results
 from face_affect_ros.core.labels import LABEL_SETS
 from face_affect_ros.core.manifest import ModelError
-from face_affect_ros.core.pipeline import FaceAffectPipeline, FrameResult, PipelineConfig
+from face_affect_ros.core.pipeline import (
+    DEFAULT_GENDER_MODEL,
+    FaceAffectPipeline,
+    FrameResult,
+    PipelineConfig,
+)
 from face_affect_ros.schema.results import frame_to_dict
 
 PROG = "face-affect-image"
@@ -93,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--flip-tta", action="store_true", help="average each face with its mirror image (slower)"
+    )
+    parser.add_argument(
+        "--gender-model",
+        metavar="NAME",
+        default=DEFAULT_GENDER_MODEL,
+        help="gender model: manifest name or path, e.g. gender_mini_xception (the seed model); "
+        "default: %(default)s",
+    )
+    parser.add_argument(
+        "--age",
+        action="store_true",
+        help="also estimate apparent age (expected years, spread, probability of a minor)",
     )
     parser.add_argument(
         "--score-threshold", type=float, metavar="P", help="detector score threshold in [0, 1]"
@@ -168,6 +185,12 @@ def format_table(path: str, result: FrameResult) -> str:
                 f"  {i:>2}  {box:<22} {face.detection.score:5.2f}  "
                 f"{face.emotion:<9}{face.emotion_confidence:5.2f} "
                 f"{face.gender:<9}{face.gender_confidence:5.2f}"
+                + (
+                    ""
+                    if face.age_years is None
+                    else f"  age {face.age_years:4.1f} +-{face.age_spread:4.1f} "
+                    f"p(minor) {face.minor_probability:4.2f}"
+                )
             )
     return "\n".join(lines)
 
@@ -191,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "emotion_label_set": args.label_set,
         "flip_tta": args.flip_tta,
         "tracking": False,
+        "gender_model": args.gender_model,
+        "age": args.age,
     }
     if args.models_dir is not None:
         overrides["models_dir"] = args.models_dir

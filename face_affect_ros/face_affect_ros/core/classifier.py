@@ -11,25 +11,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from face_affect_ros.core.manifest import INTERPOLATIONS as _INTERPOLATIONS
 from face_affect_ros.core.manifest import ModelError, ModelManifest, load_model
-
-_INTERPOLATIONS = {
-    "INTER_NEAREST": cv2.INTER_NEAREST,
-    "INTER_LINEAR": cv2.INTER_LINEAR,
-    "INTER_CUBIC": cv2.INTER_CUBIC,
-    "INTER_AREA": cv2.INTER_AREA,
-    "INTER_LANCZOS4": cv2.INTER_LANCZOS4,
-}
 
 Crops = Sequence[np.ndarray] | np.ndarray
 
 
+@dataclass(frozen=True)
+class ModelInput:
+    """What a model's input crop is: size (w, h), colour, crop kind and resize flag."""
+
+    size: tuple[int, int]
+    color: str  # "gray" | "bgr" | "rgb"
+    crop: str  # "box" (detector box + margins) | "aligned" (landmark-aligned chip)
+    interpolation: int
+
+
 class _Model:
-    """One gray-input classification model with its reusable input buffers."""
+    """One classification model (gray or colour input) with its reusable input buffers."""
 
     def __init__(
         self,
@@ -46,10 +50,11 @@ class _Model:
         if m.task != task:
             raise ModelError(f"{where}: task is {m.task!r}, expected {task!r}")
         spec = m.input
-        if spec.color != "gray" or spec.shape[1] != 1:
+        channels = spec.shape[1]
+        if channels != (1 if spec.color == "gray" else 3):
             raise ModelError(
-                f"{where}: only 1-channel 'gray' inputs are supported, got "
-                f"{spec.color!r} with shape {list(spec.shape)}"
+                f"{where}: color {spec.color!r} with shape {list(spec.shape)}: a classifier "
+                "takes 1-channel 'gray' or 3-channel 'bgr' / 'rgb' input"
             )
         height, width = spec.shape[2], spec.shape[3]
         if not isinstance(height, int) or not isinstance(width, int):
@@ -63,25 +68,35 @@ class _Model:
                 f"{where}: resize {spec.resize!r} is not one of {sorted(_INTERPOLATIONS)}"
             )
         out = m.outputs[0]
-        if not out.labels:
-            raise ModelError(f"{where}: output {out.name!r} has no labels")
+        if not out.labels and not out.values:
+            raise ModelError(f"{where}: output {out.name!r} has neither labels nor values")
         if out.activation != "softmax":
             raise ModelError(
                 f"{where}: output {out.name!r} activation is {out.activation!r}, "
                 "expected 'softmax' (probabilities)"
             )
         self.size = (width, height)
+        self.channels = int(channels)
+        self.color = spec.color
+        self.crop = spec.crop
         self.interpolation = _INTERPOLATIONS[spec.resize]
         self.labels = out.labels
+        self.values = out.values
         self.output_name = out.name
         self.input_name = spec.name
         self.scale = np.float32(spec.scale)
         self.offset = np.float32(spec.offset)
+        # Per-channel mean, shaped to broadcast over (N, C, H, W); None for the scalar form.
+        self.mean = (
+            np.asarray(spec.mean, dtype=np.float32).reshape(1, -1, 1, 1) if spec.mean else None
+        )
         # Two-stage shrink (see AffectClassifier): area-average to twice the input size first.
         self.antialias = antialias and self.interpolation != cv2.INTER_AREA
-        self._pre = np.empty((2 * height, 2 * width), dtype=np.uint8)
-        self._u8 = np.empty((0, height, width), dtype=np.uint8)
-        self._blob = np.empty((0, 1, height, width), dtype=np.float32)
+        pix = (height, width) if self.channels == 1 else (height, width, self.channels)
+        self._pix = pix
+        self._pre = np.empty((2 * height, 2 * width, *pix[2:]), dtype=np.uint8)
+        self._u8 = np.empty((0, *pix), dtype=np.uint8)
+        self._blob = np.empty((0, self.channels, height, width), dtype=np.float32)
 
     def _reserve(self, n: int, flip: bool) -> None:
         if self._u8.shape[0] < n:
@@ -95,9 +110,10 @@ class _Model:
     def load(self, crops: Crops) -> int:
         """Resize / copy the crops into the uint8 staging buffer; returns the batch size."""
         width, height = self.size
-        if isinstance(crops, np.ndarray) and crops.ndim == 3:
-            _check_crop(crops, "crops batch")
-            if crops.shape[1:] != (height, width):
+        ndim = 2 if self.channels == 1 else 3
+        if isinstance(crops, np.ndarray) and crops.ndim == ndim + 1:
+            _check_crop(crops, "crops batch", ndim + 1, self.channels)
+            if crops.shape[1:] != self._pix:
                 crops = list(crops)
         n = len(crops)
         if n == 0:
@@ -107,8 +123,8 @@ class _Model:
             np.copyto(self._u8[:n], crops)
             return n
         for i, crop in enumerate(crops):
-            _check_crop(crop, f"crop {i}", ndim=2)
-            if crop.shape == (height, width):
+            _check_crop(crop, f"crop {i}", ndim, self.channels)
+            if crop.shape == self._pix:
                 self._u8[i] = crop
                 continue
             if self.antialias and (crop.shape[0] > 2 * height or crop.shape[1] > 2 * width):
@@ -121,10 +137,18 @@ class _Model:
     def run(self, n: int, flip: bool) -> np.ndarray:
         """Normalise the first ``n`` staged crops and run the model once; [n, classes]."""
         if n == 0:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
+            return np.zeros((0, self.manifest.outputs[0].shape[-1]), dtype=np.float32)
         blob = self._blob[: 2 * n if flip else n]
-        np.multiply(self._u8[:n], self.scale, out=blob[:n, 0], casting="unsafe")
-        blob[:n] += self.offset
+        if self.mean is None:
+            np.multiply(self._u8[:n], self.scale, out=blob[:n, 0], casting="unsafe")
+        else:
+            # (u8 - mean) * scale in this order: with a power-of-two scale (1/256 for the dlib
+            # models) this is bit-identical to the upstream (u8 - mean) / 256.
+            np.copyto(blob[:n], self._u8[:n].transpose(0, 3, 1, 2), casting="unsafe")
+            blob[:n] -= self.mean
+            blob[:n] *= self.scale
+        if self.offset != 0.0:
+            blob[:n] += self.offset
         if flip:
             # Mirror images go in the same batch: one call instead of two.
             np.copyto(blob[n:], blob[:n, :, :, ::-1])
@@ -134,26 +158,37 @@ class _Model:
         return probs
 
 
-def _check_crop(crop: object, what: str, ndim: int = 3) -> None:
+def _check_crop(crop: object, what: str, ndim: int = 3, channels: int = 1) -> None:
+    color = channels != 1
     if (
         not isinstance(crop, np.ndarray)
         or crop.dtype != np.uint8
         or crop.ndim != ndim
         or 0 in crop.shape
+        or (color and crop.shape[-1] != channels)
     ):
         desc = (
             f"{type(crop).__name__} {getattr(crop, 'dtype', '')} {getattr(crop, 'shape', '')}"
         ).strip()
-        kind = "HxW" if ndim == 2 else "NxHxW"
-        raise ValueError(f"{what} must be a non-empty uint8 {kind} gray array, got {desc}")
+        kind = {(2, False): "HxW", (3, False): "NxHxW", (3, True): "HxWx3"}.get(
+            (ndim, color), "NxHxWx3"
+        )
+        what_kind = "colour" if color else "gray"
+        raise ValueError(f"{what} must be a non-empty uint8 {kind} {what_kind} array, got {desc}")
 
 
 class AffectClassifier:
-    """Emotion (FER-2013 classes) and gender of gray face crops.
+    """Emotion (FER-2013 classes), gender and optionally age of face crops.
+
+    Each model's manifest says what its input is (:meth:`input_spec`): the seed mini-Xception
+    models take gray 64x64 crops of the detector box with margins, the dlib-models networks RGB
+    chips aligned on the landmarks (32x32 gender, 64x64 age). The pipeline cuts accordingly.
 
     Args:
         emotion_manifest: manifest of the emotion model (task ``emotion``).
         gender_manifest: manifest of the gender model (task ``gender``).
+        age_manifest: manifest of an age model (task ``age``, output ``values`` = years per
+            class), or None for no age estimate (the default: it costs ~3 ms per face).
         intra_op_threads: onnxruntime intra-op threads per session.
         flip_tta: average each crop's probabilities with its mirror image's. Faces are roughly
             symmetric, so this cancels some left/right bias of the models; it doubles the batch,
@@ -181,6 +216,7 @@ class AffectClassifier:
         providers: Sequence[str] | None = None,
         verify_sha256: bool = True,
         antialias: bool = True,
+        age_manifest: str | os.PathLike[str] | None = None,
     ) -> None:
         self._emotion = _Model(
             emotion_manifest, "emotion", intra_op_threads, providers, verify_sha256, antialias
@@ -188,7 +224,43 @@ class AffectClassifier:
         self._gender = _Model(
             gender_manifest, "gender", intra_op_threads, providers, verify_sha256, antialias
         )
+        self._age = (
+            None
+            if age_manifest is None
+            else _Model(age_manifest, "age", intra_op_threads, providers, verify_sha256, antialias)
+        )
+        if self._age is not None and not self._age.values:
+            raise ModelError(
+                f"{self._age.manifest.manifest_path}: an age model's output needs 'values' "
+                "(the age in years of each class)"
+            )
+        for model in (self._emotion, self._gender):
+            if not model.labels:
+                raise ModelError(f"{model.manifest.manifest_path}: output has no labels")
         self.flip_tta = bool(flip_tta)
+
+    def input_spec(self, task: str) -> ModelInput:
+        """How to cut the input of the ``task`` model ("emotion", "gender", "age") from a frame."""
+        model = {"emotion": self._emotion, "gender": self._gender, "age": self._age}.get(task)
+        if model is None:
+            raise KeyError(f"no {task!r} model loaded")
+        return ModelInput(model.size, model.color, model.crop, model.interpolation)
+
+    @property
+    def has_age(self) -> bool:
+        """Whether an age model is loaded."""
+        return self._age is not None
+
+    @property
+    def age_values(self) -> tuple[float, ...]:
+        """Age in years of each age class (empty without an age model)."""
+        return self._age.values if self._age is not None else ()
+
+    def classify_age(self, crops: Crops) -> np.ndarray:
+        """Age-class probabilities [N, len(age_values)] of N faces cut for the age model."""
+        if self._age is None:
+            raise RuntimeError("no age model loaded (pass age_manifest)")
+        return self._age.run(self._age.load(crops), self.flip_tta)
 
     @property
     def emotion_labels(self) -> tuple[str, ...]:
@@ -215,21 +287,27 @@ class AffectClassifier:
         """(emotion, gender) manifests, e.g. for diagnostics."""
         return self._emotion.manifest, self._gender.manifest
 
+    @property
+    def age_manifest(self) -> ModelManifest | None:
+        """The age model's manifest, None when age is off."""
+        return self._age.manifest if self._age is not None else None
+
     def classify(self, emotion_crops: Crops, gender_crops: Crops) -> tuple[np.ndarray, np.ndarray]:
         """Classify N faces: one batched model run per model.
 
         Args:
-            emotion_crops: N uint8 gray crops for the emotion model, each HxW of any size
-                (resized with the manifest's interpolation), or an NxHxW array already at the
-                model's input size.
-            gender_crops: the same faces cropped for the gender model.
+            emotion_crops: N uint8 crops for the emotion model, each HxW (gray) or HxWx3
+                (colour, in the model's channel order) of any size, resized with the
+                manifest's interpolation, or one array already at the model's input size.
+            gender_crops: the same faces cut for the gender model (see :meth:`input_spec`).
 
         Returns:
             (emotion probabilities [N, 7], gender probabilities [N, 2]), float32, columns in
             :attr:`emotion_labels` / :attr:`gender_labels` order. Fresh arrays, safe to keep.
 
         Raises:
-            ValueError: a crop is not a non-empty uint8 2-D array, or the counts differ.
+            ValueError: a crop is not a non-empty uint8 array of the model's channels, or the
+                counts differ.
         """
         n = self._emotion.load(emotion_crops)
         m = self._gender.load(gender_crops)

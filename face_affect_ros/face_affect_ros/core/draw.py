@@ -33,7 +33,8 @@ def _to_bgr(image: np.ndarray) -> np.ndarray:
 def draw_results(image: np.ndarray, result: FrameResult, landmarks: bool = True) -> np.ndarray:
     """Return a BGR copy of ``image`` with each face's box, landmarks and labels drawn.
 
-    The label reads ``<emotion> <p>`` and, unless the gender abstained, ``<gender> <p>``.
+    The label reads ``<emotion> <p>`` and, unless the gender abstained, ``<gender> <p>``;
+    with age estimation on, ``~<years>y`` after it.
 
     Raises:
         ValueError: the image is not a valid uint8 mono / BGR / BGRA frame.
@@ -55,6 +56,8 @@ def draw_results(image: np.ndarray, result: FrameResult, landmarks: bool = True)
         text = f"{face.emotion} {face.emotion_confidence:.2f}"
         if face.gender != UNKNOWN:
             text += f" {face.gender} {face.gender_confidence:.2f}"
+        if face.age_years is not None:
+            text += f" ~{face.age_years:.0f}y"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
         # Above the box when there is room, otherwise inside its top edge.
         ty = p0[1] - base - 2 if p0[1] - th - base - 2 >= 0 else p0[1] + th + 2

@@ -18,13 +18,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import onnxruntime as ort
 
 #: Tasks a manifest may declare.
-TASKS = ("emotion", "gender", "face_detection")
+TASKS = ("emotion", "gender", "age", "face_detection")
 
 #: onnxruntime's type strings for the manifest dtypes we support.
 _ORT_DTYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "uint8": "tensor(uint8)"}
+
+#: The manifest's ``input.resize`` names -> OpenCV interpolation flags (runtime and tools alike).
+INTERPOLATIONS: dict[str, int] = {
+    "INTER_NEAREST": cv2.INTER_NEAREST,
+    "INTER_LINEAR": cv2.INTER_LINEAR,
+    "INTER_CUBIC": cv2.INTER_CUBIC,
+    "INTER_AREA": cv2.INTER_AREA,
+    "INTER_LANCZOS4": cv2.INTER_LANCZOS4,
+}
+
+#: Input colours a manifest may declare (channel order of the tensor's channel axis).
+COLORS = ("gray", "bgr", "rgb")
+#: How a classifier's input is cut from the frame: "box" = the detector box enlarged by the
+#: pipeline's per-model margins; "aligned" = a chip aligned on the five landmarks
+#: (core/align.py), for models trained on aligned faces.
+CROPS = ("box", "aligned")
 
 #: Default execution providers: the robot has no GPU; callers pass others explicitly.
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
@@ -48,6 +65,11 @@ class InputSpec:
     scale: float
     offset: float
     resize: str
+    #: Per-channel value subtracted before ``scale``: x = (u8 - mean[c]) * scale + offset.
+    #: Empty for the scalar form x = u8 * scale + offset.
+    mean: tuple[float, ...] = ()
+    #: "box" or "aligned", see :data:`CROPS`.
+    crop: str = "box"
 
 
 @dataclass(frozen=True)
@@ -58,6 +80,8 @@ class OutputSpec:
     shape: tuple[Dim, ...]
     labels: tuple[str, ...] = ()
     activation: str | None = None
+    #: A numeric value per class (the age in years of each age bin), for expectations.
+    values: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +125,14 @@ def _shape(value: Any, where: str) -> tuple[Dim, ...]:
             raise ModelError(f"{where}: shape entries must be positive, got {dim!r}")
         dims.append(dim)
     return tuple(dims)
+
+
+def _floats(value: Any, where: str) -> tuple[float, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    ):
+        raise ModelError(f"{where}: must be a list of numbers, got {value!r}")
+    return tuple(float(v) for v in value)
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -147,6 +179,8 @@ def parse_manifest(path: str | os.PathLike[str]) -> ModelManifest:
         scale=float(_require(inp, "scale", (int, float), iwhere)),
         offset=float(_require(inp, "offset", (int, float), iwhere)),
         resize=_require(inp, "resize", str, iwhere),
+        mean=_floats(inp.get("mean", []), f"{iwhere} mean"),
+        crop=inp.get("crop", "box"),
     )
     if input_spec.dtype not in _ORT_DTYPES:
         raise ModelError(f"{iwhere}: dtype {input_spec.dtype!r} not one of {list(_ORT_DTYPES)}")
@@ -155,8 +189,17 @@ def parse_manifest(path: str | os.PathLike[str]) -> ModelManifest:
             f"{iwhere}: only 4-D NCHW inputs are supported, got "
             f"{input_spec.layout} {list(input_spec.shape)}"
         )
-    if input_spec.color not in ("gray", "bgr"):
-        raise ModelError(f"{iwhere}: color {input_spec.color!r} is not 'gray' or 'bgr'")
+    if input_spec.color not in COLORS:
+        raise ModelError(f"{iwhere}: color {input_spec.color!r} is not one of {list(COLORS)}")
+    channels = input_spec.shape[1]
+    if isinstance(channels, int) and channels != (1 if input_spec.color == "gray" else 3):
+        raise ModelError(f"{iwhere}: {channels} channels for color {input_spec.color!r}")
+    if input_spec.mean and len(input_spec.mean) != channels:
+        raise ModelError(
+            f"{iwhere}: 'mean' has {len(input_spec.mean)} values for {channels!r} channels"
+        )
+    if input_spec.crop not in CROPS:
+        raise ModelError(f"{iwhere}: crop {input_spec.crop!r} is not one of {list(CROPS)}")
 
     outputs_raw = _require(data, "outputs", list, where)
     if not outputs_raw:
@@ -178,6 +221,7 @@ def parse_manifest(path: str | os.PathLike[str]) -> ModelManifest:
                 shape=_shape(_require(out, "shape", list, owhere), owhere),
                 labels=tuple(labels),
                 activation=activation,
+                values=_floats(out.get("values", []), f"{owhere} values"),
             )
         )
 
@@ -248,12 +292,11 @@ def verify_session(manifest: ModelManifest, session: ort.InferenceSession) -> No
         )
     for spec in manifest.outputs:
         _check_dims(f"{where} output {spec.name!r}", spec.shape, model_outs[spec.name].shape)
-        if spec.labels:
+        for kind, items in (("labels", spec.labels), ("values", spec.values)):
             last = spec.shape[-1]
-            if not isinstance(last, int) or last != len(spec.labels):
+            if items and (not isinstance(last, int) or last != len(items)):
                 raise ModelError(
-                    f"{where} output {spec.name!r}: {len(spec.labels)} labels "
-                    f"for a last dim of {last!r}"
+                    f"{where} output {spec.name!r}: {len(items)} {kind} for a last dim of {last!r}"
                 )
 
 
@@ -272,6 +315,24 @@ def create_session(
     Raises:
         ModelError: onnxruntime cannot load the file (the message names it).
     """
+    options = session_options(intra_op_threads)
+    try:
+        return ort.InferenceSession(
+            os.fspath(model_path),
+            sess_options=options,
+            providers=list(providers) if providers else list(DEFAULT_PROVIDERS),
+        )
+    except Exception as exc:  # onnxruntime raises several private exception types
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{model_path}: onnxruntime cannot load the model ({first_line})") from exc
+
+
+def session_options(intra_op_threads: int = 1) -> ort.SessionOptions:
+    """The session settings of every model the package runs (the tools time models with them).
+
+    Raises:
+        ValueError: `intra_op_threads` is not an int >= 0.
+    """
     if (
         isinstance(intra_op_threads, bool)
         or not isinstance(intra_op_threads, int)
@@ -288,15 +349,7 @@ def create_session(
     # (measured in bench/bench_scaling.py: a second core kept busy at any camera rate). On a
     # robot that CPU belongs to other nodes, so idle threads sleep instead.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        return ort.InferenceSession(
-            os.fspath(model_path),
-            sess_options=options,
-            providers=list(providers) if providers else list(DEFAULT_PROVIDERS),
-        )
-    except Exception as exc:  # onnxruntime raises several private exception types
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"{model_path}: onnxruntime cannot load the model ({first_line})") from exc
+    return options
 
 
 def _check_file(manifest: ModelManifest, verify_sha256: bool) -> None:

@@ -31,6 +31,7 @@ from face_affect_ros.core.config import (
     CLASSIFIER,
     DEFAULT_EMOTION_MARGIN,
     DEFAULT_GENDER_MARGIN,
+    DEFAULT_GENDER_MODEL,
     DETECTOR,
     MARGIN_RANGE,
     PipelineConfig,
@@ -45,6 +46,7 @@ __all__ = [
     "BORDER_MODES",
     "DEFAULT_EMOTION_MARGIN",
     "DEFAULT_GENDER_MARGIN",
+    "DEFAULT_GENDER_MODEL",
     "MARGIN_RANGE",
     "ClassifierStage",
     "Detection",
@@ -102,6 +104,22 @@ class FaceAffectPipeline:
         return self.classifier_stage.gender_labels
 
     @property
+    def age_values(self) -> tuple[float, ...]:
+        """Age in years of each class of FaceResult.age_scores; () with age off."""
+        return self.classifier_stage.age_values
+
+    @property
+    def gender_min_confidence(self) -> float:
+        """The gender abstention threshold in force (configured, else the model's own)."""
+        return self.classifier_stage.gender_min_confidence
+
+    def face_crops(
+        self, task: str, image: np.ndarray, detections: Sequence[Detection]
+    ) -> list[np.ndarray]:
+        """What the ``task`` model ("emotion", "gender", "age") sees for each detection."""
+        return self.classifier_stage.face_crops(task, image, detections)
+
+    @property
     def model_names(self) -> tuple[str, str, str]:
         """(detector, emotion, gender) model names from their manifests."""
         return (self.detector_stage.model_name, *self.classifier_stage.model_names)
@@ -109,23 +127,16 @@ class FaceAffectPipeline:
     def reconfigure(self, config: PipelineConfig) -> frozenset[str]:
         """Switch to `config`: in place where possible, new sessions only where needed.
 
-        Returns the stages that were rebuilt (see :func:`stages_to_rebuild`); face tracks
-        continue either way. On a ModelError the pipeline keeps its previous configuration.
+        Returns the stages whose sessions were rebuilt (as :func:`stages_to_rebuild` decides);
+        face tracks continue either way. On a ModelError that stage keeps its configuration.
         """
-        rebuild = stages_to_rebuild(self.config, config)
-        detector = DetectorStage(config) if DETECTOR in rebuild else None
-        classifier = ClassifierStage(config) if CLASSIFIER in rebuild else None
-        if detector is None:
-            self.detector_stage.apply(config)
-        else:
-            self.detector_stage = detector
-        if classifier is None:
-            self.classifier_stage.apply(config)
-        else:
-            classifier.adopt_tracks(self.classifier_stage)
-            self.classifier_stage = classifier
+        rebuilt = set()
+        if self.detector_stage.reconfigure(config):
+            rebuilt.add(DETECTOR)
+        if self.classifier_stage.reconfigure(config):
+            rebuilt.add(CLASSIFIER)
         self.config = config
-        return rebuild
+        return frozenset(rebuilt)
 
     def adopt_tracks(self, previous: FaceAffectPipeline) -> None:
         """Continue `previous`'s face tracks (a pipeline built anew keeps the ids)."""

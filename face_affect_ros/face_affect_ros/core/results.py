@@ -34,6 +34,15 @@ class FaceResult:
     gender_scores: tuple[float, ...]
     #: Stable id of the face across frames (``face_<n>``); empty when tracking is off.
     track_id: str = ""
+    #: Apparent age: expected value in years of the age model's class probabilities; None
+    #: when age estimation is off (PipelineConfig.age).
+    age_years: float | None = None
+    #: Standard deviation (years) of that distribution: how unsure the estimate is.
+    age_spread: float | None = None
+    #: Probability that the apparent age is below 18 (core.evidence.MINOR_AGE).
+    minor_probability: float | None = None
+    #: The age model's class probabilities (classes: FrameResult.age_values); () when off.
+    age_scores: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,8 @@ class FrameResult:
     faces: tuple[FaceResult, ...]
     timings: StageTimings
     gender_labels: tuple[str, ...]
+    #: Age in years of each age class (order of FaceResult.age_scores); () when age is off.
+    age_values: tuple[float, ...] = ()
 
 
 def clamped_roi(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from face_affect_ros.core.classifier import AffectClassifier
+from face_affect_ros.core.align import ChipAligner
+from face_affect_ros.core.classifier import AffectClassifier, ModelInput
 from face_affect_ros.core.config import (
     BORDER_MODES,
     CLASSIFIER_SESSION_FIELDS,
@@ -31,6 +32,7 @@ from face_affect_ros.core.config import (
     changed_fields,
 )
 from face_affect_ros.core.detector import Detection, FaceDetector, check_image
+from face_affect_ros.core.evidence import age_summary
 from face_affect_ros.core.labels import LABEL_SETS, decide_gender, merge_matrix
 from face_affect_ros.core.results import FaceResult, FrameResult, StageTimings
 from face_affect_ros.core.tracking import FaceTracker
@@ -107,7 +109,11 @@ class DetectorStage:
 
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
-        self.detector = FaceDetector(
+        self.detector = self._build(config)
+
+    @staticmethod
+    def _build(config: PipelineConfig) -> FaceDetector:
+        return FaceDetector(
             config.manifest_path(config.detector_model),
             input_size=config.detector_input_size,
             score_threshold=config.score_threshold,
@@ -138,6 +144,18 @@ class DetectorStage:
         det.max_faces = int(config.max_faces)
         self.config = config
 
+    def reconfigure(self, config: PipelineConfig) -> bool:
+        """Switch to `config`: in place, or with a new session if a session field changed.
+
+        Returns True if a new session was built. On a ModelError the stage is unchanged.
+        """
+        if not changed_fields(self.config, config) & DETECTOR_SESSION_FIELDS:
+            self.apply(config)
+            return False
+        self.detector = self._build(config)
+        self.config = config
+        return True
+
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces of a uint8 mono / BGR / BGRA frame, highest score first.
 
@@ -148,14 +166,26 @@ class DetectorStage:
 
 
 class ClassifierStage:
-    """Per-model crops, emotion + gender in one batch each, label rules and tracking.
+    """Per-model crops, emotion + gender (+ age) in one batch each, label rules and tracking.
+
+    Each model's manifest says how its input is cut (:class:`ModelInput`): the mini-Xception
+    models take gray crops of the detector box with the configured margins, the dlib-models
+    networks RGB chips aligned on the five landmarks (:mod:`face_affect_ros.core.align`).
 
     Raises:
         ModelError: a classifier model or manifest is missing, corrupt or inconsistent.
     """
 
     def __init__(self, config: PipelineConfig) -> None:
-        self.classifier = AffectClassifier(
+        self.classifier = self._build(config)
+        self._gray = _GrayBuffer()
+        self.tracker: FaceTracker | None = None
+        self.config = config
+        self._configure(config)
+
+    @staticmethod
+    def _build(config: PipelineConfig) -> AffectClassifier:
+        return AffectClassifier(
             config.manifest_path(config.emotion_model),
             config.manifest_path(config.gender_model),
             intra_op_threads=config.intra_op_threads,
@@ -163,17 +193,24 @@ class ClassifierStage:
             providers=config.providers,
             verify_sha256=config.verify_sha256,
             antialias=config.antialias,
+            age_manifest=config.manifest_path(config.age_model) if config.age else None,
         )
-        self.gender_labels = self.classifier.gender_labels
-        self._gray = _GrayBuffer()
-        self.tracker: FaceTracker | None = None
-        self.config = config
-        self._configure(config)
 
     def _configure(self, config: PipelineConfig) -> None:
+        self.gender_labels = self.classifier.gender_labels
+        self.age_values = self.classifier.age_values
+        tasks = ("emotion", "gender", "age") if config.age else ("emotion", "gender")
+        self._inputs: dict[str, ModelInput] = {t: self.classifier.input_spec(t) for t in tasks}
         self.emotion_labels = LABEL_SETS[config.emotion_label_set]
         self._merge = merge_matrix(config.emotion_label_set, self.classifier.emotion_labels)
         self._border = BORDER_MODES[config.border_mode]
+        self._aligners = {
+            task: ChipAligner(spec.size, border=self._border)
+            for task, spec in self._inputs.items()
+            if spec.crop == "aligned"
+        }
+        #: The abstention threshold in force: the configured one, else the model's calibrated.
+        self.gender_min_confidence = config.resolved_gender_min_confidence()
         self.classifier.flip_tta = bool(config.flip_tta)
         if not config.tracking:
             self.tracker = None
@@ -193,12 +230,26 @@ class ClassifierStage:
         """Switch to `config` in place; face tracks (and their ids) continue.
 
         In place: margins, border, label set, gender threshold, flip, tracking, smoothing.
+        (Switching the gender model or age on / off needs new sessions: a new stage.)
 
         Raises:
             ValueError: `config` changes a field in CLASSIFIER_SESSION_FIELDS.
         """
         _check_in_place("classifier", CLASSIFIER_SESSION_FIELDS, self.config, config)
         self._configure(config)
+
+    def reconfigure(self, config: PipelineConfig) -> bool:
+        """Switch to `config`: in place, or with new sessions if a session field changed.
+
+        Face tracks continue either way. Returns True if new sessions were built. On a
+        ModelError the stage is unchanged.
+        """
+        if not changed_fields(self.config, config) & CLASSIFIER_SESSION_FIELDS:
+            self.apply(config)
+            return False
+        self.classifier = self._build(config)
+        self._configure(config)
+        return True
 
     def adopt_tracks(self, previous: ClassifierStage) -> None:
         """Continue `previous`'s face tracks (after new sessions were built for a change)."""
@@ -213,6 +264,39 @@ class ClassifierStage:
         """
         gray = self._gray.convert(check_image(image))
         return crop_face(gray, detection.box, self.config.emotion_margin, self._border).copy()
+
+    def face_crops(
+        self, task: str, image: np.ndarray, detections: Sequence[Detection]
+    ) -> list[np.ndarray]:
+        """What the ``task`` model sees for each detection, before resizing to its input.
+
+        Box models get the detector box with the task's margins (gray or colour as the
+        manifest says); aligned models a landmark-aligned chip at their input size. Both fill
+        pixels outside the image with ``border_mode``. Copies, safe to keep.
+        """
+        crops = self._crops(task, check_image(image), None, list(detections))
+        return [c.copy() for c in crops]
+
+    def _crops(
+        self,
+        task: str,
+        image: np.ndarray,
+        gray: np.ndarray | None,
+        detections: list[Detection],
+    ) -> list[np.ndarray]:
+        spec = self._inputs[task]
+        if spec.crop == "aligned":
+            aligner = self._aligners[task]
+            src = image if image.ndim == 2 or image.shape[2] == 3 else image[:, :, :3]
+            return [_to_color(aligner.chip(src, d.landmarks), spec.color) for d in detections]
+        margin = self.config.emotion_margin if task == "emotion" else self.config.gender_margin
+        if spec.color == "gray":
+            src = gray if gray is not None else self._gray.convert(image)
+            return [crop_face(src, d.box, margin, self._border) for d in detections]
+        src = _to_bgr(image)
+        return [
+            _to_color(crop_face(src, d.box, margin, self._border), spec.color) for d in detections
+        ]
 
     def classify(
         self,
@@ -239,17 +323,14 @@ class ClassifierStage:
         t2 = t3 = t1
         if detections:
             gray = self._gray.convert(image)
-            cfg = self.config
-            emotion_crops = [
-                crop_face(gray, d.box, cfg.emotion_margin, self._border) for d in detections
-            ]
-            gender_crops = [
-                crop_face(gray, d.box, cfg.gender_margin, self._border) for d in detections
-            ]
+            crops = {task: self._crops(task, image, gray, detections) for task in self._inputs}
             t2 = time.perf_counter()
-            emotion_probs, gender_probs = self.classifier.classify(emotion_crops, gender_crops)
+            emotion_probs, gender_probs = self.classifier.classify(
+                crops["emotion"], crops["gender"]
+            )
+            age_probs = self.classifier.classify_age(crops["age"]) if "age" in crops else None
             t3 = time.perf_counter()
-            faces = self._results(detections, emotion_probs, gender_probs)
+            faces = self._results(detections, emotion_probs, gender_probs, age_probs)
         if self.tracker is not None:
             # Every classified frame updates the tracks, empty ones too (tracks age out).
             faces = tuple(self.tracker.update(faces, self.emotion_labels))
@@ -266,18 +347,32 @@ class ClassifierStage:
                 total_ms=(t4 - t0) * 1e3,
             ),
             gender_labels=self.gender_labels,
+            age_values=self.age_values,
         )
 
     def _results(
-        self, detections: list[Detection], emotion_probs: np.ndarray, gender_probs: np.ndarray
+        self,
+        detections: list[Detection],
+        emotion_probs: np.ndarray,
+        gender_probs: np.ndarray,
+        age_probs: np.ndarray | None = None,
     ) -> tuple[FaceResult, ...]:
         derived = emotion_probs @ self._merge
         best = derived.argmax(axis=1)
         out = []
         for i, det in enumerate(detections):
             gender, gender_conf = decide_gender(
-                gender_probs[i], self.gender_labels, self.config.gender_min_confidence
+                gender_probs[i], self.gender_labels, self.gender_min_confidence
             )
+            age: dict = {}
+            if age_probs is not None:
+                years, spread, minor = age_summary(age_probs[i], self.age_values)
+                age = {
+                    "age_years": years,
+                    "age_spread": spread,
+                    "minor_probability": minor,
+                    "age_scores": tuple(float(p) for p in age_probs[i]),
+                }
             out.append(
                 FaceResult(
                     detection=det,
@@ -287,6 +382,23 @@ class ClassifierStage:
                     gender=gender,
                     gender_confidence=gender_conf,
                     gender_scores=tuple(float(p) for p in gender_probs[i]),
+                    **age,
                 )
             )
         return tuple(out)
+
+
+def _to_bgr(image: np.ndarray) -> np.ndarray:
+    """A 3-channel BGR view or copy of a mono / BGR / BGRA frame."""
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return image if image.shape[2] == 3 else image[:, :, :3]
+
+
+def _to_color(crop: np.ndarray, color: str) -> np.ndarray:
+    """A mono or BGR crop in a model's colour ("gray", "bgr" or "rgb")."""
+    if color == "gray":
+        return crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    if crop.ndim == 2:
+        return cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR if color == "bgr" else cv2.COLOR_GRAY2RGB)
+    return crop if color == "bgr" else np.ascontiguousarray(crop[:, :, ::-1])

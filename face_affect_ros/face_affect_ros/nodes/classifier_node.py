@@ -18,7 +18,6 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from face_affect_msgs.msg import FaceDetectionArray
-from face_affect_ros.core.config import CLASSIFIER, stages_to_rebuild
 from face_affect_ros.core.frames import StampCache
 from face_affect_ros.core.stages import ClassifierStage
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
@@ -85,19 +84,14 @@ class ClassifierRole:
 
     def apply(self, params: Mapping[str, Any], changed: frozenset[str]) -> None:
         """Margins, labels, thresholds, tracking and saliency rate, on the worker."""
-        outputs = self.outputs
-        if self.stage is None or outputs is None:
+        stage, outputs = self.stage, self.outputs
+        if stage is None or outputs is None:
             return
         config = pipeline_config(params)
         rate = params["saliency_rate"]
 
         def change() -> None:
-            if CLASSIFIER in stages_to_rebuild(self.stage.config, config):
-                stage = ClassifierStage(config)
-                stage.adopt_tracks(self.stage)
-                self.stage = stage
-            else:
-                self.stage.apply(config)
+            stage.reconfigure(config)  # in place; new sessions only for read-only fields
             outputs.saliency_limiter.max_rate = rate
 
         self.worker.call_soon(change)

@@ -15,7 +15,6 @@ from typing import Any
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from face_affect_ros.core.config import DETECTOR, stages_to_rebuild
 from face_affect_ros.core.stages import DetectorStage
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
 from face_affect_ros.nodes.publishers import ResultPublishers
@@ -71,17 +70,11 @@ class DetectorRole:
 
     def apply(self, params: Mapping[str, Any], changed: frozenset[str]) -> None:
         """Thresholds and limits, applied on the worker before its next frame."""
-        if self.stage is None:
+        stage = self.stage
+        if stage is None:
             return
         config = pipeline_config(params)
-
-        def change() -> None:
-            if DETECTOR in stages_to_rebuild(self.stage.config, config):
-                self.stage = DetectorStage(config)
-            else:
-                self.stage.apply(config)
-
-        self.worker.call_soon(change)
+        self.worker.call_soon(lambda: stage.reconfigure(config))
 
     def diagnostic_values(self) -> dict[str, str]:
         """The model loaded."""

@@ -17,6 +17,7 @@ from face_affect_ros.core import image_io
 from face_affect_ros.core.detector import Detection
 from face_affect_ros.core.results import FaceResult, FrameResult, StageTimings
 from face_affect_ros.schema.messages import (
+    age_from_msg,
     face_affect_array_fields,
     face_detection_fields,
     roi_fields,
@@ -118,6 +119,9 @@ def frame_result_from_msg(msg: FaceAffectArray) -> FrameResult:
                 gender_confidence=float(f.gender_confidence),
                 gender_scores=tuple(float(p) for p in f.gender_scores),
                 track_id=f.id,
+                age_years=age_from_msg(f.age_years),
+                age_spread=age_from_msg(f.age_spread),
+                minor_probability=age_from_msg(f.minor_probability),
             )
         )
     return FrameResult(

@@ -14,6 +14,20 @@ from typing import Any
 from face_affect_ros.core.detector import Detection
 from face_affect_ros.core.results import FaceResult, FrameResult, clamped_roi
 
+#: face_affect_msgs/FaceAffect.AGE_OFF: the age fields' value when age estimation is off (not
+#: NaN, so that equal messages compare equal).
+AGE_OFF = -1.0
+
+
+def age_to_msg(value: float | None) -> float:
+    """A FaceAffect age field for an optional core value (None -> AGE_OFF)."""
+    return AGE_OFF if value is None else float(value)
+
+
+def age_from_msg(value: float) -> float | None:
+    """The core's optional age value of a FaceAffect age field (negative -> None)."""
+    return None if value < 0 else float(value)
+
 
 def landmarks_flat(det: Detection) -> list[float]:
     """The five landmarks as x0, y0, ..., x4, y4 (the messages' float32[10])."""
@@ -40,6 +54,9 @@ def face_affect_fields(face: FaceResult, width: int, height: int) -> dict[str, A
         "gender": face.gender,
         "gender_confidence": float(face.gender_confidence),
         "gender_scores": [float(p) for p in face.gender_scores],
+        "age_years": age_to_msg(face.age_years),
+        "age_spread": age_to_msg(face.age_spread),
+        "minor_probability": age_to_msg(face.minor_probability),
     }
 
 

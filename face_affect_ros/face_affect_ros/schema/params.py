@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from face_affect_ros.core import detector as _det
-from face_affect_ros.core import labels as _labels
 from face_affect_ros.core.config import (
     DEFAULT_EMOTION_MARGIN,
     DEFAULT_GENDER_MARGIN,
@@ -173,7 +172,26 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "gender_model",
         "",
-        "Gender classifier manifest (.json) or model name; empty = the package default.",
+        "Gender classifier manifest (.json) or model name; empty = the package default "
+        "(gender_dlib_v1, chosen by measurement: README 'Gender and age'); "
+        "gender_mini_xception is the seed model. Each brings its own crop from its manifest.",
+        CLASSIFIER,
+        read_only=True,
+    ),
+    ParamSpec(
+        "age",
+        False,
+        "Also estimate apparent age (FaceAffect age_years, age_spread, minor_probability; "
+        "AGE_OFF = -1 when false). Off by default: ~2-4 ms more per face, and a soft "
+        "biometric a deployment should opt in to.",
+        CLASSIFIER,
+        read_only=True,
+    ),
+    ParamSpec(
+        "age_model",
+        "",
+        "Age model manifest (.json) or model name, used when age is true; empty = the package "
+        "default (age_dlib_v1).",
         CLASSIFIER,
         read_only=True,
     ),
@@ -225,10 +243,12 @@ SPECS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "gender_min_confidence",
-        _labels.DEFAULT_GENDER_MIN_CONFIDENCE,
-        "Publish gender 'unknown' when the top gender probability is below this.",
+        0.0,
+        "Publish gender 'unknown' when the top gender probability is below this; 0 = the "
+        "gender model's calibrated threshold (its manifest's decision: 0.95 for "
+        "gender_dlib_v1, 0.7 for gender_mini_xception); otherwise in [0.5, 1].",
         CLASSIFIER,
-        min=0.5,
+        min=0.0,
         max=1.0,
     ),
     ParamSpec(
@@ -407,9 +427,12 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
     defaults; empty model names mean the package default model.
     """
     kwargs: dict[str, Any] = {}
-    for name in ("detector_model", "emotion_model", "gender_model"):
+    for name in ("detector_model", "emotion_model", "gender_model", "age_model"):
         if values.get(name):
             kwargs[name] = values[name]
+    # 0 (the parameter's default) = the gender model's own calibrated threshold.
+    if values.get("gender_min_confidence"):
+        kwargs["gender_min_confidence"] = values["gender_min_confidence"]
     if "detector_input_width" in values:
         kwargs["detector_input_size"] = (
             values["detector_input_width"],
@@ -420,7 +443,7 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
         "nms_threshold",
         "min_face_size",
         "max_faces",
-        "gender_min_confidence",
+        "age",
         "flip_tta",
         "intra_op_threads",
         "tracking",

@@ -53,8 +53,21 @@ def face_to_dict(
     emotion_labels: tuple[str, ...],
     gender_labels: tuple[str, ...],
 ) -> dict[str, Any]:
-    """JSON form of one face: box and published roi, score, landmarks, labels and scores."""
+    """JSON form of one face: box and published roi, score, landmarks, labels and scores.
+
+    With age estimation on, also ``age_years``, ``age_spread`` and ``minor_probability``
+    (absent when it is off).
+    """
     det = face.detection
+    age = (
+        {}
+        if face.age_years is None
+        else {
+            "age_years": _p(face.age_years),
+            "age_spread": _p(face.age_spread),
+            "minor_probability": _p(face.minor_probability),
+        }
+    )
     return {
         "track_id": face.track_id,
         "box": [_px(v) for v in det.box],
@@ -69,6 +82,7 @@ def face_to_dict(
         "gender": face.gender,
         "gender_confidence": _p(face.gender_confidence),
         "gender_scores": {k: _p(v) for k, v in zip(gender_labels, face.gender_scores, strict=True)},
+        **age,
     }
 
 
@@ -118,6 +132,9 @@ def frame_from_dict(record: Mapping[str, Any]) -> FrameResult:
                 gender_confidence=float(f["gender_confidence"]),
                 gender_scores=tuple(float(f["gender_scores"][k]) for k in gender_labels),
                 track_id=f.get("track_id", ""),
+                age_years=_opt(f.get("age_years")),
+                age_spread=_opt(f.get("age_spread")),
+                minor_probability=_opt(f.get("minor_probability")),
             )
             for f in record["faces"]
         )
@@ -131,3 +148,7 @@ def frame_from_dict(record: Mapping[str, Any]) -> FrameResult:
         )
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{SCHEMA} record is missing or mistypes {exc}") from exc
+
+
+def _opt(value: Any) -> float | None:
+    return None if value is None else float(value)

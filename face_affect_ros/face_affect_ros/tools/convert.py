@@ -18,7 +18,8 @@ What it does:
 * if ``test/fixtures/keras_reference.npz`` exists, the measured agreement of each new classifier
   with the original Keras model goes into its manifest's ``fidelity`` field.
 
-Every upstream file is checked against the sha256 recorded in ``shared/upstream/PROVENANCE.md``
+Every upstream file (kept in the repository's ``upstream/``, see its README.md) is checked
+against the sha256 recorded here and in ``upstream/README.md``
 before use. Reruns are byte-identical (fixed seeds, deterministic export, initialisers renamed
 from the exporter's counters to module paths). Run from the ament package directory::
 
@@ -48,7 +49,8 @@ PACKAGE_DIR = Path(__file__).resolve().parents[2]
 """The ament package directory (``face_affect_ros/``) of this source checkout."""
 
 REPO_ROOT = PACKAGE_DIR.parent
-DEFAULT_UPSTREAM = REPO_ROOT.parent / "shared" / "upstream"
+#: The upstream files, kept in the repository (upstream/README.md: sources, sha256, licences).
+DEFAULT_UPSTREAM = REPO_ROOT / "upstream"
 DEFAULT_OUT = PACKAGE_DIR / "models"
 DEFAULT_FIXTURE = PACKAGE_DIR / "test" / "fixtures" / "keras_reference.npz"
 
@@ -133,7 +135,19 @@ _YUNET_DIM_NAMES = {"batch": "N", "height": "H", "width": "W", "dim": "cells"}
 
 
 class ConversionError(RuntimeError):
-    """An upstream file is missing or not the one recorded in PROVENANCE.md."""
+    """An upstream file is missing or not the one recorded in upstream/README.md."""
+
+
+#: Calibrated abstention threshold of the converted gender model (bench/bench_gender_models.py
+#: measures it; the pipeline uses it unless gender_min_confidence is set).
+GENDER_DECISION = {
+    "min_confidence": 0.7,
+    "calibration": (
+        "bench/bench_gender_models.py: of {0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98}, "
+        "the threshold maximising (decided right) - 10 x (decided wrong) over 161 by-eye "
+        "labelled real faces (16 photo faces, 61 sample-bag faces, 84 lfw patches)"
+    ),
+}
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -148,7 +162,7 @@ def _read_checked(upstream: Path, rel: str, sha256: str) -> bytes:
     data = path.read_bytes()
     actual = sha256_bytes(data)
     if actual != sha256:
-        raise ConversionError(f"{path}: sha256 {actual}, PROVENANCE.md records {sha256}")
+        raise ConversionError(f"{path}: sha256 {actual}, upstream/README.md records {sha256}")
     return data
 
 
@@ -368,6 +382,8 @@ def classifier_manifest(
     )
     if fidelity is not None:
         manifest["fidelity"] = fidelity
+    if spec.task == "gender":
+        manifest["decision"] = dict(GENDER_DECISION)
     return manifest
 
 

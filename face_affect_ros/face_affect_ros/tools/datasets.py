@@ -41,14 +41,6 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp")
 DEFAULT_SIZE = 64
 """Side of the square model input of all shipped classifiers."""
 
-INTERPOLATIONS = {
-    "INTER_LINEAR": cv2.INTER_LINEAR,
-    "INTER_NEAREST": cv2.INTER_NEAREST,
-    "INTER_AREA": cv2.INTER_AREA,
-    "INTER_CUBIC": cv2.INTER_CUBIC,
-}
-"""Manifest ``input.resize`` names -> OpenCV flags."""
-
 
 class DatasetError(ValueError):
     """A dataset file or folder is missing or malformed; the message names it."""

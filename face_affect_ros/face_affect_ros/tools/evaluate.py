@@ -96,7 +96,6 @@ class EvalReport:
     per_class: dict[str, dict[str, Any]]
     confusion: np.ndarray
     confusion_normalised: np.ndarray
-    runtime_loader: bool
 
     def to_json(self) -> dict[str, Any]:
         """Return a JSON-ready dict (floats rounded to 6 digits)."""
@@ -122,7 +121,6 @@ class EvalReport:
             "confusion_normalised": [
                 [round(float(v), 4) for v in row] for row in self.confusion_normalised
             ],
-            "runtime_loader": self.runtime_loader,
         }
 
 
@@ -166,7 +164,6 @@ def evaluate(
         per_class=per_class_metrics(counts, classifier.labels),
         confusion=counts,
         confusion_normalised=normalise_rows(counts),
-        runtime_loader=classifier.runtime_loader,
     )
 
 

@@ -2,8 +2,8 @@
 
 Why: a tool's numbers (accuracy, agreement, speed) only mean something for the robot if they are
 measured through the same contract the nodes use. When the runtime's loader
-(:func:`face_affect_ros.core.manifest.load_model`) is importable it is used, so every model a
-tool writes is also proven to load in the runtime; otherwise an equivalent minimal check runs.
+(:func:`face_affect_ros.core.manifest.load_model`) opens every model, with the runtime's session
+options, so every model a tool writes is also proven to load in the runtime.
 Timing uses one intra-op thread, like the nodes' default.
 """
 
@@ -19,7 +19,9 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from face_affect_ros.tools.datasets import INTERPOLATIONS, resize_gray, to_model_input
+from face_affect_ros.core.manifest import INTERPOLATIONS, load_model, session_options
+from face_affect_ros.core.paths import model_manifest_path
+from face_affect_ros.tools.datasets import resize_gray, to_model_input
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,6 @@ class Classifier:
     interpolation: int
     session: ort.InferenceSession
     manifest: dict[str, Any]
-    runtime_loader: bool
 
     def predict(self, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Probabilities ``[N, classes]`` for ``uint8 [N, H, W]`` gray crops (resized here)."""
@@ -56,62 +57,27 @@ class Classifier:
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
 
-def session_options(threads: int = 1) -> ort.SessionOptions:
-    """Return the runtime's session settings: ``threads`` intra-op, sequential, all passes."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    return options
-
-
 def open_session(model: str | os.PathLike[str] | bytes, threads: int = 1) -> ort.InferenceSession:
-    """Open an onnxruntime CPU session for a file or a serialized model."""
+    """Open an onnxruntime CPU session for a file or a serialized model.
+
+    With the runtime's session options (:func:`face_affect_ros.core.manifest.session_options`).
+    """
     src = model if isinstance(model, bytes) else os.fspath(model)
     return ort.InferenceSession(src, session_options(threads), providers=["CPUExecutionProvider"])
-
-
-def _fallback_load(path: Path, threads: int) -> tuple[dict[str, Any], ort.InferenceSession]:
-    """Minimal manifest check when the runtime's loader is not importable."""
-    import hashlib
-
-    data = json.loads(path.read_text(encoding="utf-8"))
-    model_path = path.parent / data["file"]
-    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
-    if digest != data["sha256"]:
-        raise ValueError(f"{model_path}: sha256 {digest}, manifest says {data['sha256']}")
-    session = open_session(model_path, threads)
-    inputs = session.get_inputs()
-    if len(inputs) != 1 or inputs[0].name != data["input"]["name"]:
-        raise ValueError(f"{model_path}: input does not match {path}")
-    outputs = {o.name for o in session.get_outputs()}
-    if outputs != {o["name"] for o in data["outputs"]}:
-        raise ValueError(f"{model_path}: outputs {sorted(outputs)} do not match {path}")
-    return data, session
 
 
 def load_classifier_manifest(manifest: str | os.PathLike[str], threads: int = 1) -> Classifier:
     """Open a classifier by its manifest (a path, or a bare name of a shipped model).
 
-    Uses the runtime's verifying loader when available (``runtime_loader`` says which ran).
+    Opened by the runtime's verifying loader (:func:`face_affect_ros.core.manifest.load_model`),
+    so every model a tool writes is proven to load in the nodes.
 
     Raises:
         ValueError / ModelError: the manifest or model is not a gray-input classifier.
     """
-    path = Path(manifest)
-    runtime = True
-    try:
-        from face_affect_ros.core.manifest import load_model
-        from face_affect_ros.core.paths import model_manifest_path
-
-        path = model_manifest_path(manifest)
-        _, session = load_model(path, intra_op_threads=threads)
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ImportError:
-        runtime = False
-        data, session = _fallback_load(path, threads)
+    path = model_manifest_path(manifest)
+    _, session = load_model(path, intra_op_threads=threads)
+    data = json.loads(path.read_text(encoding="utf-8"))
     inp = data["input"]
     if inp["color"] != "gray" or inp["shape"][1] != 1:
         raise ValueError(f"{path}: not a gray-input classifier (input {inp})")
@@ -135,7 +101,6 @@ def load_classifier_manifest(manifest: str | os.PathLike[str], threads: int = 1)
         interpolation=INTERPOLATIONS.get(inp.get("resize", "INTER_LINEAR"), 1),
         session=session,
         manifest=data,
-        runtime_loader=runtime,
     )
 
 

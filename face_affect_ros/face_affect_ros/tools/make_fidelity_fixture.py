@@ -14,7 +14,7 @@ Run it OUTSIDE the package's environment (never install TensorFlow into the ROS/
         scikit-image opencv-python-headless h5py
     cd face_affect_ros   # the ament package directory
     /tmp/kerasvenv/bin/python -m face_affect_ros.tools.make_fidelity_fixture \
-        [--upstream ../../shared/upstream] [--out test/fixtures/keras_reference.npz]
+        [--upstream ../upstream] [--out test/fixtures/keras_reference.npz]
 
 Inputs (real faces, all shipped with scikit-image, public domain / LFW):
 
@@ -39,7 +39,7 @@ import numpy as np
 PACKAGE_DIR = Path(__file__).resolve().parents[2]
 """The ament package directory (``face_affect_ros/``)."""
 
-DEFAULT_UPSTREAM = PACKAGE_DIR.parent.parent / "shared" / "upstream"
+DEFAULT_UPSTREAM = PACKAGE_DIR.parent / "upstream"
 DEFAULT_OUT = PACKAGE_DIR / "test" / "fixtures" / "keras_reference.npz"
 
 MODELS = {

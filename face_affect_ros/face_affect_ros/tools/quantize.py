@@ -254,7 +254,6 @@ def quantize_classifier(
     loaded = load_classifier_manifest(out / f"{name}.json")  # proves it loads like the original
     if loaded.labels != float_clf.labels or loaded.output_name != float_clf.output_name:
         raise RuntimeError(f"{name}: outputs changed by quantisation")
-    report["runtime_loader"] = loaded.runtime_loader
     return report
 
 
