@@ -67,14 +67,22 @@ def _ament_fastdds_major(environ: Mapping[str, str]) -> int | None:
 def fastdds_major(environ: Mapping[str, str] | None = None) -> int:
     """Return the major version of the Fast DDS that ROS processes started from here will load.
 
-    Order: the ``ros-fastdds`` / ``ros-fastrtps`` wheel in this interpreter, an ament prefix on
-    ``AMENT_PREFIX_PATH``, then ``ROS_DISTRO``; 3 (current Fast DDS) when none tells.
+    Order: the ``ros-fastdds`` / ``ros-fastrtps`` wheel in this interpreter, then what the
+    environment tells (`fastdds_major_from_environment`).
     """
     environ = os.environ if environ is None else environ
     for dist in ("ros-fastdds", "ros-fastrtps"):
         major = _dist_major(dist)
         if major is not None:
             return major
+    return fastdds_major_from_environment(environ)
+
+
+def fastdds_major_from_environment(environ: Mapping[str, str]) -> int:
+    """Fast DDS major version of an apt or colcon install: an ament prefix, else ``ROS_DISTRO``.
+
+    3 (current Fast DDS) when neither tells.
+    """
     major = _ament_fastdds_major(environ)
     if major is not None:
         return major
