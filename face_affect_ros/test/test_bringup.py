@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import rclpy
 import yaml
+from face_affect_ros.schema import params as P  # noqa: N812
 from node_harness import stop_nodes
 from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.srv import GetParameters
@@ -30,24 +31,29 @@ SHIPPED = PKG / "config" / "face_affect.yaml"
 SHM_PROFILE = PKG / "config" / ros_env.LARGE_SHM_PROFILE
 #: Loading three ONNX models on a busy 2-core machine.
 START_TIMEOUT_S = 90.0
-# A value of each choice parameter that is not its default.
-OTHER_CHOICE = {"raw": "compressed", "best_effort": "reliable", "fer7": "iot4"}
 # Kept as shipped: the nodes must come up and subscribe (autostart; tracking, which the changed
-# emotion_smoothing needs), models stay the defaults (strings without choices are not changed).
+# emotion_smoothing needs); free strings (model names) are not changed.
 KEEP = {"autostart", "tracking"}
 
 
 def _non_default(name: str, value):
-    """A valid value of the shipped parameter that differs from its default, or None to keep it."""
+    """A valid value of the shipped parameter that differs from its default, or None to keep it.
+
+    Numbers move halfway to their maximum, which stays valid where 0 means "automatic" and the
+    other valid values start higher (gender_min_confidence).
+    """
+    spec = P.SPEC_BY_NAME[name]
     if name in KEEP:
         return None
     if isinstance(value, bool):
         return not value
+    if spec.choices:
+        return next(c for c in spec.choices if c != value)
     if isinstance(value, int):
-        return value + 1
+        return value + 1 if value < spec.max else value - 1
     if isinstance(value, float):
-        return round(value + (0.05 if value < 0.9 else -0.05), 4)
-    return OTHER_CHOICE.get(value)
+        return round((value + spec.max) / 2, 4)
+    return None
 
 
 @pytest.fixture(scope="module")
@@ -151,12 +157,11 @@ def test_nodes_under_a_namespace_get_the_params_file(
             subs = client.get_subscriber_names_and_types_by_node(camera.name, f"/{namespace}")
             return topic in {name for name, _ in subs}
 
-        assert spin_until(client, subscribed, 20.0), (
-            f"{camera.name} not on {topic}",
-            client.get_subscriber_names_and_types_by_node(camera.name, f"/{namespace}"),
-        )
+        on_camera = spin_until(client, subscribed, 20.0)
     finally:
         results = stop_nodes(procs)
+    # A node that refused its parameters logs why on stderr and never subscribes.
+    assert on_camera, (f"{camera.name} not on {topic}", [err for _, _, err in results])
     for code, _, err in results:
         assert code == 0, err
 
