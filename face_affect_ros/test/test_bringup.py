@@ -21,6 +21,7 @@ from face_affect_ros.schema import params as P  # noqa: N812
 from node_harness import stop_nodes
 from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.srv import GetParameters
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from ros_helpers import domain_id, spin_until
 
@@ -154,7 +155,10 @@ def test_nodes_under_a_namespace_get_the_params_file(
         topic = "/head/camera/image" + ("" if image_transport == "raw" else "/compressed")
 
         def subscribed() -> bool:
-            subs = client.get_subscriber_names_and_types_by_node(camera.name, f"/{namespace}")
+            try:
+                subs = client.get_subscriber_names_and_types_by_node(camera.name, f"/{namespace}")
+            except _rclpy.NodeNameNonExistentError:  # its node info not discovered yet
+                return False
             return topic in {name for name, _ in subs}
 
         on_camera = spin_until(client, subscribed, 20.0)
