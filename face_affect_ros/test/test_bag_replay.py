@@ -87,7 +87,8 @@ def node_process(tmp_path_factory: pytest.TempPathFactory, ros: Node) -> Iterato
     log = tmp_path_factory.mktemp("node") / "node.log"
     with log.open("w") as fh:
         proc = subprocess.Popen(
-            node_command(SAMPLE_TOPIC, "sensor_msgs/msg/CompressedImage"),
+            # Per-frame mode, as the offline tool: frame-by-frame comparable results.
+            node_command(SAMPLE_TOPIC, "sensor_msgs/msg/CompressedImage", "-p", "tracking:=false"),
             stdout=fh,
             stderr=subprocess.STDOUT,
         )

@@ -40,6 +40,7 @@ IN_PLACE_CHANGES = {
     "flip_tta": True,
     "tracking": False,
     "emotion_smoothing": 0.5,
+    "verify_threshold": 0.95,
 }
 
 

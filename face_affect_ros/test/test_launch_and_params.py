@@ -146,6 +146,11 @@ def test_camera_remappings_name_topics_the_node_uses(ros, executable, transport,
     autostart(node)
     try:
         topics = {sub.topic_name for sub in node.subscriptions}
+        # face_affect_node's camera subscription is outside the executor (nodes/frame_taker.py):
+        # not in node.subscriptions, named by its camera input.
+        camera = getattr(node.role, "camera", None)
+        if camera is not None and camera.topic:
+            topics.add(camera.topic)
         assert f"/{remapped}" in topics, topics
     finally:
         node.shutdown()

@@ -65,11 +65,13 @@ def frame() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def expected(frame):
-    return FaceAffectPipeline(PipelineConfig()).process(frame)
+    return FaceAffectPipeline(PipelineConfig(tracking=False)).process(frame)
 
 
 @pytest.fixture(scope="module")
 def single(client):
+    # Per-frame mode: every frame independent, so results equal FaceAffectPipeline.process.
+    # The perception loop over time (tracking on, the default) has its own test below.
     proc = start_node(
         "face_affect_node",
         "-r",
@@ -78,6 +80,8 @@ def single(client):
         "__ns:=/single",
         "-p",
         f"diagnostics_period:={DIAG_PERIOD}",
+        "-p",
+        "tracking:=false",
     )
     cam = Camera(client, CAM, results="/single/face_affect")
     try:
@@ -122,7 +126,7 @@ def test_single_process_publishes_core_results(single, frame, expected) -> None:
     # detection, below its calibrated 0.95: it abstains, and must never say man.
     assert face.gender == expected.faces[0].gender and face.gender in ("woman", "unknown")
     assert face.gender_scores[0] > 0.9
-    assert face.id == "face_1"  # tracking is on by default; first face this node has seen
+    assert face.id == ""  # per-frame mode: no track ids
     # The box is on the face: it contains both eyes and the mouth corners.
     pts = np.asarray(face.landmarks).reshape(5, 2)
     assert np.all(pts[:, 0] > face.roi.x_offset) and np.all(
@@ -230,7 +234,7 @@ def test_runtime_parameter_change_applies_to_next_frame(single, client, frame) -
         assert result.faces[0].emotion == "happy"
         assert len(result.faces[0].emotion_scores) == 3
         assert abs(sum(result.faces[0].emotion_scores) - 1) < 1e-5
-        assert result.faces[0].id == "face_1", "the change restarted the face tracks"
+        # Track ids across a change: test_default_node_runs_the_perception_loop_over_time.
         ok, _ = _set(client, SINGLE, "score_threshold", 0.99)
         assert ok
         result = cam.send(cam.image(frame, 21), 21)
@@ -484,6 +488,9 @@ def test_node_with_the_seed_gender_model_and_age(client, frame) -> None:
         "gender_model:=gender_mini_xception",
         "-p",
         "age:=true",
+        # Per-frame mode, compared with FaceAffectPipeline.process below.
+        "-p",
+        "tracking:=false",
     )
     try:
         cam = Camera(client, cam_topic, results="/aged/face_affect")
@@ -508,3 +515,45 @@ def test_node_with_the_seed_gender_model_and_age(client, frame) -> None:
     finally:
         ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
     assert code == 0, err[-2000:]
+
+
+# ---------------------------------------------------------------------------- tracking on
+def test_default_node_runs_the_perception_loop_over_time(client) -> None:
+    """Default parameters: tracks with ids, the loop's own results, the cat never published."""
+    from face_affect_ros.bag import make_moving as mm
+    from face_affect_ros.core.temporal import PerceptionLoop
+
+    topic = "/temporal_cam/image"
+    proc = start_node("face_affect_node", "-r", f"image:={topic}", "-r", "__ns:=/temporal")
+    try:
+        cam = Camera(client, topic, results="/temporal/face_affect")
+        assert cam.wait_ready(), "face_affect_node did not come up"
+        loop = PerceptionLoop(PipelineConfig())
+        # Frames 12.5-13.3 s of the moving sequence: the cat and the astronaut, back in view.
+        # Sent one by one (the node must see every frame to give the loop's results).
+        for k, t in enumerate(np.arange(12.5, 13.3, 1 / mm.RATE_HZ)):
+            image, truth = mm.render(float(t))
+            i = 200 + k
+            got = cam.send(cam.image(image, i), i)
+            assert got is not None, f"no result for frame {i}"
+            want = loop.step(image, Camera.key(i) * 1e-9)
+            assert [f.id for f in got.faces] == [f.track_id for f in want.faces]
+            _assert_same_faces(got, want, prob_tol=1e-4)
+            cat = next(g["box"] for g in truth if g["kind"] == "nonface")
+            for face in got.faces:
+                assert face.roi.x_offset + face.roi.width < cat[0] or face.roi.x_offset > (
+                    cat[0] + cat[2]
+                ), "the cat was published as a face"
+        assert any(f.id and f.gender == "woman" for f in got.faces)
+        ids = {f.id for f in got.faces}
+        # A runtime change of a loop parameter (and of the label set) keeps the tracks.
+        node = "/temporal/face_affect_node"
+        assert _set(client, node, "classify_rate", 2.0)[0]
+        assert _set(client, node, "label_set", "hierarchical3")[0]
+        after = cam.send(cam.image(mm.render(13.3)[0], 300), 300)
+        assert after is not None and {f.id for f in after.faces} == ids
+        assert list(after.emotion_labels) == ["happy", "sad", "other"]
+    finally:
+        ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
+        assert code == 0, err[-2000:]
+        assert "Traceback" not in err, err[-2000:]

@@ -55,8 +55,13 @@ def _runtime_imports() -> set[str]:
     for path in list((PACKAGE_DIR / "face_affect_ros").rglob("*.py")) + list(
         (PACKAGE_DIR / "launch").glob("*.py")
     ):
-        if "tools" in path.relative_to(PACKAGE_DIR).parts or path.name == "make_sample.py":
-            continue  # model tools (PyTorch) and the sample-bag builder are offline dev tools
+        if "tools" in path.relative_to(PACKAGE_DIR).parts or path.name in (
+            "make_sample.py",
+            "make_moving.py",
+        ):
+            # Model tools (PyTorch) and the sample / moving-sequence builders (scikit-image) are
+            # offline dev tools.
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names.update(a.name.split(".")[0] for a in node.names)

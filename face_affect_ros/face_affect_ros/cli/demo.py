@@ -230,7 +230,9 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     with node_log.open("w") as log:
         proc = subprocess.Popen(
-            node_command(image.topic, image.msgtype),
+            # Per-frame mode: the sample is a slideshow of stills, and its frames are then
+            # comparable one by one with `face-affect-bag process` (test_bag_replay).
+            node_command(image.topic, image.msgtype, "-p", "tracking:=false"),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

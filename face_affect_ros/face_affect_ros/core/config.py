@@ -27,6 +27,7 @@ from face_affect_ros.core.detector import (
 from face_affect_ros.core.labels import DEFAULT_GENDER_MIN_CONFIDENCE, LABEL_SETS
 from face_affect_ros.core.manifest import parse_manifest
 from face_affect_ros.core.paths import model_manifest_path
+from face_affect_ros.core.verify import DEFAULT_VERIFY_MODEL, DEFAULT_VERIFY_THRESHOLD
 
 __all__ = [
     "BORDER_MODES",
@@ -141,12 +142,21 @@ class PipelineConfig:
     tracking: bool = True
     emotion_smoothing: float = 0.0
     antialias: bool = True
+    verify_faces: bool = True
+    verify_model: str = DEFAULT_VERIFY_MODEL
+    verify_threshold: float = DEFAULT_VERIFY_THRESHOLD
     intra_op_threads: int = 1
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
     verify_sha256: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("detector_model", "emotion_model", "gender_model", "age_model"):
+        for name in (
+            "detector_model",
+            "emotion_model",
+            "gender_model",
+            "verify_model",
+            "age_model",
+        ):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} must be a non-empty string, got {value!r}")
@@ -196,7 +206,9 @@ class PipelineConfig:
             )
         if self.emotion_smoothing > 0 and not self.tracking:
             raise ValueError("emotion_smoothing needs tracking (it averages along a track)")
-        for name in ("flip_tta", "tracking", "antialias", "verify_sha256", "age"):
+        if not _is_number(self.verify_threshold) or not 0.0 <= self.verify_threshold <= 1.0:
+            raise ValueError(f"verify_threshold must be in [0, 1], got {self.verify_threshold!r}")
+        for name in ("flip_tta", "tracking", "antialias", "verify_sha256", "verify_faces", "age"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if (
@@ -246,6 +258,8 @@ DETECTOR_SESSION_FIELDS: frozenset[str] = frozenset(
     {
         "models_dir",
         "detector_model",
+        "verify_model",
+        "verify_faces",
         "detector_input_size",
         "intra_op_threads",
         "providers",

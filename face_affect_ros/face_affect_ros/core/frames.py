@@ -81,6 +81,12 @@ class RateLimiter:
         self._max_rate = value
         self._next = float("-inf")
 
+    def wait_time(self, now: float) -> float:
+        """Seconds until an event would be allowed (0 if it would be now)."""
+        if self._max_rate <= 0:
+            return 0.0
+        return max(0.0, self._next - now)
+
     def allow(self, now: float) -> bool:
         """Return True if an event at time `now` is within the rate, and count it as taken."""
         if self._max_rate <= 0:

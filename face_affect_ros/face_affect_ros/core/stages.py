@@ -36,6 +36,7 @@ from face_affect_ros.core.evidence import age_summary
 from face_affect_ros.core.labels import LABEL_SETS, decide_gender, merge_matrix
 from face_affect_ros.core.results import FaceResult, FrameResult, StageTimings
 from face_affect_ros.core.tracking import FaceTracker
+from face_affect_ros.core.verify import FaceVerifier
 
 __all__ = ["ClassifierStage", "DetectorStage", "crop_face"]
 
@@ -110,6 +111,20 @@ class DetectorStage:
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
         self.detector = self._build(config)
+        #: The face / not-face second look every detection passes (None: verify_faces off).
+        self.verifier = self._build_verifier(config)
+
+    @staticmethod
+    def _build_verifier(config: PipelineConfig) -> FaceVerifier | None:
+        if not config.verify_faces:
+            return None
+        return FaceVerifier(
+            config.manifest_path(config.verify_model),
+            threshold=config.verify_threshold,
+            intra_op_threads=config.intra_op_threads,
+            providers=config.providers,
+            verify_sha256=config.verify_sha256,
+        )
 
     @staticmethod
     def _build(config: PipelineConfig) -> FaceDetector:
@@ -142,6 +157,8 @@ class DetectorStage:
         det.nms_threshold = float(config.nms_threshold)
         det.min_face_size = float(config.min_face_size)
         det.max_faces = int(config.max_faces)
+        if self.verifier is not None:
+            self.verifier.threshold = float(config.verify_threshold)
         self.config = config
 
     def reconfigure(self, config: PipelineConfig) -> bool:
@@ -152,7 +169,9 @@ class DetectorStage:
         if not changed_fields(self.config, config) & DETECTOR_SESSION_FIELDS:
             self.apply(config)
             return False
-        self.detector = self._build(config)
+        detector = self._build(config)
+        verifier = self._build_verifier(config)
+        self.detector, self.verifier = detector, verifier
         self.config = config
         return True
 
@@ -162,7 +181,11 @@ class DetectorStage:
         Raises:
             ValueError: the image has the wrong type, dtype or shape, or is empty.
         """
-        return self.detector.detect(check_image(image))
+        image = check_image(image)
+        detections = self.detector.detect(image)
+        if self.verifier is not None and detections:
+            detections = self.verifier.filter(image, detections)
+        return detections
 
 
 class ClassifierStage:
@@ -221,6 +244,20 @@ class ClassifierStage:
         self.config = config
 
     @property
+    def merge(self) -> np.ndarray:
+        """Matrix from the model's emotion classes to the configured label set."""
+        return self._merge
+
+    @property
+    def border(self) -> int:
+        """cv2 border mode of crops that reach outside the image."""
+        return self._border
+
+    def gray(self, image: np.ndarray) -> np.ndarray:
+        """The frame in gray (the classifiers' input); reuses a buffer, valid until next call."""
+        return self._gray.convert(image)
+
+    @property
     def model_names(self) -> tuple[str, str]:
         """(emotion, gender) manifest names."""
         emotion, gender = self.classifier.manifests
@@ -264,6 +301,19 @@ class ClassifierStage:
         """
         gray = self._gray.convert(check_image(image))
         return crop_face(gray, detection.box, self.config.emotion_margin, self._border).copy()
+
+    def task_crops(
+        self, image: np.ndarray, detections: Sequence[Detection]
+    ) -> dict[str, list[np.ndarray]]:
+        """Every model's crops of `detections` (what classify() feeds them), by task.
+
+        Views into the frame or the stage's buffers: valid until the next call (the perception
+        loop classifies them at once).
+        """
+        image = check_image(image)
+        gray = self._gray.convert(image)
+        detections = list(detections)
+        return {task: self._crops(task, image, gray, detections) for task in self._inputs}
 
     def face_crops(
         self, task: str, image: np.ndarray, detections: Sequence[Detection]

@@ -1,9 +1,16 @@
 """face_affect_node: camera -> detector -> classifiers -> /face_affect in one process.
 
 The lowest-latency layout: a frame is decoded once and passed between the stages as an array.
-The subscription callback only stores the newest frame; a worker thread processes frames at its
-own pace, so a slow frame makes the node skip (and count) frames instead of queueing them.
-Parts: CameraInput -> Worker (owns the FaceAffectPipeline) -> ResultPublishers.
+Frames are taken at the processing rate: the camera subscription is not in the executor; the
+worker thread takes the newest frame itself when it is ready (nodes/frame_taker.py), so a frame
+the node skips (busy, or over ``max_rate``) costs only the middleware, and is counted.
+Parts: TakenCamera -> Worker (owns the FaceAffectPipeline and the PerceptionLoop) ->
+ResultPublishers.
+
+With ``tracking`` on (the default) each frame goes through the perception loop over time
+(core/temporal.py: faces re-found in small windows, a 640x480 scan every ``scan_period``,
+verification before a track is published, per-track emotion and gender estimates); with it off
+every frame is independent (``FaceAffectPipeline.process``, verified).
 """
 
 from __future__ import annotations
@@ -12,14 +19,18 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from face_affect_ros.core.config import DETECTOR
 from face_affect_ros.core.pipeline import FaceAffectPipeline
-from face_affect_ros.nodes.camera_input import CameraInput
+from face_affect_ros.core.temporal import PerceptionLoop
+from face_affect_ros.nodes.frame_taker import TakenCamera
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
 from face_affect_ros.nodes.publishers import ResultPublishers, configure_saliency
 from face_affect_ros.nodes.worker import Worker
-from face_affect_ros.schema.params import pipeline_config
+from face_affect_ros.schema.params import SPECS, TEMPORAL, pipeline_config, temporal_config
 
 EXECUTABLE = "face_affect_node"
+# Changes that need a new loop (its own detectors, or per-frame <-> over time).
+_LOOP_PARAMS = frozenset(s.name for s in SPECS if s.stage == TEMPORAL) | {"tracking"}
 
 
 class FaceAffectRole:
@@ -28,29 +39,38 @@ class FaceAffectRole:
     def __init__(self, node: ManagedNode) -> None:
         self.node = node
         self.pipeline: FaceAffectPipeline | None = None  # used by the worker only
+        self.loop: PerceptionLoop | None = None  # likewise
         self.outputs: ResultPublishers | None = None
+        self.camera = TakenCamera(node)
         self.worker = Worker(
-            f"{node.get_name()}_worker", self._process, node.stats, node.get_logger()
+            f"{node.get_name()}_worker",
+            self._process,
+            node.stats,
+            node.get_logger(),
+            source=self.camera.take,
+            wake=self.camera.wake,
         )
-        self.camera = CameraInput(node, lambda msg, received: self.worker.submit((msg, received)))
 
     def configure(self) -> None:
         """Load and verify all three models, create the publishers (and saliency if set)."""
         self.pipeline = FaceAffectPipeline(pipeline_config(self.node.params))
+        self.loop = PerceptionLoop(
+            pipeline=self.pipeline, temporal=temporal_config(self.node.params)
+        )
         det, emo, gen = self.pipeline.model_names
         self.node.get_logger().info(f"models loaded: detector={det} emotion={emo} gender={gen}")
         self.outputs = ResultPublishers(self.node, affect=True, detections=True, debug=True)
         configure_saliency(self.node, self.outputs)
 
     def activate(self) -> None:
-        """Start the worker, then the camera subscription."""
-        self.worker.start()
+        """Create the camera subscription, then start the worker that takes from it."""
         self.camera.start()
+        self.worker.start()
 
     def deactivate(self) -> None:
-        """Stop the camera subscription, then the worker."""
-        self.camera.stop()
+        """Wake and stop the worker, then destroy the camera subscription."""
         self.worker.stop()
+        self.camera.stop()
 
     def cleanup(self) -> None:
         """Drop the models and the publishers."""
@@ -58,10 +78,18 @@ class FaceAffectRole:
             self.outputs.destroy()
         self.outputs = None
         self.pipeline = None
+        self.loop = None
 
     def validate(self, params: Mapping[str, Any]) -> str | None:
-        """A change is valid iff the core accepts the resulting configuration."""
-        return config_error(params)
+        """A change is valid iff the core accepts the pipeline and the loop configuration."""
+        reason = config_error(params)
+        if reason is not None:
+            return reason
+        try:
+            temporal_config(params)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
     def apply(self, params: Mapping[str, Any], changed: frozenset[str]) -> None:
         """Rate cap here; pipeline and saliency rate on the worker, before its next frame."""
@@ -70,10 +98,17 @@ class FaceAffectRole:
         if pipeline is None or outputs is None:
             return  # not configured: configure reads the new values
         config = pipeline_config(params)
+        temporal = temporal_config(params)
         rate = params["saliency_rate"]
 
         def change() -> None:
-            pipeline.reconfigure(config)  # in place; new sessions only for read-only fields
+            rebuilt = pipeline.reconfigure(config)  # in place; new sessions for read-only fields
+            old = self.loop
+            if old is not None and (DETECTOR in rebuilt or changed & _LOOP_PARAMS):
+                # The loop's scan and window detectors follow the detector; tracks continue.
+                loop = PerceptionLoop(pipeline=pipeline, temporal=temporal)
+                loop.adopt(old)
+                self.loop = loop
             outputs.saliency_limiter.max_rate = rate
 
         self.worker.call_soon(change)
@@ -93,7 +128,9 @@ class FaceAffectRole:
         image = self.camera.decode(msg)
         if image is None:
             return
-        result = self.pipeline.process(image)
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        # A driver without stamps: the receipt time keeps the loop's clock moving forward.
+        result = self.loop.step(image, stamp if stamp > 0 else received)
         self.outputs.publish(msg.header, image, result, self.pipeline.emotion_crop)
         stats = self.node.stats
         stats.count("processed")

@@ -27,7 +27,21 @@ WORKER_POLL_S = 0.2
 class Worker:
     """Runs `handle(item)` on a thread for the newest submitted item; errors are counted."""
 
-    def __init__(self, name: str, handle: Callable[[Any], None], stats: Stats, logger: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        handle: Callable[[Any], None],
+        stats: Stats,
+        logger: Any,
+        source: Callable[[float], Any] | None = None,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        """`source(timeout)`: where the worker takes items itself, instead of submit()'s slot.
+
+        `source` returns None when it has none yet; `wake()` makes a waiting one return at once.
+        """
+        self._source = source
+        self._wake = wake
         self._name = name
         self._handle = handle
         self._stats = stats
@@ -52,6 +66,8 @@ class Worker:
         """Stop after the item in progress; changes not yet applied run here."""
         if self._slot is not None:
             self._slot.close()
+        if self._wake is not None:
+            self._wake()
         if self._thread is not None:
             self._thread.join()
         self._slot = self._thread = None
@@ -83,7 +99,7 @@ class Worker:
     def _loop(self) -> None:
         slot = self._slot
         while slot is not None and not slot.closed:
-            item = slot.take(WORKER_POLL_S)
+            item = slot.take(WORKER_POLL_S) if self._source is None else self._source(WORKER_POLL_S)
             self._run_pending()
             if item is None:
                 continue

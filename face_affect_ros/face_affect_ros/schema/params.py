@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from face_affect_ros.core import detector as _det
+from face_affect_ros.core import temporal as _tmp
+from face_affect_ros.core import verify as _ver
 from face_affect_ros.core.config import (
     DEFAULT_EMOTION_MARGIN,
     DEFAULT_GENDER_MARGIN,
     PipelineConfig,
 )
 from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS
+from face_affect_ros.core.temporal import TemporalConfig
 
 # Largest frame any node accepts (also the upper bound of max_image_pixels). The split layout's
 # detector and classifier use it on face_affect/frames, which camera_node has already checked
@@ -36,13 +39,16 @@ from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS
 PIXEL_LIMIT = 1 << 28
 
 # Which stages a node runs; the single-process node runs them all.
+# TEMPORAL: the perception loop over time (core/temporal.py), which needs detection and
+# classification in one process: only the single-process node has it.
 CAMERA, DETECTOR, CLASSIFIER, COMMON = "camera", "detector", "classifier", "common"
+TEMPORAL = "temporal"
 NODE_NAMES = ("face_affect_node", "camera_node", "detector_node", "classifier_node")
 NODE_STAGES: dict[str, frozenset[str]] = {
     "camera_node": frozenset({CAMERA, COMMON}),
     "detector_node": frozenset({DETECTOR, COMMON}),
     "classifier_node": frozenset({CLASSIFIER, COMMON}),
-    "face_affect_node": frozenset({CAMERA, DETECTOR, CLASSIFIER, COMMON}),
+    "face_affect_node": frozenset({CAMERA, DETECTOR, CLASSIFIER, TEMPORAL, COMMON}),
 }
 
 
@@ -135,6 +141,31 @@ SPECS: tuple[ParamSpec, ...] = (
         DETECTOR,
         min=0.01,
         max=0.99,
+    ),
+    ParamSpec(
+        "verify_faces",
+        True,
+        "Publish a detection only after a second, closer look (YuNet s on the face scaled to "
+        "64 px) confirms it is a face: refuses the cat, the clock and other face-like things "
+        "(bench/verify_sweep.py). Applies in every mode.",
+        DETECTOR,
+    ),
+    ParamSpec(
+        "verify_model",
+        "",
+        "Detector manifest (.json) or model name used for the verification look; empty = "
+        f"{_ver.DEFAULT_VERIFY_MODEL}.",
+        DETECTOR,
+        read_only=True,
+    ),
+    ParamSpec(
+        "verify_threshold",
+        _ver.DEFAULT_VERIFY_THRESHOLD,
+        "Minimum score of the verification look (0.8 kept 0 of 68 non-face candidates and "
+        "97.8 % of 554 faces in bench/verify_sweep.py).",
+        DETECTOR,
+        min=0.0,
+        max=1.0,
     ),
     ParamSpec(
         "nms_threshold",
@@ -261,8 +292,9 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "tracking",
         True,
-        "Give each face a track id (face_<n>) that stays the same while the face stays in view "
-        "(greedy IoU matching).",
+        "Give each face a track id (face_<n>) that stays the same while the face stays in view. "
+        "In face_affect_node this runs the perception loop over time (scan / track / verify, "
+        "per-track emotion and gender); off = every frame independent.",
         CLASSIFIER,
     ),
     ParamSpec(
@@ -274,6 +306,93 @@ SPECS: tuple[ParamSpec, ...] = (
         CLASSIFIER,
         min=0.0,
         max=0.95,
+    ),
+    # --- perception over time (face_affect_node with tracking on) ---------------------------
+    ParamSpec(
+        "scan_period",
+        _tmp.DEFAULT_SCAN_PERIOD,
+        "Seconds between full-frame scans for new faces (tracking on). Known faces are found "
+        "again every frame in a small window; a face that appears is found within one period.",
+        TEMPORAL,
+        min=0.0,
+        max=60.0,
+    ),
+    ParamSpec(
+        "scan_input_width",
+        _tmp.DEFAULT_SCAN_INPUT_SIZE[0],
+        "Detector input width of the full-frame scan (640 finds 20 px faces in 640x480).",
+        TEMPORAL,
+        read_only=True,
+        min=32,
+        max=4096,
+    ),
+    ParamSpec(
+        "scan_input_height",
+        _tmp.DEFAULT_SCAN_INPUT_SIZE[1],
+        "Detector input height of the full-frame scan.",
+        TEMPORAL,
+        read_only=True,
+        min=32,
+        max=4096,
+    ),
+    ParamSpec(
+        "scan_threshold",
+        _tmp.DEFAULT_SCAN_THRESHOLD,
+        "Minimum detector score of a new face in the scan (verification decides after it).",
+        TEMPORAL,
+        min=0.05,
+        max=1.0,
+    ),
+    ParamSpec(
+        "track_threshold",
+        _tmp.DEFAULT_TRACK_THRESHOLD,
+        "Minimum detector score for finding a known face again in its window.",
+        TEMPORAL,
+        min=0.05,
+        max=1.0,
+    ),
+    ParamSpec(
+        "track_lost_after",
+        _tmp.DEFAULT_TRACK_LOST_AFTER,
+        "Seconds a track survives without being found (then its id is retired).",
+        TEMPORAL,
+        min=0.0,
+        max=60.0,
+    ),
+    ParamSpec(
+        "classify_rate",
+        _tmp.DEFAULT_CLASSIFY_RATE,
+        "Emotion / gender classifications per second per track (a face does not need "
+        "classifying at the camera rate; published scores are the track's estimate).",
+        TEMPORAL,
+        min=0.1,
+        max=240.0,
+    ),
+    ParamSpec(
+        "emotion_time_constant",
+        _tmp.DEFAULT_EMOTION_TIME_CONSTANT,
+        "Seconds: a track's emotion estimate follows a change of expression with this time "
+        "constant (0 = the latest classification only).",
+        TEMPORAL,
+        min=0.0,
+        max=60.0,
+    ),
+    ParamSpec(
+        "evidence_interval",
+        _tmp.DEFAULT_EVIDENCE_INTERVAL,
+        "Seconds per independent look of gender evidence (looks closer in time count less).",
+        TEMPORAL,
+        min=0.01,
+        max=60.0,
+    ),
+    ParamSpec(
+        "evidence_max_looks",
+        _tmp.DEFAULT_EVIDENCE_MAX_LOOKS,
+        "Cap on a track's accumulated gender evidence, in looks (how sure it can become, and "
+        "how fast a wrong call can still be corrected).",
+        TEMPORAL,
+        min=1.0,
+        max=1000.0,
     ),
     ParamSpec(
         "saliency_model",
@@ -427,7 +546,7 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
     defaults; empty model names mean the package default model.
     """
     kwargs: dict[str, Any] = {}
-    for name in ("detector_model", "emotion_model", "gender_model", "age_model"):
+    for name in ("detector_model", "emotion_model", "gender_model", "verify_model", "age_model"):
         if values.get(name):
             kwargs[name] = values[name]
     # 0 (the parameter's default) = the gender model's own calibrated threshold.
@@ -448,6 +567,8 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
         "intra_op_threads",
         "tracking",
         "emotion_smoothing",
+        "verify_faces",
+        "verify_threshold",
     ):
         if name in values:
             kwargs[name] = values[name]
@@ -457,6 +578,26 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
         if f"{model}_margin_x" in values:
             kwargs[f"{model}_margin"] = (values[f"{model}_margin_x"], values[f"{model}_margin_y"])
     return PipelineConfig(**kwargs)
+
+
+_TEMPORAL_FIELDS = (
+    "scan_period",
+    "scan_threshold",
+    "track_threshold",
+    "track_lost_after",
+    "classify_rate",
+    "emotion_time_constant",
+    "evidence_interval",
+    "evidence_max_looks",
+)
+
+
+def temporal_config(values: Mapping[str, Any]) -> TemporalConfig:
+    """The core's TemporalConfig for a node's parameter values; ValueError says what is wrong."""
+    kwargs: dict[str, Any] = {n: values[n] for n in _TEMPORAL_FIELDS if n in values}
+    if "scan_input_width" in values:
+        kwargs["scan_input_size"] = (values["scan_input_width"], values["scan_input_height"])
+    return TemporalConfig(**kwargs)
 
 
 class ParamsFileError(ValueError):

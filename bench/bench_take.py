@@ -1,0 +1,177 @@
+"""CPU per camera frame: taking frames at the processing rate vs receiving every one (issue 12).
+
+One 30 Hz 640x480 bgr8 stream (bench/ros_publisher.py, another process, the shipped SHM profile)
+is received at the same time, in one run, by: a bare rclpy subscriber (executor callback, the
+baseline), TakenSubscription taking every frame, TakenSubscription at max_rate 10, and optional
+full nodes (``--nodes``: face_affect_node with given parameters). Printed: each process's CPU
+time (utime + stime from /proc) per published frame and as a ratio to the bare subscriber.
+
+    PYTHONPATH=face_affect_ros .venv/bin/python bench/bench_take.py [--seconds 20]
+        [--node "tracking:=true" --node "tracking:=true max_rate:=10.0"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib
+from bench_ros_e2e import CAMERA_TOPIC, cpu_seconds, ros_env
+
+PKG = benchlib.REPO_DIR / "face_affect_ros"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--rate", type=float, default=30.0)
+    ap.add_argument("--node", action="append", default=[], help="face_affect_node params")
+    ap.add_argument(
+        "--only-bare", action="store_true", help="no TakenSubscription stand-ins, just the nodes"
+    )
+    args = ap.parse_args()
+    env = ros_env()
+    sub_script = str(benchlib.BENCH_DIR / "ros_take_subscriber.py")
+    subs = {
+        "bare rclpy subscriber (executor)": [sys.executable, sub_script, "executor", CAMERA_TOPIC],
+        "TakenSubscription, every frame": [sys.executable, sub_script, "take", CAMERA_TOPIC, "0"],
+        "TakenSubscription, max_rate 10": [sys.executable, sub_script, "take", CAMERA_TOPIC, "10"],
+        "TakenSubscription raw, every frame": [
+            sys.executable,
+            sub_script,
+            "takeraw",
+            CAMERA_TOPIC,
+            "0",
+        ],
+        "TakenSubscription raw, max_rate 10": [
+            sys.executable,
+            sub_script,
+            "takeraw",
+            CAMERA_TOPIC,
+            "10",
+        ],
+    }
+    if args.only_bare:
+        subs = {k: v for k, v in subs.items() if k.startswith("bare")}
+    for i, params in enumerate(args.node):
+        extra = ["-p", "intra_op_threads:=1"]
+        for p in params.split():
+            extra += ["-p", p]
+        subs[f"face_affect_node {params}"] = [
+            sys.executable,
+            "-m",
+            "face_affect_ros.nodes.face_affect_node",
+            "--ros-args",
+            "-r",
+            f"image:={CAMERA_TOPIC}",
+            "-r",
+            f"__node:=bench_node_{i}",
+            "-r",
+            f"__ns:=/bench{i}",
+            *extra,
+        ]
+    frame = next(f for f in benchlib.comparison_frames() if len(f.faces) == 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        image_path = str(Path(tmp) / "frame.npy")
+        np.save(image_path, frame.image)
+        procs = {
+            name: subprocess.Popen(
+                cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for name, cmd in subs.items()
+        }
+        time.sleep(6.0 if args.node else 2.0)  # start-up (model loading) is not measured
+        count = int(args.rate * args.seconds)
+        pub = subprocess.Popen(
+            [
+                sys.executable,
+                str(benchlib.BENCH_DIR / "ros_publisher.py"),
+                CAMERA_TOPIC,
+                str(args.rate),
+                str(count),
+                image_path,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # CPU is measured from the first frame on: wait until the publisher has matched.
+        cpu0 = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+        answered = {i: 0 for i in range(len(args.node))}
+        import rclpy
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+        from face_affect_msgs.msg import FaceAffectArray
+
+        rclpy.init()
+        counter = rclpy.create_node("bench_take_results")
+        for i in answered:
+            counter.create_subscription(
+                FaceAffectArray,
+                f"/bench{i}/face_affect",
+                lambda _m, i=i: answered.__setitem__(i, answered[i] + 1),
+                QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
+            )
+        while pub.poll() is None:
+            rclpy.spin_once(counter, timeout_sec=0.05)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            rclpy.spin_once(counter, timeout_sec=0.05)
+        counter.destroy_node()
+        rclpy.shutdown()
+        out, err = pub.communicate()
+        if pub.returncode != 0:
+            raise SystemExit(f"publisher failed: {err[-800:]}")
+        cpu = {name: cpu_seconds(p.pid) - cpu0[name] for name, p in procs.items()}
+        outputs = {}
+        for p in procs.values():
+            p.send_signal(signal.SIGINT)
+        for name, p in procs.items():
+            try:
+                o, e = p.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                o, e = p.communicate()
+            outputs[name] = (o.strip().splitlines() or [""])[-1] if o else e.strip()[-200:]
+    published = int(out.split()[-1])
+    base = cpu["bare rclpy subscriber (executor)"] / published
+    rows, payload = [], {}
+    for name in subs:
+        per = cpu[name] / published
+        payload[name] = {
+            "cpu_ms_per_camera_frame": 1e3 * per,
+            "ratio": per / base,
+            "last_line": outputs[name],
+        }
+        results = "-"
+        if name.startswith("face_affect_node"):
+            n = answered[list(subs).index(name) - (len(subs) - len(args.node))]
+            results = f"{n} ({n / args.seconds:.1f} Hz)"
+            payload[name]["results"] = n
+        else:
+            results = outputs[name].split("skipped")[0].strip()
+        rows.append([name, f"{1e3 * per:.2f}", f"{per / base:.2f}", results])
+    print(f"{published} frames at {args.rate:.0f} Hz, {frame.size}, one run")
+    print(
+        benchlib.table(
+            ["receiver", "CPU ms / camera frame", "x bare", "results (frames taken)"], rows
+        )
+    )
+    path = benchlib.write_results(
+        "take", {"published": published, "rate": args.rate, "receivers": payload}
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

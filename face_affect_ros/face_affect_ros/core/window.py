@@ -1,0 +1,146 @@
+"""Face detection in a small window of a frame, at the resolution the face needs.
+
+Why: a face that is already known (a track) does not need the whole frame searched again. YuNet's
+ONNX file has dynamic spatial dimensions, so it runs just as well on a 128x128 window as on a
+640x480 frame; the window is cut around the face's expected position and scaled so that the face
+is about ``face_px`` pixels wide in the model input, whatever its size in the frame. A 20 px face
+far away is upscaled, a 200 px face close by is shrunk, and both cost the same small input. The
+same operation, with another model and a stricter threshold, is the face / not-face verification
+of :mod:`face_affect_ros.core.verify`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from face_affect_ros.core.detector import DEFAULT_NMS_THRESHOLD, Detection, FaceDetector
+
+
+def _stride_multiple(value: float, stride: int = 32) -> int:
+    return max(stride, math.ceil(value / stride) * stride)
+
+
+class WindowDetector:
+    """YuNet run on a square window of the frame around an expected face.
+
+    Args:
+        manifest_path: detector manifest (task ``face_detection``).
+        face_px: width the face is scaled to in the model input (YuNet is most reliable for
+            faces of about 40-120 px).
+        window_scale: window side as a multiple of the expected face width: room for the face
+            to move between two looks (a scale of 2.5 allows 0.75 face widths each way).
+        score_threshold: minimum YuNet score of a face found in the window.
+        intra_op_threads, providers, verify_sha256: as for :class:`FaceDetector`.
+    """
+
+    def __init__(
+        self,
+        manifest_path: str | os.PathLike[str],
+        face_px: float = 48.0,
+        window_scale: float = 2.5,
+        score_threshold: float = 0.5,
+        intra_op_threads: int = 1,
+        providers: Sequence[str] | None = None,
+        verify_sha256: bool = True,
+    ) -> None:
+        if not 16.0 <= face_px <= 256.0:
+            raise ValueError(f"face_px must be in [16, 256], got {face_px!r}")
+        if not 1.5 <= window_scale <= 6.0:
+            raise ValueError(f"window_scale must be in [1.5, 6], got {window_scale!r}")
+        self.face_px = float(face_px)
+        self.window_scale = float(window_scale)
+        self.side = _stride_multiple(self.face_px * self.window_scale)
+        self.detector = FaceDetector(
+            manifest_path,
+            input_size=(self.side, self.side),
+            score_threshold=score_threshold,
+            nms_threshold=DEFAULT_NMS_THRESHOLD,
+            max_faces=4,
+            intra_op_threads=intra_op_threads,
+            providers=providers,
+            verify_sha256=verify_sha256,
+        )
+        self._buffer = np.zeros((self.side, self.side, 3), dtype=np.uint8)
+
+    @property
+    def score_threshold(self) -> float:
+        """Minimum score of a face found in the window."""
+        return self.detector.score_threshold
+
+    def window(
+        self,
+        image: np.ndarray,
+        centre: tuple[float, float],
+        face_width: float,
+        widen: float = 1.0,
+    ) -> tuple[np.ndarray, float, float, float]:
+        """Cut and scale the window; return (model input, scale, x0, y0) of the mapping.
+
+        A frame point (x, y) lands at ((x - x0) * scale, (y - y0) * scale) in the input. Parts
+        of the window outside the frame are black (what YuNet's own padding is). `widen` > 1
+        covers that many times the window's side at the same input size (the face smaller in it).
+        """
+        scale = self.face_px / max(float(face_width), 1.0) / max(1.0, float(widen))
+        half = self.side / scale / 2.0
+        x0, y0 = centre[0] - half, centre[1] - half
+        height, width = image.shape[:2]
+        cx0, cy0 = max(0, math.floor(x0)), max(0, math.floor(y0))
+        cx1 = min(width, math.ceil(x0 + 2 * half))
+        cy1 = min(height, math.ceil(y0 + 2 * half))
+        buf = self._buffer
+        buf[:] = 0
+        if cx1 - cx0 < 2 or cy1 - cy0 < 2:
+            return buf, scale, x0, y0
+        # Destination of the visible part, in input pixels (clipped to the buffer).
+        dx0 = min(self.side - 1, max(0, round((cx0 - x0) * scale)))
+        dy0 = min(self.side - 1, max(0, round((cy0 - y0) * scale)))
+        dx1 = min(self.side, max(dx0 + 1, round((cx1 - x0) * scale)))
+        dy1 = min(self.side, max(dy0 + 1, round((cy1 - y0) * scale)))
+        src = image[cy0:cy1, cx0:cx1]
+        if src.ndim == 2:
+            src = cv2.cvtColor(src, cv2.COLOR_GRAY2BGR)
+        elif src.shape[2] == 4:
+            src = cv2.cvtColor(src, cv2.COLOR_BGRA2BGR)
+        # Area averaging when shrinking (no aliasing of a large face), bilinear when enlarging.
+        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+        cv2.resize(src, (dx1 - dx0, dy1 - dy0), dst=buf[dy0:dy1, dx0:dx1], interpolation=interp)
+        # The exact mapping of the pixels that were written (rounding moved them a little).
+        sx = (dx1 - dx0) / (cx1 - cx0)
+        sy = (dy1 - dy0) / (cy1 - cy0)
+        scale = 0.5 * (sx + sy)
+        return buf, scale, cx0 - dx0 / scale, cy0 - dy0 / scale
+
+    def find(
+        self,
+        image: np.ndarray,
+        centre: tuple[float, float],
+        face_width: float,
+        widen: float = 1.0,
+    ) -> list[Detection]:
+        """Faces in the window around `centre`, in frame pixels, highest score first."""
+        buf, scale, x0, y0 = self.window(image, centre, face_width, widen)
+        found = self.detector.detect(buf)
+        inv = 1.0 / scale
+        return [
+            Detection(
+                box=(
+                    d.box[0] * inv + x0,
+                    d.box[1] * inv + y0,
+                    d.box[2] * inv,
+                    d.box[3] * inv,
+                ),
+                score=d.score,
+                landmarks=tuple((x * inv + x0, y * inv + y0) for x, y in d.landmarks),
+            )
+            for d in found
+        ]
+
+
+def box_centre(box: Sequence[float]) -> tuple[float, float]:
+    """Centre (x, y) of an (x, y, w, h) box."""
+    return (float(box[0]) + float(box[2]) / 2.0, float(box[1]) + float(box[3]) / 2.0)

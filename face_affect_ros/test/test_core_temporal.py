@@ -1,0 +1,256 @@
+"""The temporal perception loop (core/temporal.py) and its parts, on real models and frames.
+
+The moving sequence (bag/make_moving.py) is rendered here, deterministically, in short pieces.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from face_affect_ros.bag import make_moving as mm
+from face_affect_ros.bag import make_sample
+from face_affect_ros.bag.sequence_metrics import SequenceScore
+from face_affect_ros.core.accumulate import EmotionFilter, EvidenceAccumulator
+from face_affect_ros.core.detector import FaceDetector
+from face_affect_ros.core.paths import model_manifest_path
+from face_affect_ros.core.pipeline import FaceAffectPipeline, PipelineConfig
+from face_affect_ros.core.temporal import PerceptionLoop, TemporalConfig
+from face_affect_ros.core.tracking import box_iou
+from face_affect_ros.core.verify import FaceVerifier
+from face_affect_ros.core.window import WindowDetector, box_centre
+from skimage import data
+
+
+def _piece(t0: float, t1: float) -> list[tuple[float, np.ndarray, list[dict]]]:
+    rate = mm.RATE_HZ
+    return [
+        (i / rate, mm.jpeg_round_trip(mm.render(i / rate)[0]), mm.render(i / rate)[1])
+        for i in range(round(t0 * rate), round(t1 * rate))
+    ]
+
+
+@pytest.fixture(scope="module")
+def loop_parts() -> FaceAffectPipeline:
+    return FaceAffectPipeline(PipelineConfig())
+
+
+def _signature(result) -> list[tuple]:
+    return [
+        (f.track_id, f.detection.box, f.emotion, f.emotion_scores, f.gender, f.gender_scores)
+        for f in result.faces
+    ]
+
+
+# ---------------------------------------------------------------------------- accumulation
+def test_gender_evidence_grows_more_certain_the_longer_a_face_is_seen() -> None:
+    acc = EvidenceAccumulator(interval=0.5, max_looks=10)
+    first = acc.update([0.4, 0.6], 0.0)[1]
+    assert first == pytest.approx(0.6)
+    after_1s = [acc.update([0.4, 0.6], 0.2 * k)[1] for k in range(1, 6)][-1]
+    assert after_1s == pytest.approx(0.216 / 0.28, rel=1e-6)  # 3 looks of 0.6
+    for k in range(6, 60):
+        acc.update([0.4, 0.6], 0.2 * k)
+    assert acc.looks == pytest.approx(10.0)
+    assert acc.posterior()[1] == pytest.approx(1.5**10 / (1 + 1.5**10), rel=1e-6)
+
+
+def test_gender_evidence_does_not_depend_on_the_classification_rate() -> None:
+    slow, fast = EvidenceAccumulator(), EvidenceAccumulator()
+    for k in range(11):
+        slow.update([0.3, 0.7], 0.2 * k)
+    for k in range(61):
+        fast.update([0.3, 0.7], k / 30)
+    assert fast.posterior() == pytest.approx(slow.posterior(), abs=1e-6)
+
+
+def test_gender_evidence_is_generic_over_the_score_vector() -> None:
+    # An age head with 4 bands accumulates the same way.
+    acc = EvidenceAccumulator()
+    for k in range(5):
+        post = acc.update([0.1, 0.5, 0.3, 0.1], 0.5 * k)
+    assert post.shape == (4,) and int(np.argmax(post)) == 1 and post[1] > 0.9
+
+
+def test_emotion_filter_time_constant_is_in_seconds_not_frames() -> None:
+    for rate in (5.0, 30.0):
+        f = EmotionFilter(time_constant=0.4)
+        f.update([1.0, 0.0], 0.0)
+        n = round(0.4 * rate)
+        for k in range(1, n + 1):
+            est = f.update([0.0, 1.0], k / rate)
+        assert est[1] == pytest.approx(1 - np.exp(-1), abs=1e-9)
+
+
+def test_accumulators_refuse_bad_parameters() -> None:
+    with pytest.raises(ValueError, match="interval"):
+        EvidenceAccumulator(interval=0)
+    with pytest.raises(ValueError, match="max_looks"):
+        EvidenceAccumulator(max_looks=0.5)
+    with pytest.raises(ValueError, match="time_constant"):
+        EmotionFilter(time_constant=-1)
+
+
+# ---------------------------------------------------------------------------- window, verify
+def test_window_detector_finds_a_known_face_at_any_size() -> None:
+    frame, truth = mm.render(1.0)
+    far, far_truth = mm.render(10.0)  # astronaut at 20 px
+    window = WindowDetector(model_manifest_path("yunet_n_dynamic"))
+    assert window.side == 128
+    for image, gt in ((frame, truth[0]), (far, far_truth[0])):
+        found = window.find(image, box_centre(gt["box"]), gt["box"][2])
+        assert found, gt
+        assert box_iou(found[0].box, gt["box"]) > 0.5
+
+
+def test_window_detector_off_the_frame_edge_is_black_not_an_error() -> None:
+    frame, _ = mm.render(1.0)
+    window = WindowDetector(model_manifest_path("yunet_n_dynamic"))
+    assert window.find(frame, (-500.0, -500.0), 50.0) == []
+    buf, *_ = window.window(frame, (0.0, 0.0), 50.0)
+    assert buf[: buf.shape[0] // 4, : buf.shape[1] // 4].max() == 0
+
+
+def test_verifier_refuses_the_cat_and_accepts_faces() -> None:
+    # The sample bag's frame 50: the cat that `make demo` published as a "sad man".
+    cat = make_sample.render(make_sample.world(), make_sample.pose(50))
+    pushed = FaceDetector(
+        model_manifest_path("yunet_n_dynamic"), input_size=(256, 192), score_threshold=0.5
+    )
+    candidates = pushed.detect(cat)
+    assert candidates, "the default detector takes the cat for a face"
+    verifier = FaceVerifier(model_manifest_path("yunet_s_dynamic"))
+    assert verifier.filter(cat, candidates) == []
+    assert verifier.refused == len(candidates)
+    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    faces = pushed.detect(astronaut)
+    assert verifier.filter(astronaut, faces[:1]) == faces[:1]
+
+
+# ---------------------------------------------------------------------------- the loop
+def test_loop_tracks_a_still_face_with_steady_labels_and_decided_gender() -> None:
+    loop = PerceptionLoop(PipelineConfig())
+    score = SequenceScore(still_spans=(("astronaut#1", 0.5, 3.0),))
+    for t, frame, truth in _piece(0.0, 3.0):
+        score.add(t, truth, loop.step(frame, t).faces)
+    assert score.recall == 1.0
+    assert score.id_switches == 0 and score.false_tracks == 0
+    assert score.flicker <= 0.2
+    assert score.gender_decided_share >= 0.9 and score.gender_correct_share >= 0.9
+    # Classified at classify_rate (5 Hz), not at the frame rate (30 Hz): the astronaut for 3 s
+    # and the cameraman, who walks in at 2 s, for about 1 s.
+    assert loop.counters.tracks_started == 2
+    assert loop.counters.classified <= (3.0 * 5 + 1) + (1.0 * 5 + 1)
+
+
+def test_loop_finds_a_far_face_entering_within_half_a_second() -> None:
+    loop = PerceptionLoop(PipelineConfig())
+    found_at = None
+    for t, frame, truth in _piece(9.5, 10.5):
+        far = [g for g in truth if g["id"] == "cameraman#2"]
+        faces = loop.step(frame, t).faces
+        if (
+            far
+            and found_at is None
+            and any(box_iou(f.detection.box, far[0]["box"]) > 0.3 for f in faces)
+        ):
+            found_at = t
+    assert found_at is not None and found_at - 9.5 <= 0.5
+
+
+def test_loop_never_publishes_the_cat_or_non_face_footage() -> None:
+    loop = PerceptionLoop(PipelineConfig())
+    for t, frame, truth in _piece(11.5, 12.0):
+        cat = next(g for g in truth if g["kind"] == "nonface")
+        for face in loop.step(frame, t).faces:
+            assert box_iou(face.detection.box, cat["box"]) < 0.1
+    loop.reset()
+    for t, frame in mm.nonface_frames(45):
+        assert loop.step(frame, 100.0 + t).faces == ()
+
+
+def test_loop_is_deterministic_given_the_frames() -> None:
+    frames = _piece(4.0, 5.0)
+    runs = []
+    for _ in range(2):
+        loop = PerceptionLoop(PipelineConfig())
+        runs.append([_signature(loop.step(frame, t)) for t, frame, _ in frames])
+    assert runs[0] == runs[1]
+    assert any(runs[0])
+
+
+def test_per_frame_mode_is_the_pipeline_process(loop_parts: FaceAffectPipeline) -> None:
+    config = PipelineConfig(tracking=False)
+    loop = PerceptionLoop(config)
+    pipeline = FaceAffectPipeline(config)
+    for t, frame, _ in _piece(2.5, 2.7):
+        assert _signature(loop.step(frame, t)) == _signature(pipeline.process(frame))
+
+
+def test_time_going_backwards_starts_a_new_stream() -> None:
+    loop = PerceptionLoop(PipelineConfig())
+    frames = _piece(0.0, 0.2)
+    first = [loop.step(frame, t).faces for t, frame, _ in frames]
+    assert first[-1][0].track_id == "face_1"
+    again = loop.step(frames[0][1], 0.0)
+    assert again.faces[0].track_id == "face_1" and loop.track_count == 1
+
+
+def test_step_refuses_bad_input_with_a_reason() -> None:
+    loop = PerceptionLoop(PipelineConfig())
+    with pytest.raises(ValueError, match="stamp"):
+        loop.step(np.zeros((48, 64, 3), np.uint8), float("nan"))
+    with pytest.raises(ValueError, match="dtype"):
+        loop.step(np.zeros((48, 64, 3), np.float32), 0.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("scan_period", -1.0),
+        ("classify_rate", 0.0),
+        ("scan_input_size", (16, 480)),
+        ("track_window_scale", 10.0),
+        ("emotion_time_constant", float("inf")),
+    ],
+)
+def test_temporal_config_refuses_out_of_range(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        TemporalConfig(**{field: value})
+
+
+# ---------------------------------------------------------------------------- the sequence
+def test_moving_sequence_is_a_function_of_time_with_ground_truth() -> None:
+    a, truth_a = mm.render(5.0)
+    b, truth_b = mm.render(5.0)
+    assert np.array_equal(a, b) and truth_a == truth_b
+    assert a.shape == (mm.HEIGHT, mm.WIDTH, 3)
+    ids = {g["id"] for t in np.arange(0, mm.FACE_SECONDS, 0.5) for g in mm.render(t)[1]}
+    assert ids == {"astronaut#1", "astronaut#2", "cameraman#1", "cameraman#2", "cat"}
+    widths = [g["box"][2] for t in np.arange(3.0, 10.5, 0.25) for g in mm.render(t)[1]]
+    assert min(widths) == pytest.approx(20.0, abs=0.5)
+    assert mm.render(16.0)[1][-1]["expression"] == "frown"
+
+
+def test_moving_sequence_bag_and_truth_are_written(tmp_path) -> None:
+    import json
+
+    from face_affect_ros.bag import storage as bs
+
+    out = tmp_path / "moving.mcap"
+    truth_path = mm.build(out, seconds=0.2)
+    meta = json.loads(truth_path.read_text())
+    assert len(meta["frames"]) == 6 and meta["frames"][0]["truth"][0]["id"] == "astronaut#1"
+    with bs.open_bag(out) as reader:
+        assert sum(1 for _ in bs.iter_messages(reader, out)) == 6
+
+
+def test_loop_accumulates_age_like_gender() -> None:
+    loop = PerceptionLoop(PipelineConfig(age=True))
+    spreads = []
+    for t, frame, _ in _piece(0.0, 1.6):
+        faces = loop.step(frame, t).faces
+        assert faces and faces[0].age_scores and faces[0].age_years is not None
+        spreads.append(faces[0].age_spread)
+    # More looks at the same face: the accumulated age distribution narrows.
+    assert spreads[-1] < spreads[0]
