@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib
 
+from face_affect_ros import ros_env as middleware
+
 PKG = benchlib.REPO_DIR / "face_affect_ros"
 LAYOUTS = {
     "single": ["face_affect_node"],
@@ -37,10 +38,12 @@ CAMERA_TOPIC = "/bench/image_raw"
 def ros_env() -> dict[str, str]:
     """Environment of the benchmark's ROS processes (and of this one): local, own domain."""
     env = dict(os.environ)
-    env.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
+    env.setdefault("ROS_DOMAIN_ID", str(middleware.random_domain_id(101, 200)))
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     env["RMW_IMPLEMENTATION"] = "rmw_fastrtps_cpp"
-    env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(PKG / "config" / "fastdds_large_shm.xml")
+    # Under the name the installed Fast DDS reads (Jazzy: FASTRTPS_..., Kilted: FASTDDS_...).
+    profile_var = middleware.profiles_file_variable()
+    middleware.set_profile(env, PKG / "config" / middleware.LARGE_SHM_PROFILE)
     env.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bench_ros_log_"))
     env["PYTHONPATH"] = os.pathsep.join([str(PKG), env.get("PYTHONPATH", "")])
     # This process talks to the nodes too (the receiver): same domain, discovery and transport.
@@ -48,10 +51,13 @@ def ros_env() -> dict[str, str]:
         "ROS_DOMAIN_ID",
         "ROS_AUTOMATIC_DISCOVERY_RANGE",
         "RMW_IMPLEMENTATION",
-        "FASTDDS_DEFAULT_PROFILES_FILE",
+        profile_var,
         "ROS_LOG_DIR",
     ):
         os.environ[key] = env[key]
+    for key in (middleware.FASTDDS_VARIABLE, middleware.FASTRTPS_VARIABLE):
+        if key != profile_var:
+            os.environ.pop(key, None)
     return env
 
 

@@ -3,7 +3,7 @@
 Why not plain `pip freeze`: the ROS 2 wheels and our CMake-built face_affect_msgs leave
 egg-info records (rclpy, std_msgs, ...) that pip did not install and that are not PyPI
 distributions; pinning those would only confuse pip. We keep distributions whose INSTALLER is pip.
-Usage: python freeze_constraints.py OUT_FILE
+Usage: python freeze_constraints.py OUT_FILE [ROS_DISTRO]
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ def pinned() -> list[str]:
 
 
 def main() -> None:
-    """Command-line entry: write the constraints file named by the only argument."""
+    """Command-line entry: write the constraints file named by the first argument."""
     out = Path(sys.argv[1])
+    distro = sys.argv[2] if len(sys.argv) > 2 else "kilted"
     header = (
-        f"# Exact versions for Python {sys.version_info.major}.{sys.version_info.minor}, as "
-        "tested. Regenerate with `make constraints` after editing dev.in.\n"
+        f"# Exact versions for ROS 2 {distro} on Python {sys.version_info.major}."
+        f"{sys.version_info.minor}, as tested. Regenerate with `make constraints "
+        f"ROS_DISTRO={distro}` after editing dev.in or ros-{distro}.in.\n"
     )
     out.write_text(header + "\n".join(pinned()) + "\n")
     print(f"wrote {out}")

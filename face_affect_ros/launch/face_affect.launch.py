@@ -7,37 +7,75 @@ Why two layouts: the single-process node passes frames between its stages withou
 (lowest latency, least CPU); the split layout runs camera handling, detection and classification
 as three nodes, so each can be placed, restarted or replaced on its own.
 
+Made to be included by a robot's bringup and to change nothing outside itself: everything runs in
+a scoped group (its launch configurations and environment are popped at its end), the Fast DDS
+profile is given to our nodes only (Node additional_env), no RMW is forced (the nodes use the
+robot's RMW_IMPLEMENTATION), and `namespace` is relative, so it nests under a namespace the
+bringup pushed. What each node gets is decided in face_affect_ros.bringup (ROS-free), which the
+tests use to start the same nodes without `launch`.
+
 Topics are remapped, never passed as parameters: the camera topic is remapped onto the nodes'
 `image` (and `image/compressed`) input; outputs live under the chosen namespace
 (`face_affect`, `face_affect/detections`, `face_affect/debug_image`).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.conditions import LaunchConfigurationEquals, LaunchConfigurationNotEquals
+from launch.actions import DeclareLaunchArgument, GroupAction, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-PACKAGE = "face_affect_ros"
+from face_affect_ros import bringup
 
-# Nodes of each layout, and which of them read the camera (and so get the camera remapping).
-LAYOUTS = {
-    "single": ("face_affect_node",),
-    "split": ("camera_node", "detector_node", "classifier_node"),
-}
-CAMERA_NODES = ("face_affect_node", "camera_node")
+PACKAGE = bringup.PACKAGE
+
+
+def _nodes(context, *args, **kwargs):
+    """The launch_ros Nodes of the chosen layout, from the launch arguments' values."""
+    names = (
+        "layout",
+        "camera_topic",
+        "image_transport",
+        "namespace",
+        "params_file",
+        "fastdds_profile",
+        "log_level",
+    )
+    configurations = [
+        LaunchConfiguration("layout"),
+        LaunchConfiguration("camera_topic"),
+        LaunchConfiguration("image_transport"),
+        LaunchConfiguration("namespace"),
+        LaunchConfiguration("params_file"),
+        LaunchConfiguration("fastdds_profile"),
+        LaunchConfiguration("log_level"),
+    ]
+    values = {n: c.perform(context) for n, c in zip(names, configurations, strict=True)}
+    return [
+        Node(
+            package=PACKAGE,
+            executable=spec.executable,
+            name=spec.name,
+            # Relative (or none): joins the namespace an including bringup pushed.
+            namespace=spec.namespace or None,
+            output="screen",
+            parameters=[*spec.params_files, *([dict(spec.parameters)] if spec.parameters else [])],
+            remappings=list(spec.remappings),
+            additional_env=dict(spec.env),
+            arguments=["--ros-args", "--log-level", spec.log_level],
+        )
+        for spec in bringup.node_specs(**values)
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
-    """Launch arguments, the Fast DDS profile, and the nodes of the chosen layout."""
+    """Launch arguments and the nodes of the chosen layout, all inside one scoped group."""
     share = FindPackageShare(PACKAGE)
-    camera = LaunchConfiguration("camera_topic")
     arguments = [
         DeclareLaunchArgument(
             "layout",
             default_value="single",
-            choices=list(LAYOUTS),
+            choices=list(bringup.LAYOUTS),
             description="'single': one process, no image serialisation between stages; "
             "'split': camera_node, detector_node and classifier_node.",
         ),
@@ -49,25 +87,28 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument(
             "image_transport",
-            default_value="raw",
-            choices=["raw", "compressed"],
-            description="'raw' (sensor_msgs/Image) or 'compressed' (sensor_msgs/CompressedImage).",
+            default_value="",
+            choices=list(bringup.IMAGE_TRANSPORTS),
+            description="'raw' (sensor_msgs/Image) or 'compressed' (sensor_msgs/CompressedImage); "
+            "empty (default): input_transport from params_file.",
         ),
         DeclareLaunchArgument(
             "namespace",
             default_value="",
-            description="Namespace of the nodes and of their output topics.",
+            description="Namespace of the nodes and of their output topics, relative to the "
+            "namespace of an including launch file.",
         ),
         DeclareLaunchArgument(
             "params_file",
             default_value=PathJoinSubstitution([share, "config", "face_affect.yaml"]),
-            description="Parameter YAML, keyed by node name.",
+            description="Parameter YAML, keyed '/**/<node name>' (matches in any namespace).",
         ),
         DeclareLaunchArgument(
             "fastdds_profile",
             default_value=PathJoinSubstitution([share, "config", "fastdds_large_shm.xml"]),
-            description="Fast DDS profile of the nodes (large shared-memory segment so camera "
-            "images cross processes). Use the same profile for the camera driver.",
+            description="Fast DDS profile of our nodes only (large shared-memory segment so "
+            "camera images cross processes; fastdds_udp.xml across hosts); empty: inherit the "
+            "bringup's. Ignored by other RMWs.",
         ),
         DeclareLaunchArgument(
             "log_level",
@@ -75,34 +116,6 @@ def generate_launch_description() -> LaunchDescription:
             description="Logging level of the nodes.",
         ),
     ]
-    environment = [
-        SetEnvironmentVariable("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp"),
-        SetEnvironmentVariable(
-            "FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("fastdds_profile")
-        ),
-        # Pushed only when given: an empty push is not a no-op on every distro.
-        PushRosNamespace(
-            LaunchConfiguration("namespace"),
-            condition=LaunchConfigurationNotEquals("namespace", ""),
-        ),
-    ]
-    parameters = [
-        LaunchConfiguration("params_file"),
-        {"input_transport": LaunchConfiguration("image_transport")},
-    ]
-    camera_remaps = [("image", camera), ("image/compressed", [camera, "/compressed"])]
-    nodes = [
-        Node(
-            package=PACKAGE,
-            executable=executable,
-            name=executable,
-            output="screen",
-            parameters=parameters,
-            remappings=camera_remaps if executable in CAMERA_NODES else [],
-            arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
-            condition=LaunchConfigurationEquals("layout", layout),
-        )
-        for layout, executables in LAYOUTS.items()
-        for executable in executables
-    ]
-    return LaunchDescription(arguments + environment + nodes)
+    return LaunchDescription(
+        [GroupAction([*arguments, OpaqueFunction(function=_nodes)], scoped=True, forwarding=True)]
+    )

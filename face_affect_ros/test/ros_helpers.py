@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -12,6 +13,12 @@ import rclpy
 from rclpy.node import Node
 
 HERE = Path(__file__).resolve().parent
+
+
+def domain_id(role: str) -> str:
+    """The ROS_DOMAIN_ID this run gives `role` (conftest.DOMAIN_ROLES: one disjoint id each)."""
+    ids = dict(item.split("=") for item in os.environ["FACE_AFFECT_TEST_DOMAIN_IDS"].split(","))
+    return ids[role]
 
 
 def spin_until(node: Node, predicate: Callable[[], bool], timeout: float) -> bool:

@@ -34,7 +34,7 @@ from face_affect_ros.nodes.messages import frame_result_from_msg, stamp_ns
 from face_affect_ros.schema.results import frame_to_dict
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from ros_helpers import spin_until
+from ros_helpers import domain_id, spin_until
 from sensor_msgs.msg import CompressedImage
 
 from face_affect_msgs.msg import FaceAffectArray
@@ -185,7 +185,7 @@ def test_play_stops_cleanly_on_signal(ros: Node, sig: int) -> None:
 
 
 def test_play_without_subscribers_times_out_with_one_line(tmp_path: Path) -> None:
-    env = dict(os.environ, ROS_DOMAIN_ID=str(int(os.environ["ROS_DOMAIN_ID"]) % 100 + 101))
+    env = dict(os.environ, ROS_DOMAIN_ID=domain_id("replay"))
     player = bag_cli(
         "play", SAMPLE_BAG, "--wait-for-subscribers", "1", "--wait-timeout", "1", env=env
     )
@@ -197,7 +197,7 @@ def test_play_without_subscribers_times_out_with_one_line(tmp_path: Path) -> Non
 def test_demo_end_to_end(tmp_path: Path, offline: dict) -> None:
     """`face-affect-demo` alone: its own node, replay, live lines, video, summary, clean stop."""
     # Its own domain, so it does not meet the node of the other tests.
-    env = dict(os.environ, ROS_DOMAIN_ID=str(int(os.environ["ROS_DOMAIN_ID"]) % 100 + 101))
+    env = dict(os.environ, ROS_DOMAIN_ID=domain_id("replay"))
     out_dir = tmp_path / "demo"
     proc = subprocess.run(
         [

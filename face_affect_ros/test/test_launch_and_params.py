@@ -1,9 +1,11 @@
 """Launch files and parameter file, checked as far as this machine allows.
 
 `ros2 launch` and launch_ros are not installable here, so the launch files are read as Python
-source: every executable they start is a console script of setup.py, every launch argument used
+source and their decisions (face_affect_ros.bringup, which the launch file turns into Nodes) are
+checked: every executable they start is a console script of setup.py, every launch argument used
 is declared, the parameter file exists and holds exactly the parameters each node really declares
 (nodes are instantiated with rclpy to ask them), and every remapped name is a topic the node uses.
+What the launched nodes do with those arguments is run in test_bringup.py.
 """
 
 from __future__ import annotations
@@ -16,18 +18,11 @@ import rclpy
 import yaml
 from face_affect_ros.schema import params as P  # noqa: N812
 
+from face_affect_ros import bringup
+
 PKG = Path(__file__).resolve().parents[1]
 LAUNCH = PKG / "launch"
 MAIN = LAUNCH / "face_affect.launch.py"
-
-
-def _assigned(tree: ast.Module, name: str):
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == name for t in node.targets
-        ):
-            return ast.literal_eval(node.value)
-    raise AssertionError(f"{name} not assigned at module level")
 
 
 def _console_scripts() -> set[str]:
@@ -49,7 +44,7 @@ def _calls(tree: ast.Module, func: str) -> list[ast.Call]:
 
 
 def test_launch_executables_are_entry_points() -> None:
-    layouts = _assigned(ast.parse(MAIN.read_text()), "LAYOUTS")
+    layouts = bringup.LAYOUTS
     assert set(layouts) == {"single", "split"}
     scripts = _console_scripts()
     for executables in layouts.values():
@@ -76,7 +71,7 @@ def test_variant_launch_files_include_main(file: str, layout: str) -> None:
     text = (LAUNCH / file).read_text()
     assert '"face_affect.launch.py"' in text
     assert f'"layout": "{layout}"' in text
-    assert layout in _assigned(ast.parse(MAIN.read_text()), "LAYOUTS")
+    assert layout in bringup.LAYOUTS
 
 
 def test_parameter_file_is_generated_from_the_table() -> None:
@@ -138,15 +133,9 @@ def test_yaml_parameters_are_exactly_those_declared(ros, executable: str) -> Non
     ],
 )
 def test_camera_remappings_name_topics_the_node_uses(ros, executable, transport, remapped):
-    remaps = ast.parse(MAIN.read_text())
-    names = {
-        t.elts[0].value
-        for t in ast.walk(remaps)
-        if isinstance(t, ast.Tuple)
-        and len(t.elts) == 2
-        and isinstance(t.elts[0], ast.Constant)
-        and str(t.elts[0].value).startswith("image")
-    }
+    layout = next(k for k, v in bringup.LAYOUTS.items() if executable in v)
+    spec = next(s for s in bringup.node_specs(layout=layout) if s.executable == executable)
+    names = {src for src, _ in spec.remappings}
     assert remapped in names
     from face_affect_ros.nodes.lifecycle import autostart
     from rclpy.parameter import Parameter

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import signal
 import statistics
 import subprocess
@@ -27,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from face_affect_ros import ros_env
 
 PROG = "face-affect-demo"
 PACKAGE = "face_affect_ros"
@@ -77,10 +78,10 @@ def ros_environment(base: dict[str, str] | None = None) -> dict[str, str]:
     """
     env = dict(os.environ if base is None else base)
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-    if "FASTDDS_DEFAULT_PROFILES_FILE" not in env:
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(package_file("config", FASTDDS_PROFILE))
-    # 1..100: clear of 0 (what a robot's own graph uses) and of Linux's port-range limit of 232.
-    env.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 100)))
+    # Under the name the installed Fast DDS reads (Jazzy: FASTRTPS_..., Kilted: FASTDDS_...).
+    ros_env.set_profile(env, package_file("config", FASTDDS_PROFILE), keep_existing=True)
+    # 1..232: clear of 0 (what a robot's own graph uses), within what Fast DDS accepts.
+    env.setdefault("ROS_DOMAIN_ID", str(ros_env.random_domain_id()))
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if (_SOURCE_PACKAGE_DIR / PACKAGE / "__init__.py").is_file():
