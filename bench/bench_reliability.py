@@ -41,6 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib
+from bench_ros_e2e import ros_env  # one place sets the benchmarks' ROS environment
 
 TEST_DIR = benchlib.REPO_DIR / "face_affect_ros" / "test"
 sys.path.insert(0, str(TEST_DIR))
@@ -271,27 +272,6 @@ def policy_run(n: int, seed: int) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- the node
-def ros_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(101, 200)))
-    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    env["RMW_IMPLEMENTATION"] = "rmw_fastrtps_cpp"
-    env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(PKG / "config" / "fastdds_large_shm.xml")
-    env["FASTRTPS_DEFAULT_PROFILES_FILE"] = env["FASTDDS_DEFAULT_PROFILES_FILE"]
-    env.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="bench_rel_log_"))
-    env["PYTHONPATH"] = os.pathsep.join([str(PKG), env.get("PYTHONPATH", "")])
-    for key in (
-        "ROS_DOMAIN_ID",
-        "ROS_AUTOMATIC_DISCOVERY_RANGE",
-        "RMW_IMPLEMENTATION",
-        "FASTDDS_DEFAULT_PROFILES_FILE",
-        "FASTRTPS_DEFAULT_PROFILES_FILE",
-        "ROS_LOG_DIR",
-    ):
-        os.environ[key] = env[key]
-    return env
-
-
 def start_node(env: dict[str, str], transport: str, stderr_path: Path) -> subprocess.Popen:
     """face_affect_node as its console script runs it (through face_affect_ros.entry)."""
     return subprocess.Popen(

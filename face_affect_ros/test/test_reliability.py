@@ -10,6 +10,7 @@ bench/bench_reliability.py.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from node_harness import Camera, close_client, face_frame, init_client, start_node, stop_nodes
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from ros_helpers import spin_until
+from ros_helpers import domain_id, spin_until
 from sensor_msgs.msg import CompressedImage, Image
 
 # What the node may print on stderr for thousands of hostile frames: a few throttled lines.
@@ -398,9 +399,7 @@ def test_bag_play_stops_cleanly_during_start_up(delay: float, sig: int) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("delay", [0.3, 1.5, 4.0])
 def test_demo_stops_cleanly_at_any_moment(tmp_path: Path, delay: float, sig: int) -> None:
-    import os
-
-    env = dict(os.environ, ROS_DOMAIN_ID=str(int(os.environ["ROS_DOMAIN_ID"]) % 100 + 101))
+    env = dict(os.environ, ROS_DOMAIN_ID=domain_id("replay"))
     proc = _tool("face-affect-demo", "--out", str(tmp_path / "demo"), "--quiet", env=env)
     time.sleep(delay)
     proc.send_signal(sig)
