@@ -38,6 +38,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from face_affect_ros.core.image_io import ImageDecodeError, UnsupportedEncodingError
 from face_affect_ros.nodes import params as rcl_params
 from face_affect_ros.nodes.diagnostics import DiagnosticsReporter, Stats
+from face_affect_ros.nodes.heap import keep_large_buffers
 from face_affect_ros.nodes.messages import image_from_msg
 from face_affect_ros.schema import params as P  # noqa: N812
 
@@ -218,7 +219,10 @@ def run(make_node: Callable[[], ManagedNode], args: list[str] | None = None) -> 
     rclpy.init(args=args)
     node = None
     try:
+        heap_tuned = keep_large_buffers()  # camera frames reuse freed heap (nodes/heap.py)
         node = make_node()
+        if not heap_tuned:
+            node.get_logger().info("not glibc: frame buffers are allocated per frame")
         autostart(node)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
