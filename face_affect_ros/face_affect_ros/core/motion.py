@@ -105,17 +105,16 @@ def follow_template(
 ) -> tuple[float, float, float] | None:
     """Where `template` (cut from a face of `predicted`'s size) is best matched now.
 
-    Searches `reach` face widths around `predicted` (x, y, w, h). Returns (dx, dy, correlation):
-    the shift of the box in frame pixels and the normalised correlation of the best match, or
-    None when the search window leaves the frame.
+    Searches `reach` face widths around `predicted` (x, y, w, h), within the frame. Returns
+    (dx, dy, correlation): the shift of the box in frame pixels and the normalised correlation of
+    the best match, or None when too little of the search window is on the frame.
     """
     x, y, w, h = predicted
     scale = TEMPLATE_PX / max(w, 1.0)
-    x0, y0 = round(x - reach * w), round(y - reach * h)
-    x1, y1 = round(x + w + reach * w), round(y + h + reach * h)
     height, width = image.shape[:2]
-    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
-        return None
+    # The search window, clipped to the frame (a face near the edge is still followed).
+    x0, y0 = max(0, round(x - reach * w)), max(0, round(y - reach * h))
+    x1, y1 = min(width, round(x + w + reach * w)), min(height, round(y + h + reach * h))
     sw, sh = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
     if sw < template.shape[1] or sh < template.shape[0]:
         return None
