@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -117,9 +119,6 @@ print(tuned, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 50)
 
 @pytest.mark.parametrize("mode", ["tuned", "default"])
 def test_heap_tuning_stops_page_faults_per_frame_sized_buffer(mode: str) -> None:
-    import subprocess
-    import sys
-
     out = subprocess.run(
         [sys.executable, "-c", _FAULTS_SCRIPT, mode], capture_output=True, text=True, check=True
     ).stdout.split()

@@ -311,8 +311,9 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "scan_period",
         _tmp.DEFAULT_SCAN_PERIOD,
-        "Seconds between full-frame scans for new faces (tracking on). Known faces are found "
-        "again every frame in a small window; a face that appears is found within one period.",
+        "Seconds between full-frame scans for new faces (tracking on); a due scan is skipped "
+        "while nothing changed outside the known faces (scan_idle_period). A face that appears "
+        "is found within one period.",
         TEMPORAL,
         min=0.0,
         max=60.0,
