@@ -6,7 +6,12 @@ size, so a known face is found again by a small detector run on a window around 
 whatever its size in the frame). New faces are found by a full-frame scan at a resolution that
 sees 20 px faces (640x480 by default), which costs about four times the default per-frame
 detector, so it runs only every ``scan_period`` seconds: a face that appears is found within one
-period. A new face becomes a published track only after the face / not-face verifier
+period, and is skipped while nothing changed outside the known faces (a face can only appear
+where the picture changes; :class:`~face_affect_ros.core.motion.ChangeMap`), at least every
+``scan_idle_period``. The window detector looks at a track ``track_look_rate`` times a second and
+whenever it is classified; on the frames between, the face is followed by template matching
+(:func:`~face_affect_ros.core.motion.follow_template`, ~0.1 ms instead of ~1.3 ms).
+A new face becomes a published track only after the face / not-face verifier
 (:mod:`face_affect_ros.core.verify`) accepts it. Each track is classified at most
 ``classify_rate`` times a second; its emotion is smoothed with a time constant in seconds and its
 gender evidence accumulates (:mod:`face_affect_ros.core.accumulate`).
