@@ -25,9 +25,10 @@ What a published face carries in this mode (tracking on):
   (each look weighted by the time since the previous one, capped; see
   :class:`~face_affect_ros.core.accumulate.EvidenceAccumulator`); ``gender_confidence`` its top
   value, ``gender`` is ``unknown`` while it is below ``gender_min_confidence``.
-* ``detection``: where the face was found in this frame (window or scan), so the box is always
-  from the current frame; a track missed in a frame is not published in it, and is dropped after
-  ``track_lost_after`` seconds without being found.
+* ``detection``: where the face was found in this frame (window, scan, or between two detector
+  looks the template follow: then the box keeps its size and the landmarks move with it), so the
+  box is always from the current frame; a track missed in a frame is not published in it, and
+  is dropped after ``track_lost_after`` seconds without being found.
 
 Everything is a function of the frames and their stamps: same sequence, same output.
 """
