@@ -2,8 +2,9 @@
 
 One 30 Hz 640x480 bgr8 stream (bench/ros_publisher.py, another process, the shipped SHM profile)
 is received at the same time, in one run, by: a bare rclpy subscriber (executor callback, the
-baseline), TakenSubscription taking every frame, TakenSubscription at max_rate 10, and optional
-full nodes (``--nodes``: face_affect_node with given parameters). Printed: each process's CPU
+baseline), TakenSubscription taking every frame and at max_rate 10, the same with the nodes'
+glibc heap tuning (nodes/heap.py; and the bare subscriber with it), and optional full nodes
+(``--nodes``: face_affect_node with given parameters). Printed: each process's CPU
 time (utime + stime from /proc) per published frame and as a ratio to the bare subscriber.
 
     PYTHONPATH=face_affect_ros .venv/bin/python bench/bench_take.py [--seconds 20]
@@ -37,6 +38,11 @@ def main() -> int:
     ap.add_argument(
         "--only-bare", action="store_true", help="no TakenSubscription stand-ins, just the nodes"
     )
+    ap.add_argument(
+        "--before",
+        metavar="TREE",
+        help="also run every --node from this checkout (e.g. /work/main), labelled 'before'",
+    )
     args = ap.parse_args()
     env = ros_env()
     sub_script = str(benchlib.BENCH_DIR / "ros_take_subscriber.py")
@@ -44,28 +50,40 @@ def main() -> int:
         "bare rclpy subscriber (executor)": [sys.executable, sub_script, "executor", CAMERA_TOPIC],
         "TakenSubscription, every frame": [sys.executable, sub_script, "take", CAMERA_TOPIC, "0"],
         "TakenSubscription, max_rate 10": [sys.executable, sub_script, "take", CAMERA_TOPIC, "10"],
-        "TakenSubscription raw, every frame": [
+        "bare rclpy subscriber + heap tuning": [
             sys.executable,
             sub_script,
-            "takeraw",
+            "executor-heap",
+            CAMERA_TOPIC,
+        ],
+        "TakenSubscription + heap, every frame": [
+            sys.executable,
+            sub_script,
+            "take-heap",
             CAMERA_TOPIC,
             "0",
         ],
-        "TakenSubscription raw, max_rate 10": [
+        "TakenSubscription + heap, max_rate 10": [
             sys.executable,
             sub_script,
-            "takeraw",
+            "take-heap",
             CAMERA_TOPIC,
             "10",
         ],
     }
     if args.only_bare:
         subs = {k: v for k, v in subs.items() if k.startswith("bare")}
-    for i, params in enumerate(args.node):
+    node_specs = [(p, None) for p in args.node]
+    if args.before:
+        node_specs = [(p, args.before) for p in args.node] + node_specs
+    trees: dict[str, str | None] = {}
+    for i, (params, tree) in enumerate(node_specs):
         extra = ["-p", "intra_op_threads:=1"]
         for p in params.split():
             extra += ["-p", p]
-        subs[f"face_affect_node {params}"] = [
+        label = f"face_affect_node {params}" + (" (before)" if tree else "")
+        trees[label] = tree
+        subs[label] = [
             sys.executable,
             "-m",
             "face_affect_ros.nodes.face_affect_node",
@@ -82,13 +100,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         image_path = str(Path(tmp) / "frame.npy")
         np.save(image_path, frame.image)
-        procs = {
-            name: subprocess.Popen(
-                cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        procs = {}
+        for name, cmd in subs.items():
+            penv = env
+            if trees.get(name):
+                penv = dict(env, PYTHONPATH=str(Path(trees[name]) / "face_affect_ros"))
+            procs[name] = subprocess.Popen(
+                cmd, env=penv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
-            for name, cmd in subs.items()
-        }
-        time.sleep(6.0 if args.node else 2.0)  # start-up (model loading) is not measured
+        time.sleep(4.0 + len(node_specs) if node_specs else 2.0)  # start-up is not measured
         count = int(args.rate * args.seconds)
         pub = subprocess.Popen(
             [
@@ -106,7 +126,7 @@ def main() -> int:
         )
         # CPU is measured from the first frame on: wait until the publisher has matched.
         cpu0 = {name: cpu_seconds(p.pid) for name, p in procs.items()}
-        answered = {i: 0 for i in range(len(args.node))}
+        answered = {i: 0 for i in range(len(node_specs))}
         import rclpy
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
@@ -154,7 +174,7 @@ def main() -> int:
         }
         results = "-"
         if name.startswith("face_affect_node"):
-            n = answered[list(subs).index(name) - (len(subs) - len(args.node))]
+            n = answered[list(subs).index(name) - (len(subs) - len(node_specs))]
             results = f"{n} ({n / args.seconds:.1f} Hz)"
             payload[name]["results"] = n
         else:

@@ -42,6 +42,10 @@ STILL = (
 
 MODES = {
     "temporal loop": (PipelineConfig(), TemporalConfig()),
+    "temporal loop, look + scan every time (before)": (
+        PipelineConfig(),
+        TemporalConfig(track_look_rate=0.0, scan_idle_period=0.0),
+    ),
     "per-frame (verified)": (PipelineConfig(tracking=False), None),
     "per-frame, no verify": (PipelineConfig(tracking=False, verify_faces=False), None),
     "per-frame 640x480 t0.5 verified": (
@@ -123,6 +127,12 @@ def main() -> int:
                 f"{100 * score.gender_decided_share:.0f} / {100 * score.gender_correct_share:.0f}",
                 fmt(score.expression_delay, 2),
                 f"{np.mean(cpu_faces):.2f} / {np.mean(cpu_non):.2f}",
+                (
+                    f"{loop.counters.scans} / {loop.counters.window_looks} / "
+                    f"{loop.counters.follows}"
+                    if config.tracking
+                    else "-"
+                ),
             ]
         )
         print(f"{name}: done", flush=True)
@@ -136,6 +146,7 @@ def main() -> int:
         "gender decided / correct %",
         "expression delay s",
         "CPU ms/frame mean (face seq. / non-face)",
+        "scans / window looks / template follows (non-face run)",
     ]
     print()
     print(table(headers, rows))

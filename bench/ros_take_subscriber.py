@@ -2,6 +2,7 @@
 
     python ros_take_subscriber.py executor TOPIC       # bare rclpy subscriber (executor callback)
     python ros_take_subscriber.py take TOPIC MAX_RATE  # TakenSubscription, worker takes newest
+    (mode suffix -heap: with nodes/heap.py's keep_large_buffers, as the nodes run)
 
 Runs until SIGINT; prints "received N skipped M" as its last line. Sensor-data QoS, depth 1.
 """
@@ -23,6 +24,11 @@ from sensor_msgs.msg import Image
 
 def main() -> None:
     mode, topic = sys.argv[1], sys.argv[2]
+    if mode.endswith("-heap"):  # with face_affect_ros's glibc heap tuning (nodes/heap.py)
+        from face_affect_ros.nodes.heap import keep_large_buffers
+
+        keep_large_buffers()
+        mode = mode[: -len("-heap")]
     rclpy.init(signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
     node = rclpy.create_node(f"bench_{mode}")
     qos = qos_profile_sensor_data

@@ -13,6 +13,7 @@ from face_affect_ros.bag import make_sample
 from face_affect_ros.bag.sequence_metrics import SequenceScore
 from face_affect_ros.core.accumulate import EmotionFilter, EvidenceAccumulator
 from face_affect_ros.core.detector import FaceDetector
+from face_affect_ros.core.motion import ChangeMap, face_template, follow_template
 from face_affect_ros.core.paths import model_manifest_path
 from face_affect_ros.core.pipeline import FaceAffectPipeline, PipelineConfig
 from face_affect_ros.core.temporal import PerceptionLoop, TemporalConfig
@@ -141,6 +142,56 @@ def test_loop_tracks_a_still_face_with_steady_labels_and_decided_gender() -> Non
     # and the cameraman, who walks in at 2 s, for about 1 s.
     assert loop.counters.tracks_started == 2
     assert loop.counters.classified <= (3.0 * 5 + 1) + (1.0 * 5 + 1)
+
+
+def test_loop_on_a_still_face_skips_scans_and_follows_between_detector_looks() -> None:
+    frames = _piece(0.0, 1.8)  # the astronaut alone and still
+    counters = {}
+    for name, temporal in (
+        ("default", TemporalConfig()),
+        ("every time", TemporalConfig(track_look_rate=0.0, scan_idle_period=0.0)),
+    ):
+        loop = PerceptionLoop(PipelineConfig(), temporal)
+        score = SequenceScore(still_spans=(("astronaut#1", 0.5, 1.8),))
+        for t, frame, truth in frames:
+            score.add(t, truth, loop.step(frame, t).faces)
+        assert score.recall == 1.0 and score.false_tracks == 0 and score.id_switches == 0
+        counters[name] = loop.counters
+    quick, full = counters["default"], counters["every time"]
+    # Scans every 0.3 s only where something changed: one scan (the first), the rest skipped.
+    assert full.scans == 6 and full.scans_skipped == 0
+    assert quick.scans == 1 and quick.scans_skipped >= 5
+    # Detector looks at 10 Hz (and when classified), template follows in between.
+    assert full.follows == 0 and full.window_looks >= len(frames) - 1
+    assert quick.follows >= len(frames) // 2 and quick.window_looks <= len(frames) // 2
+
+
+def test_change_map_sees_a_new_face_only_outside_the_known_ones() -> None:
+    scene = data.coffee()[:480, :600].copy()
+    changes = ChangeMap()
+    changes.set_reference(ChangeMap.thumbnail(scene))
+    noisy = np.clip(
+        scene.astype(np.int16) + np.random.default_rng(0).integers(-6, 7, scene.shape), 0, 255
+    ).astype(np.uint8)
+    assert not changes.changed_outside(ChangeMap.thumbnail(noisy), [])  # sensor noise
+    face = cv2.resize(data.astronaut()[20:220, 150:330], (24, 28))
+    with_face = scene.copy()
+    with_face[300:328, 400:424] = face
+    thumb = ChangeMap.thumbnail(with_face)
+    assert changes.changed_outside(thumb, [])
+    assert not changes.changed_outside(thumb, [(400, 300, 24, 28)])  # a known face moved there
+
+
+def test_template_follow_finds_a_shifted_face() -> None:
+    image = data.astronaut()[:, :, ::-1].copy()
+    box = (170.0, 30.0, 120.0, 150.0)
+    template = face_template(image, box)
+    shifted = np.roll(image, (9, -14), axis=(0, 1))
+    dx, dy, corr = follow_template(shifted, template, box)
+    assert corr > 0.9
+    assert abs(dx + 14) <= 120 / 24 and abs(dy - 9) <= 120 / 24  # within a template pixel
+    # Near the frame's edge the search is clipped, not refused.
+    assert follow_template(image, face_template(image, (0.0, 0.0, 80.0, 80.0)), (0, 0, 80, 80))
 
 
 def test_loop_finds_a_far_face_entering_within_half_a_second() -> None:

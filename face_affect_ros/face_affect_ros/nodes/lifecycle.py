@@ -41,6 +41,7 @@ from face_affect_ros.core.logs import LogThrottle
 from face_affect_ros.entry import DeferredSignals
 from face_affect_ros.nodes import params as rcl_params
 from face_affect_ros.nodes.diagnostics import DiagnosticsReporter, Stats
+from face_affect_ros.nodes.heap import keep_large_buffers
 from face_affect_ros.nodes.messages import image_from_msg
 from face_affect_ros.schema import params as P  # noqa: N812
 
@@ -238,12 +239,15 @@ def run(make_node: Callable[[], ManagedNode], args: list[str] | None = None) -> 
     wait set, RCLError on a shut-down context): both a normal exit. Exit status 0. Signals
     before this function runs are face_affect_ros.entry's (the console scripts).
     """
+    heap_tuned = keep_large_buffers()  # camera frames reuse freed heap (nodes/heap.py)
     signals = DeferredSignals()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:
         if signals.received is None:
             node = make_node()
+            if not heap_tuned:
+                node.get_logger().info("not glibc: frame buffers are allocated per frame")
         if signals.received is None:
             autostart(node)
         if signals.received is None:

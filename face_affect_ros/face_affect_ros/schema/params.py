@@ -311,8 +311,9 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "scan_period",
         _tmp.DEFAULT_SCAN_PERIOD,
-        "Seconds between full-frame scans for new faces (tracking on). Known faces are found "
-        "again every frame in a small window; a face that appears is found within one period.",
+        "Seconds between full-frame scans for new faces (tracking on); a due scan is skipped "
+        "while nothing changed outside the known faces (scan_idle_period). A face that appears "
+        "is found within one period.",
         TEMPORAL,
         min=0.0,
         max=60.0,
@@ -350,6 +351,24 @@ SPECS: tuple[ParamSpec, ...] = (
         TEMPORAL,
         min=0.05,
         max=1.0,
+    ),
+    ParamSpec(
+        "track_look_rate",
+        _tmp.DEFAULT_TRACK_LOOK_RATE,
+        "Detector looks per second at a known face (also whenever it is classified); frames in "
+        "between follow it by template matching. 0: a detector look every frame.",
+        TEMPORAL,
+        min=0.0,
+        max=240.0,
+    ),
+    ParamSpec(
+        "scan_idle_period",
+        _tmp.DEFAULT_SCAN_IDLE_PERIOD,
+        "Longest time between scans while nothing changes in the frame outside the known faces "
+        "(a due scan is skipped on a still scene). 0: scan every scan_period regardless.",
+        TEMPORAL,
+        min=0.0,
+        max=60.0,
     ),
     ParamSpec(
         "track_lost_after",
@@ -584,6 +603,8 @@ _TEMPORAL_FIELDS = (
     "scan_period",
     "scan_threshold",
     "track_threshold",
+    "track_look_rate",
+    "scan_idle_period",
     "track_lost_after",
     "classify_rate",
     "emotion_time_constant",
