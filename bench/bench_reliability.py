@@ -340,7 +340,8 @@ class Client:
         for st in msg.status:
             if st.name.startswith(f"{NS}/"):
                 for kv in st.values:
-                    if kv.value.lstrip("-").isdigit():
+                    # Counters only: latency_samples is a window size (a gauge), not a count.
+                    if kv.key != "latency_samples" and kv.value.lstrip("-").isdigit():
                         self.counters[kv.key] = int(kv.value)
                 self.diag_time = time.monotonic()
 
