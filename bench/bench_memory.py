@@ -12,7 +12,6 @@ Usage: python bench/bench_memory.py [--frames 10000] [--rate 100]
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib
-from bench_ros_e2e import CAMERA_TOPIC, Receiver, ros_env, rss_mb, start_nodes, stop_nodes
+from bench_ros_e2e import Receiver, ros_env, rss_mb, start_nodes, start_publisher, stop_nodes
 
 WARMUP_FRAMES = 200
 
@@ -48,20 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             # Publish more than needed (the node skips frames it cannot keep up with) and stop
             # the publisher once 10,000 frames past warm-up have been answered.
             count = 2 * target
-            pub = subprocess.Popen(
-                [
-                    sys.executable,
-                    str(benchlib.BENCH_DIR / "ros_publisher.py"),
-                    CAMERA_TOPIC,
-                    str(args.rate),
-                    str(count),
-                    image_path,
-                ],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+            pub = start_publisher(env, args.rate, count, image_path)
             next_mark = WARMUP_FRAMES
             t0 = time.monotonic()
             while pub.poll() is None and len(receiver.latencies) < target:

@@ -97,12 +97,30 @@ def start_nodes(layout: str, env: dict[str, str], extra: list[str] | None = None
     return procs
 
 
-def stop_nodes(procs: list) -> None:
+def start_publisher(env: dict[str, str], rate: float, count: int, image_path: str):
+    """bench/ros_publisher.py in its own process: `count` frames of `image_path` at `rate` Hz."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(benchlib.BENCH_DIR / "ros_publisher.py"),
+            CAMERA_TOPIC,
+            str(rate),
+            str(count),
+            image_path,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop_nodes(procs: list, timeout: float = 15.0) -> None:
     for p in procs:
         p.send_signal(signal.SIGINT)
     for p in procs:
         try:
-            p.wait(timeout=15)
+            p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             p.kill()
 
@@ -168,20 +186,7 @@ def run_one(
     count = int(rate * seconds)
     receiver.reset()
     cpu0 = sum(cpu_seconds(p.pid) for p in procs)
-    pub = subprocess.Popen(
-        [
-            sys.executable,
-            str(benchlib.BENCH_DIR / "ros_publisher.py"),
-            CAMERA_TOPIC,
-            str(rate),
-            str(count),
-            image_path,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    pub = start_publisher(env, rate, count, image_path)
     receiver.spin_while(pub)
     out, err = pub.communicate()
     if pub.returncode != 0:

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib
-from bench_ros_e2e import CAMERA_TOPIC, cpu_seconds, ros_env
+from bench_ros_e2e import CAMERA_TOPIC, cpu_seconds, ros_env, start_publisher
 
 PKG = benchlib.REPO_DIR / "face_affect_ros"
 
@@ -110,20 +110,7 @@ def main() -> int:
             )
         time.sleep(4.0 + len(node_specs) if node_specs else 2.0)  # start-up is not measured
         count = int(args.rate * args.seconds)
-        pub = subprocess.Popen(
-            [
-                sys.executable,
-                str(benchlib.BENCH_DIR / "ros_publisher.py"),
-                CAMERA_TOPIC,
-                str(args.rate),
-                str(count),
-                image_path,
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        pub = start_publisher(env, args.rate, count, image_path)
         # CPU is measured from the first frame on: wait until the publisher has matched.
         cpu0 = {name: cpu_seconds(p.pid) for name, p in procs.items()}
         answered = {i: 0 for i in range(len(node_specs))}

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from face_affect_ros import bringup, ros_env
 PKG = benchlib.REPO_DIR / "face_affect_ros"
 TEST_DIR = PKG / "test"
 sys.path.insert(0, str(TEST_DIR))
+from bench_ros_e2e import cpu_seconds, stop_nodes  # noqa: E402
 from two_hosts import TwoHosts, unavailable_reason  # noqa: E402
 
 CAMERA = TEST_DIR / "scripts" / "camera_roundtrip.py"
@@ -46,11 +46,6 @@ PLACEMENTS = {
     "same host": ("b", ros_env.LARGE_SHM_PROFILE),
     "two hosts": ("a", ros_env.UDP_PROFILE),
 }
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def base_env() -> dict[str, str]:
@@ -122,13 +117,7 @@ def measure(net: TwoHosts, transport: str, args, config: Path) -> dict[str, dict
                 r["link_bytes"] = net.link_bytes("b") - link0
                 runs[placement].append(r)
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGINT)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_nodes(procs, timeout=20.0)
     out = {}
     for placement, rs in runs.items():
         sent = sum(r["sent"] for r in rs)
