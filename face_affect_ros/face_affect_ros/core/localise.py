@@ -1,0 +1,416 @@
+"""The localisation half of the perception loop: where every face is, under a stable track id.
+
+Why a half of its own: it needs only the face detector (and the verifier), so the split layout's
+``detector_node`` runs it and publishes track ids with its detections, and ``classifier_node``
+runs the affect half (:mod:`.affect`) on those tracks; ``face_affect_node`` composes both in one
+process (:class:`~face_affect_ros.core.temporal.PerceptionLoop`). Whichever way the package
+runs, faces are found the same way.
+
+What it does each frame (see :mod:`.temporal` for the why of each step):
+
+* every known track is found again: by template matching between two detector looks
+  (:func:`~face_affect_ros.core.motion.follow_template`), else by YuNet on a small window around
+  where it is predicted (:class:`~face_affect_ros.core.window.WindowDetector`), widened once if
+  missed. A detector look is due ``track_look_rate`` times a second and on every frame the
+  track is due for classification (``classify_rate``), so the affect half always crops from
+  detector landmarks;
+* a full-frame scan at ``scan_input_size`` runs every ``scan_period`` seconds unless nothing
+  changed outside the known faces (then at least every ``scan_idle_period``), and at once when
+  most of the frame changed since the previous frame (a cut in a recording, the robot turning
+  its head fast: ``cut_fraction``), so new faces appear within a frame or two;
+* a scan detection that is no known face is a candidate; the face / not-face verifier
+  (:mod:`.verify`) must accept it before it becomes a track ``face_<n>``;
+* a track not found for ``track_lost_after`` seconds is retired; its id is never reused (ids
+  restart at ``face_1`` only when the stream restarts: a stamp earlier than the previous one).
+
+Everything is a function of the frames and their stamps: same sequence, same tracks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from face_affect_ros.core.config import PipelineConfig
+from face_affect_ros.core.detector import Detection, FaceDetector, check_image
+from face_affect_ros.core.loop_config import EPS, LoopCounters, TemporalConfig
+from face_affect_ros.core.motion import ChangeMap, face_template, follow_template
+from face_affect_ros.core.tracking import box_iou
+from face_affect_ros.core.verify import FaceVerifier
+from face_affect_ros.core.window import WindowDetector, box_centre
+
+# A window result continues the track if it overlaps the predicted box this much.
+_CONTINUE_IOU = 0.2
+# Scan detections overlapping a track this much are that track.
+_SAME_FACE_IOU = 0.3
+# Two tracks on one face (IoU above this): the younger one is dropped.
+_DUPLICATE_IOU = 0.5
+# A template match continues the track only if it correlates at least this well.
+_FOLLOW_MIN_CORRELATION = 0.7
+
+
+def check_stamp(stamp: object) -> float:
+    """`stamp` as float seconds; ValueError if it is not a finite number."""
+    if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
+        raise ValueError(f"stamp must be a finite number of seconds, got {stamp!r}")
+    return float(stamp)
+
+
+def due(last: float | None, stamp: float, rate: float) -> bool:
+    """True if something done at `last` (None: never) at `rate` per second is due at `stamp`.
+
+    The one schedule rule of both halves: the localisation half forces a detector look on the
+    frames the affect half classifies, so they must agree on which frames those are.
+    """
+    return last is None or stamp - last >= 1.0 / rate - EPS
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """One face of one frame under its track id, in original-image pixels."""
+
+    track_id: str
+    detection: Detection
+    #: True if the detector (window or scan) found the face in this frame; False if it was
+    #: followed by template matching (then the box keeps the last look's size and the landmarks
+    #: moved with it).
+    looked: bool = True
+
+
+@dataclass(frozen=True)
+class LocalisedFrame:
+    """The faces found in one frame, in track order (oldest track first)."""
+
+    width: int
+    height: int
+    faces: tuple[TrackedFace, ...]
+    #: Wall time of the localisation in milliseconds.
+    localise_ms: float
+    #: True if a full-frame scan ran on this frame.
+    scanned: bool = False
+
+
+class _Track:
+    """A face followed over frames (localisation state only; affect lives in the affect half)."""
+
+    __slots__ = (
+        "born",
+        "classify_mark",
+        "detection",
+        "look",
+        "looked_at",
+        "looked_now",
+        "seen_now",
+        "stamp",
+        "template",
+        "track_id",
+        "velocity",
+    )
+
+    def __init__(
+        self,
+        track_id: str,
+        detection: Detection,
+        stamp: float,
+        template: np.ndarray | None,
+    ) -> None:
+        self.track_id = track_id
+        self.detection = detection
+        self.stamp = stamp  # last time found
+        self.born = stamp
+        self.velocity = (0.0, 0.0)  # px / s of the box centre
+        self.seen_now = True
+        self.looked_now = True
+        # When the affect half last classified it (the same schedule rule, see `due`).
+        self.classify_mark: float | None = None
+        self.looked_at: float | None = stamp  # last detector (window or scan) look
+        self.template = template  # grey face patch of that look
+        self.look: tuple[Detection, float] | None = None  # that look's detection and stamp
+
+    def predicted_box(self, stamp: float) -> tuple[float, float, float, float]:
+        x, y, w, h = self.detection.box
+        dt = min(max(0.0, stamp - self.stamp), 0.5)
+        return (x + self.velocity[0] * dt, y + self.velocity[1] * dt, w, h)
+
+    def observe(
+        self, detection: Detection, stamp: float, since: tuple[Detection, float] | None = None
+    ) -> None:
+        """Found at `stamp`; the velocity is updated from `since` (detection, stamp) if given.
+
+        Template follows pass ``since`` = None and keep the velocity: their shifts are coarse
+        (a pixel of a 24 px template), so velocity is measured between two detector looks.
+        """
+        if since is not None and stamp - since[1] > 0.0:
+            dt = stamp - since[1]
+            (ox, oy), (nx, ny) = box_centre(since[0].box), box_centre(detection.box)
+            vx, vy = (nx - ox) / dt, (ny - oy) / dt
+            # Damped: a single jittery box does not throw the next window off.
+            self.velocity = (0.5 * (self.velocity[0] + vx), 0.5 * (self.velocity[1] + vy))
+        self.detection, self.stamp, self.seen_now = detection, stamp, True
+
+
+class LocalisationLoop:
+    """Frames in time order -> faces with stable track ids (no classification).
+
+    `verifier` is a callable returning the face / not-face verifier in force (None: off), so a
+    runtime change of the detector stage's verifier applies at once. One instance per camera
+    stream and thread.
+
+    Raises:
+        ModelError: the detector model or manifest is missing, corrupt or inconsistent.
+    """
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        temporal: TemporalConfig,
+        verifier: Callable[[], FaceVerifier | None] | None = None,
+        counters: LoopCounters | None = None,
+    ) -> None:
+        self.config = config
+        self.temporal = temporal
+        self._verifier = verifier if verifier is not None else lambda: None
+        self.counters = counters if counters is not None else LoopCounters()
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+        self._last_scan: float | None = None
+        self._last_stamp: float | None = None
+        self._changes = ChangeMap()
+        self._previous_thumb: np.ndarray | None = None
+        manifest = config.manifest_path(config.detector_model)
+        self._scan = FaceDetector(
+            manifest,
+            input_size=temporal.scan_input_size,
+            score_threshold=temporal.scan_threshold,
+            nms_threshold=config.nms_threshold,
+            min_face_size=config.min_face_size,
+            max_faces=config.max_faces,
+            intra_op_threads=config.intra_op_threads,
+            providers=config.providers,
+            verify_sha256=config.verify_sha256,
+        )
+        self._window = WindowDetector(
+            manifest,
+            face_px=temporal.track_face_px,
+            window_scale=temporal.track_window_scale,
+            score_threshold=temporal.track_threshold,
+            intra_op_threads=config.intra_op_threads,
+            providers=config.providers,
+            verify_sha256=config.verify_sha256,
+        )
+
+    # ------------------------------------------------------------------ public
+    def reset(self) -> None:
+        """Forget every track (a new stream, or time went backwards); ids restart at face_1."""
+        self._tracks = []
+        self._next_id = 1
+        self._last_scan = None
+        self._last_stamp = None
+        self._changes.reset()
+        self._previous_thumb = None
+
+    def adopt(self, previous: LocalisationLoop) -> None:
+        """Continue `previous`'s tracks (a runtime parameter change keeps ids and positions)."""
+        self._tracks = previous._tracks
+        self._next_id = previous._next_id
+        self._last_scan = previous._last_scan
+        self._last_stamp = previous._last_stamp
+        self._changes = previous._changes
+        self._previous_thumb = previous._previous_thumb
+        self.counters = previous.counters
+
+    @property
+    def track_count(self) -> int:
+        """Tracks alive (found in this frame or briefly missed)."""
+        return len(self._tracks)
+
+    def step(self, image: np.ndarray, stamp: float) -> LocalisedFrame:
+        """Find the faces of the frame taken at `stamp` (seconds, any epoch, increasing).
+
+        A stamp earlier than the previous one starts a new stream (tracks reset).
+
+        Raises:
+            ValueError: the image is not a uint8 mono / BGR / BGRA frame, or the stamp is not a
+                finite number.
+        """
+        stamp = check_stamp(stamp)
+        t0 = time.perf_counter()
+        image = check_image(image)
+        if self._last_stamp is not None and stamp < self._last_stamp:
+            self.reset()
+        self._last_stamp = stamp
+        self._refind(image, stamp)
+        scanned = False
+        if self._last_scan is None or stamp - self._last_scan >= self.temporal.scan_period - EPS:
+            if self._scan_wanted(image, stamp):
+                self._last_scan = stamp
+                self._scan_frame(image, stamp)
+                scanned = True
+            else:
+                self.counters.scans_skipped += 1
+        lost_after = self.temporal.track_lost_after
+        self._tracks = [t for t in self._tracks if stamp - t.stamp <= lost_after + EPS]
+        faces = []
+        for track in self._tracks:
+            if not track.seen_now:
+                continue
+            if due(track.classify_mark, stamp, self.temporal.classify_rate):
+                track.classify_mark = stamp
+            faces.append(TrackedFace(track.track_id, track.detection, track.looked_now))
+        return LocalisedFrame(
+            width=int(image.shape[1]),
+            height=int(image.shape[0]),
+            faces=tuple(faces),
+            localise_ms=(time.perf_counter() - t0) * 1e3,
+            scanned=scanned,
+        )
+
+    # ------------------------------------------------------------------ stages
+    def _scan_wanted(self, image: np.ndarray, stamp: float) -> bool:
+        """A due scan runs unless nothing changed outside the known faces since the last one.
+
+        A face can only appear where the picture changes, so on a still scene the scan waits up
+        to ``scan_idle_period`` (then runs anyway: a face the last scan missed gets another look).
+        """
+        idle = self.temporal.scan_idle_period
+        if idle <= 0.0:
+            return True
+        thumb = ChangeMap.thumbnail(image)
+        boxes = [t.detection.box for t in self._tracks if t.seen_now]
+        if (
+            self._last_scan is None
+            or stamp - self._last_scan >= idle - EPS
+            or self._changes.changed_outside(thumb, boxes)
+        ):
+            self._changes.set_reference(thumb)
+            return True
+        return False
+
+    def _follow(
+        self, image: np.ndarray, track: _Track, predicted: tuple[float, float, float, float]
+    ) -> bool:
+        """Between two detector looks, follow the face by template matching (True if found).
+
+        A detector look is due at ``track_look_rate`` and on every frame the track is due for
+        classification (the classifier's crops need the detector's landmarks); a weak match
+        falls back to one.
+        """
+        rate = self.temporal.track_look_rate
+        stamp = self._last_stamp
+        if rate <= 0.0 or track.template is None or track.looked_at is None or stamp is None:
+            return False
+        if stamp - track.looked_at >= 1.0 / rate - EPS or due(
+            track.classify_mark, stamp, self.temporal.classify_rate
+        ):
+            return False
+        found = follow_template(image, track.template, predicted)
+        if found is None or found[2] < _FOLLOW_MIN_CORRELATION:
+            return False
+        dx, dy, _ = found
+        det = track.detection
+        # The predicted box moved by (dx, dy); landmarks keep their place in the box.
+        ox, oy = predicted[0] + dx - det.box[0], predicted[1] + dy - det.box[1]
+        track.observe(
+            Detection(
+                box=(det.box[0] + ox, det.box[1] + oy, det.box[2], det.box[3]),
+                score=det.score,
+                landmarks=tuple((x + ox, y + oy) for x, y in det.landmarks),
+            ),
+            stamp,
+            since=None,
+        )
+        self.counters.follows += 1
+        return True
+
+    def _looked(self, image: np.ndarray, track: _Track, det: Detection, stamp: float) -> None:
+        since = track.look if track.look is not None else (track.detection, track.stamp)
+        track.observe(det, stamp, since)
+        track.look = (det, stamp)
+        track.looked_at = stamp
+        track.looked_now = True
+        if self.temporal.track_look_rate > 0.0:
+            track.template = face_template(image, det.box)
+
+    def _refind(self, image: np.ndarray, stamp: float) -> None:
+        for track in self._tracks:
+            track.seen_now = False
+            track.looked_now = False
+            predicted = track.predicted_box(stamp)
+            if self._follow(image, track, predicted):
+                continue
+            self.counters.window_looks += 1
+            best = self._look(image, predicted, 1.0)
+            if best is None:
+                # Missed (a fast move, a zoom): one more look at twice the window's side, same
+                # input size, before the track counts as unseen in this frame.
+                self.counters.window_looks += 1
+                best = self._look(image, predicted, 2.0, min_iou=0.0)
+            if best is not None:
+                self._looked(image, track, best, stamp)
+        # Two tracks that converged on one face: keep the older (lower id, earlier born).
+        kept: list[_Track] = []
+        for track in self._tracks:
+            if track.seen_now and any(
+                k.seen_now and box_iou(k.detection.box, track.detection.box) > _DUPLICATE_IOU
+                for k in kept
+            ):
+                continue
+            kept.append(track)
+        self._tracks = kept
+
+    def _look(
+        self,
+        image: np.ndarray,
+        predicted: Sequence[float],
+        widen: float,
+        min_iou: float = _CONTINUE_IOU,
+    ) -> Detection | None:
+        """The window's face that best continues `predicted` (IoU, then nearest centre)."""
+        cx, cy = box_centre(predicted)
+        best, best_key = None, None
+        for det in self._window.find(image, (cx, cy), predicted[2], widen):
+            iou = box_iou(det.box, predicted)
+            dx, dy = box_centre(det.box)
+            dist = math.hypot(dx - cx, dy - cy) / max(predicted[2], 1.0)
+            # Without overlap, only a face of similar size within one window side continues.
+            ratio = det.box[2] / max(predicted[2], 1.0)
+            if iou < min_iou or (iou == 0.0 and (dist > widen * 1.5 or not 0.5 < ratio < 2.0)):
+                continue
+            key = (iou, -dist)
+            if best_key is None or key > best_key:
+                best, best_key = det, key
+        return best
+
+    def _scan_frame(self, image: np.ndarray, stamp: float) -> None:
+        self.counters.scans += 1
+        for det in self._scan.detect(image):
+            if any(
+                t.seen_now and box_iou(t.detection.box, det.box) >= _SAME_FACE_IOU
+                for t in self._tracks
+            ):
+                continue
+            missed = [
+                (box_iou(t.predicted_box(stamp), det.box), i)
+                for i, t in enumerate(self._tracks)
+                if not t.seen_now
+            ]
+            best = max(missed, default=(0.0, -1))
+            if best[0] >= _SAME_FACE_IOU:
+                # A track its window lost (fast motion, a blur): the scan found it again.
+                self._looked(image, self._tracks[best[1]], det, stamp)
+                continue
+            self.counters.candidates += 1
+            verifier = self._verifier()
+            if verifier is not None and not verifier.accept(image, det):
+                self.counters.refused += 1
+                continue
+            template = (
+                face_template(image, det.box) if self.temporal.track_look_rate > 0.0 else None
+            )
+            self._tracks.append(_Track(f"face_{self._next_id}", det, stamp, template))
+            self._next_id += 1
+            self.counters.tracks_started += 1

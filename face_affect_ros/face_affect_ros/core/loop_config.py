@@ -1,0 +1,119 @@
+"""Parameters and counters of the perception loop, shared by its two halves.
+
+Why a module of its own: the localisation half (:mod:`.localise`, in ``detector_node`` or
+``face_affect_node``) and the affect half (:mod:`.affect`, in ``classifier_node`` or
+``face_affect_node``) read the same :class:`TemporalConfig` (each uses its own fields, and both
+use ``classify_rate``: the localisation half makes sure a track has fresh detector landmarks on
+the frames the affect half classifies it), and :class:`LoopCounters` is filled by both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from face_affect_ros.core.accumulate import (
+    DEFAULT_EMOTION_TIME_CONSTANT,
+    DEFAULT_EVIDENCE_INTERVAL,
+    DEFAULT_EVIDENCE_MAX_LOOKS,
+)
+
+#: Seconds between two full-frame scans for new faces.
+DEFAULT_SCAN_PERIOD = 0.3
+#: Detector input of the full-frame scan: 640x480 finds 96 % of 20-29 px faces (issue 12).
+DEFAULT_SCAN_INPUT_SIZE = (640, 480)
+#: Score threshold of the scan (the verifier makes the final face / not-face call).
+DEFAULT_SCAN_THRESHOLD = 0.6
+#: Classifications per second per track.
+DEFAULT_CLASSIFY_RATE = 5.0
+#: Seconds a track survives without being found.
+DEFAULT_TRACK_LOST_AFTER = 0.5
+#: Face width (px) in the track window's detector input, and window side / face width.
+DEFAULT_TRACK_FACE_PX = 48.0
+DEFAULT_TRACK_WINDOW_SCALE = 2.5
+#: Score threshold for re-finding a known (already verified) face in its window.
+DEFAULT_TRACK_THRESHOLD = 0.5
+#: YuNet window looks per second per track; frames in between follow the face by template
+#: matching (a 24 px grey patch, ~0.1 ms instead of ~1.3 ms). 0: a window look every frame.
+DEFAULT_TRACK_LOOK_RATE = 10.0
+#: Longest time between two scans when nothing changed in the frame outside the known faces
+#: (a due scan is skipped on a still scene). 0: scan every ``scan_period`` regardless.
+DEFAULT_SCAN_IDLE_PERIOD = 2.0
+#: Fraction of the frame's 8x8 blocks that must change between two consecutive frames for a
+#: scan to run at once (a cut, a fast turn of the robot's head). 0: never.
+DEFAULT_CUT_FRACTION = 0.5
+
+#: Tolerance on "due" times: stamps of a 30 Hz camera are not exact multiples.
+EPS = 1e-3
+
+
+def _check_positive(name: str, value: object, lo: float, hi: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not lo <= value <= hi
+    ):
+        raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """Parameters of :class:`PerceptionLoop` (used when the pipeline's ``tracking`` is on).
+
+    Validated on construction like :class:`PipelineConfig`; ranges are the parameter table's.
+    """
+
+    scan_period: float = DEFAULT_SCAN_PERIOD
+    scan_input_size: tuple[int, int] = DEFAULT_SCAN_INPUT_SIZE
+    scan_threshold: float = DEFAULT_SCAN_THRESHOLD
+    track_face_px: float = DEFAULT_TRACK_FACE_PX
+    track_window_scale: float = DEFAULT_TRACK_WINDOW_SCALE
+    track_threshold: float = DEFAULT_TRACK_THRESHOLD
+    track_look_rate: float = DEFAULT_TRACK_LOOK_RATE
+    scan_idle_period: float = DEFAULT_SCAN_IDLE_PERIOD
+    cut_fraction: float = DEFAULT_CUT_FRACTION
+    track_lost_after: float = DEFAULT_TRACK_LOST_AFTER
+    classify_rate: float = DEFAULT_CLASSIFY_RATE
+    emotion_time_constant: float = DEFAULT_EMOTION_TIME_CONSTANT
+    evidence_interval: float = DEFAULT_EVIDENCE_INTERVAL
+    evidence_max_looks: float = DEFAULT_EVIDENCE_MAX_LOOKS
+
+    def __post_init__(self) -> None:
+        if isinstance(self.scan_input_size, list):
+            object.__setattr__(self, "scan_input_size", tuple(self.scan_input_size))
+        size = self.scan_input_size
+        if (
+            not isinstance(size, tuple)
+            or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 32 for v in size)
+        ):
+            raise ValueError(f"scan_input_size must be (width, height) ints >= 32, got {size!r}")
+        _check_positive("scan_period", self.scan_period, 0.0, 60.0)
+        _check_positive("scan_threshold", self.scan_threshold, 0.05, 1.0)
+        _check_positive("track_face_px", self.track_face_px, 16.0, 256.0)
+        _check_positive("track_window_scale", self.track_window_scale, 1.5, 6.0)
+        _check_positive("track_threshold", self.track_threshold, 0.05, 1.0)
+        _check_positive("track_lost_after", self.track_lost_after, 0.0, 60.0)
+        _check_positive("track_look_rate", self.track_look_rate, 0.0, 240.0)
+        _check_positive("scan_idle_period", self.scan_idle_period, 0.0, 60.0)
+        _check_positive("cut_fraction", self.cut_fraction, 0.0, 1.0)
+        _check_positive("classify_rate", self.classify_rate, 0.1, 240.0)
+        _check_positive("emotion_time_constant", self.emotion_time_constant, 0.0, 60.0)
+        _check_positive("evidence_interval", self.evidence_interval, 0.01, 60.0)
+        _check_positive("evidence_max_looks", self.evidence_max_looks, 1.0, 1000.0)
+
+
+@dataclass
+class LoopCounters:
+    """What the loop did since it was made (for diagnostics and benchmarks)."""
+
+    frames: int = 0
+    scans: int = 0
+    window_looks: int = 0
+    follows: int = 0
+    scans_skipped: int = 0
+    candidates: int = 0
+    refused: int = 0
+    tracks_started: int = 0
+    classified: int = 0
