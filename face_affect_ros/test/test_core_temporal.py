@@ -305,3 +305,72 @@ def test_loop_accumulates_age_like_gender() -> None:
         spreads.append(faces[0].age_spread)
     # More looks at the same face: the accumulated age distribution narrows.
     assert spreads[-1] < spreads[0]
+
+
+# ---------------------------------------------------------------------------- the two halves
+def _cut_sequence() -> list[tuple[float, np.ndarray, list[dict]]]:
+    """1 s of non-face footage, then a cut to the moving sequence's faces (t = 4 s)."""
+    rate = mm.RATE_HZ
+    frames = [(t, f, []) for t, f in mm.nonface_frames(rate)]
+    for i in range(6):
+        image, truth = mm.render(4.0 + i / rate)
+        frames.append((1.0 + i / rate, mm.jpeg_round_trip(image), truth))
+    return frames
+
+
+@pytest.mark.parametrize("cut_fraction", [0.5, 0.0])
+def test_a_cut_scans_at_once_so_new_faces_appear_within_two_frames(
+    loop_parts: FaceAffectPipeline, cut_fraction: float
+) -> None:
+    # scan_period 5 s: without cut detection the next scan is far away.
+    loop = PerceptionLoop(
+        pipeline=loop_parts, temporal=TemporalConfig(scan_period=5.0, cut_fraction=cut_fraction)
+    )
+    frames = _cut_sequence()
+    found_at = None
+    for k, (t, image, truth) in enumerate(frames):
+        result = loop.step(image, t)
+        faces = [g for g in truth if g["kind"] == "face"]
+        if faces and found_at is None and len(result.faces) >= len(faces):
+            found_at = k - mm.RATE_HZ  # frames after the cut
+    if cut_fraction > 0:
+        assert found_at is not None and found_at <= 1
+        assert loop.counters.cuts == 1
+    else:
+        assert found_at is None and loop.counters.cuts == 0
+
+
+def test_the_halves_composed_by_hand_give_perception_loop_output(
+    loop_parts: FaceAffectPipeline,
+) -> None:
+    from face_affect_ros.core.affect import AffectLoop
+    from face_affect_ros.core.localise import LocalisationLoop
+
+    temporal = TemporalConfig()
+    whole = PerceptionLoop(pipeline=loop_parts, temporal=temporal)
+    stage = loop_parts.detector_stage
+    loc = LocalisationLoop(loop_parts.config, temporal, verifier=lambda: stage.verifier)
+    aff = AffectLoop(loop_parts.classifier_stage, temporal)
+    for t, image, _ in _piece(2.0, 3.0):
+        expected = whole.step(image, t)
+        located = loc.step(image, t)
+        assert all(f.track_id for f in located.faces)
+        assert _signature(aff.step(image, t, located.faces)) == _signature(expected)
+
+
+def test_affect_half_classifies_each_track_at_classify_rate_not_every_frame(
+    loop_parts: FaceAffectPipeline,
+) -> None:
+    from face_affect_ros.core.affect import AffectLoop
+    from face_affect_ros.core.localise import TrackedFace
+
+    aff = AffectLoop(loop_parts.classifier_stage, TemporalConfig(classify_rate=5.0))
+    det = FaceDetector(model_manifest_path("yunet_n_dynamic"), input_size=(640, 480))
+    image, _ = mm.render(2.0)
+    faces = tuple(TrackedFace(f"face_{i + 1}", d) for i, d in enumerate(det.detect(image)))
+    assert faces
+    for k in range(30):  # 1 s at 30 Hz
+        aff.step(image, k / 30, faces)
+    assert aff.counters.classified == 5 * len(faces)
+    with pytest.raises(ValueError, match="distinct"):
+        aff.step(image, 2.0, faces + faces[:1])

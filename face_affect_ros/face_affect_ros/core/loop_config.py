@@ -113,6 +113,7 @@ class LoopCounters:
     window_looks: int = 0
     follows: int = 0
     scans_skipped: int = 0
+    cuts: int = 0
     candidates: int = 0
     refused: int = 0
     tracks_started: int = 0
