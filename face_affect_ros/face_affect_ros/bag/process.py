@@ -2,9 +2,16 @@
 
 Why offline: recorded data is processed at full CPU speed, frame by frame, with none of the
 frame dropping a live node must do, so the result is reproducible and comparable with what the
-node publishes when the same bag is replayed. The output bag holds the input topics unchanged
-plus FaceAffectArray on ``/face_affect``, stamped like the images, built by the same conversion
-function as the nodes' messages. ``--json`` writes one :mod:`face_affect_ros.schema.results`
+node publishes when the same bag is replayed. By default every frame goes through the same
+perception loop as face_affect_node (:class:`~face_affect_ros.core.temporal.PerceptionLoop`:
+tracks, scans on a schedule, per-track estimates), clocked by the images' header stamps (the
+bag's receive time for an unstamped frame), so processing a recording offline gives the
+``FaceAffectArray`` sequence the node publishes when the recording is replayed into it at a rate
+it keeps up with. A bag of unrelated stills is processed with ``tracking`` off (every frame
+independent: ``face-affect-bag process --every-frame``).
+
+The output bag holds the input topics unchanged plus FaceAffectArray on ``/face_affect``,
+stamped like the images, built by the same conversion function as the nodes' messages. ``--json`` writes one :mod:`face_affect_ros.schema.results`
 record per frame (an ``error`` record for a frame that could not be used).
 """
 
@@ -28,6 +35,7 @@ from face_affect_ros.bag import storage as bs
 from face_affect_ros.core import image_io
 from face_affect_ros.core.draw import draw_results
 from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS
+from face_affect_ros.core.loop_config import TemporalConfig, loop_stamp
 from face_affect_ros.core.pipeline import FrameResult, PipelineConfig
 from face_affect_ros.schema import params as params_table
 from face_affect_ros.schema.messages import face_affect_array_fields
@@ -54,7 +62,14 @@ MAX_BAD_EXAMPLES = 5
 
 
 class FrameProcessor(Protocol):
-    """What the offline tool needs from the pipeline (a fake in tests, the real one otherwise)."""
+    """What the offline tool needs from the pipeline: a PerceptionLoop (or a fake in tests)."""
+
+    def step(self, image: np.ndarray, stamp: float) -> FrameResult:
+        """Detect and classify every face of the frame taken at `stamp` (seconds)."""
+
+
+class StillProcessor(Protocol):
+    """A per-frame processor (FaceAffectPipeline): no notion of time."""
 
     def process(self, image: np.ndarray) -> FrameResult:
         """Detect and classify every face of one frame."""
@@ -170,6 +185,14 @@ def pipeline_config(values: dict[str, Any]) -> PipelineConfig:
         raise bs.BagError(f"invalid parameters: {bs.one_line(exc)}") from exc
 
 
+def temporal_config(values: dict[str, Any]) -> TemporalConfig:
+    """Return the perception loop's configuration of node parameter `values`, or BagError."""
+    try:
+        return params_table.temporal_config(values)
+    except (ValueError, TypeError) as exc:
+        raise bs.BagError(f"invalid parameters: {bs.one_line(exc)}") from exc
+
+
 def output_storage(input_storage: str, out: Path, requested: str | None) -> str:
     """Storage format of the output: --storage, else the output's suffix, else the input's."""
     by_suffix = {suffix: name for name, suffix in bs.STORAGE_SUFFIX.items()}
@@ -232,7 +255,7 @@ def _video_fps(reader: Any, count: int) -> float:
 def process_bag(
     input_path: str | os.PathLike[str],
     output_path: str | os.PathLike[str],
-    pipeline: FrameProcessor | Callable[[], FrameProcessor],
+    pipeline: FrameProcessor | StillProcessor | Callable[[], FrameProcessor | StillProcessor],
     *,
     topic: str | None = None,
     storage: str | None = None,
@@ -245,8 +268,10 @@ def process_bag(
 ) -> BagSummary:
     """Process every frame of the image topic of `input_path` into a new bag at `output_path`.
 
-    `pipeline` is a FrameProcessor, or a factory called only after the bag was checked (so a
-    bad bag is reported before seconds are spent loading models). Frames that cannot be
+    `pipeline` is a FrameProcessor (frames in bag order with their header stamps: the
+    perception loop), a StillProcessor (every frame on its own), or a factory of either called
+    only after the bag was checked (so a bad bag is reported before seconds are spent loading
+    models). Frames that cannot be
     deserialised or decoded are counted in the summary and skipped (no result message); a
     bag that cannot be read, an ambiguous topic or an unwritable output raise BagError. All
     outputs are written under temporary names and only appear when everything succeeded.
@@ -283,6 +308,8 @@ def process_bag(
         try:
             if callable(pipeline) and not hasattr(pipeline, "process"):
                 pipeline = pipeline()
+            if not hasattr(pipeline, "step"):
+                pipeline = _Stills(pipeline)
             check_stop()
             copied = {}
             for conn in reader.connections:
@@ -368,6 +395,16 @@ class _Codec:
         return bytes(self.store.serialize_cdr(msg, OUTPUT_TYPE))
 
 
+class _Stills:
+    """A StillProcessor seen as a FrameProcessor (the stamp is not used)."""
+
+    def __init__(self, processor: StillProcessor) -> None:
+        self.processor = processor
+
+    def step(self, image: np.ndarray, stamp: float) -> FrameResult:
+        return self.processor.process(image)
+
+
 @dataclass
 class _Record:
     message: bytes | None
@@ -396,8 +433,10 @@ def _process_frame(
         image = codec.decode(msg, max_pixels)
     except ValueError as exc:  # ImageDecodeError and UnsupportedEncodingError
         return _bad(summary, record, f"frame {index}: {bs.one_line(exc)}")
+    stamp = loop_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)
     t0 = time.perf_counter()
-    result = pipeline.process(image)
+    # An unstamped frame: the bag's receive time keeps the loop's clock moving forward.
+    result = pipeline.step(image, stamp if stamp > 0 else timestamp * 1e-9)
     summary.process_ms.append((time.perf_counter() - t0) * 1e3)
     if result.faces:
         summary.frames_with_faces += 1

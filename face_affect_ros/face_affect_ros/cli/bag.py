@@ -30,9 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "process",
         help="run face detection, emotion and gender over every frame of a bag",
-        description="Run the pipeline over every frame of the bag's image topic and write a new "
-        "bag with the input topics plus FaceAffectArray on /face_affect (stamped like the "
-        "images). Outputs only appear when the run succeeds.",
+        description="Run face_affect_node's perception loop over every frame of the bag's image "
+        "topic, clocked by the header stamps (what the node publishes when the bag is replayed "
+        "into it), and write a new bag with the input topics plus FaceAffectArray on "
+        "/face_affect (stamped like the images). Outputs only appear when the run succeeds.",
     )
     p.add_argument("input", type=Path, metavar="IN", help="bag directory, .mcap or .db3 file")
     p.add_argument(
@@ -68,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         "--age",
         action="store_true",
         help="also estimate apparent age (the node's age parameter)",
+    )
+    p.add_argument(
+        "--every-frame",
+        action="store_true",
+        help="process every frame on its own (tracking off), for bags of unrelated stills; "
+        "default: the node's perception loop over time, clocked by the header stamps",
     )
     p.add_argument("--force", action="store_true", help="replace existing outputs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -114,6 +121,7 @@ def _process(args: argparse.Namespace) -> int:
     from face_affect_ros.bag import process as bp
     from face_affect_ros.core.manifest import ModelError
     from face_affect_ros.core.pipeline import FaceAffectPipeline
+    from face_affect_ros.core.temporal import PerceptionLoop
     from face_affect_ros.entry import DeferredSignals
 
     # SIGINT and SIGTERM set a flag that process_bag checks between frames; it then unwinds
@@ -126,11 +134,14 @@ def _process(args: argparse.Namespace) -> int:
         values["gender_model"] = args.gender_model
     if args.age:
         values["age"] = True
+    if args.every_frame:
+        values["tracking"] = False
     config = bp.pipeline_config(values)
+    temporal = bp.temporal_config(values)
 
-    def make_pipeline() -> FaceAffectPipeline:
+    def make_pipeline() -> PerceptionLoop:
         try:
-            return FaceAffectPipeline(config)
+            return PerceptionLoop(pipeline=FaceAffectPipeline(config), temporal=temporal)
         except ModelError as exc:
             from face_affect_ros.bag.storage import BagError
 

@@ -215,5 +215,6 @@ class AffectLoop:
             gender_confidence=gender_conf,
             gender_scores=tuple(float(p) for p in gender),
             track_id=face.track_id,
+            detector_look=face.looked,
             **age,
         )

@@ -118,3 +118,13 @@ class LoopCounters:
     refused: int = 0
     tracks_started: int = 0
     classified: int = 0
+
+
+def loop_stamp(sec: int, nanosec: int) -> float:
+    """Seconds of a ROS header stamp, as every runner of the loop computes them.
+
+    Why one function: the nodes, the split layout and the bag tool must hand the loop the very
+    same float for the same stamp, or their schedules (scans, looks, classifications) could fall
+    on different frames.
+    """
+    return int(sec) + int(nanosec) * 1e-9

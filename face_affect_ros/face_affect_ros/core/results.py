@@ -43,6 +43,9 @@ class FaceResult:
     minor_probability: float | None = None
     #: The age model's class probabilities (classes: FrameResult.age_values); () when off.
     age_scores: tuple[float, ...] = ()
+    #: False if the perception loop followed the face by template matching in this frame
+    #: instead of finding it with the detector (see core/localise.py).
+    detector_look: bool = True
 
 
 @dataclass(frozen=True)

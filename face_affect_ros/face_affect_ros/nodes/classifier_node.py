@@ -1,11 +1,14 @@
-"""classifier_node: the split layout's emotion and gender stage (loads only those two models).
+"""classifier_node: the split layout's affect stage (loads only the classifier models).
 
 Keeps camera_node's recent frames in a bounded cache keyed by stamp; for each FaceDetectionArray
-it takes the frame of exactly that stamp (a missing one is counted as `error_stamp_miss`),
-classifies every face in one batched call per model and publishes FaceAffectArray on
-`face_affect` with the image's header, empty arrays included.
+it takes the frame of exactly that stamp (a missing one is counted as `error_stamp_miss`). With
+``tracking`` on (the default) it runs the affect half of the perception loop (core/affect.py)
+on detector_node's tracks: each track is classified at ``classify_rate`` (not on every
+detection), its emotion smoothed and its gender / age evidence accumulated under its id, exactly
+as in face_affect_node. With tracking off (or detections without ids) every face is classified.
+Publishes FaceAffectArray on `face_affect` with the image's header, empty arrays included.
 Parts: frames + detections subscriptions (the stamp cache, executor thread only) -> Worker (owns
-the ClassifierStage) -> ResultPublishers(affect, debug, saliency).
+the ClassifierStage and the AffectLoop) -> ResultPublishers(affect, debug, saliency).
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from face_affect_msgs.msg import FaceDetectionArray
+from face_affect_ros.core.affect import AffectLoop
 from face_affect_ros.core.frames import StampCache
+from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.stages import ClassifierStage
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
-from face_affect_ros.nodes.messages import detections_from_msg, stamp_ns
+from face_affect_ros.nodes.messages import stamp_ns, tracked_faces_from_msg
 from face_affect_ros.nodes.publishers import RESULT_QOS, ResultPublishers, configure_saliency
 from face_affect_ros.nodes.worker import Worker
-from face_affect_ros.schema.params import PIXEL_LIMIT, pipeline_config
+from face_affect_ros.schema.params import PIXEL_LIMIT, pipeline_config, temporal_config
 
 EXECUTABLE = "classifier_node"
 FRAMES_TOPIC = "face_affect/frames"
@@ -38,6 +43,7 @@ class ClassifierRole:
     def __init__(self, node: ManagedNode) -> None:
         self.node = node
         self.stage: ClassifierStage | None = None  # used by the worker only
+        self.affect: AffectLoop | None = None  # likewise; None with tracking off
         self.outputs: ResultPublishers | None = None
         self.worker = Worker(
             f"{node.get_name()}_worker", self._process, node.stats, node.get_logger()
@@ -47,7 +53,11 @@ class ClassifierRole:
 
     def configure(self) -> None:
         """Load and verify the emotion and gender models (only those), create publishers."""
-        self.stage = ClassifierStage(pipeline_config(self.node.params))
+        params = self.node.params
+        self.stage = ClassifierStage(pipeline_config(params))
+        self.affect = (
+            AffectLoop(self.stage, temporal_config(params)) if self.stage.config.tracking else None
+        )
         emo, gen = self.stage.model_names
         self.node.get_logger().info(f"models loaded: emotion={emo} gender={gen}")
         self.outputs = ResultPublishers(self.node, affect=True, detections=False, debug=True)
@@ -77,21 +87,39 @@ class ClassifierRole:
             self.outputs.destroy()
         self.outputs = None
         self.stage = None
+        self.affect = None
 
     def validate(self, params: Mapping[str, Any]) -> str | None:
-        """A change is valid iff the core accepts the resulting configuration."""
-        return config_error(params)
+        """A change is valid iff the core accepts the classifier and the loop configuration."""
+        reason = config_error(params)
+        if reason is not None:
+            return reason
+        try:
+            temporal_config(params)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
     def apply(self, params: Mapping[str, Any], changed: frozenset[str]) -> None:
-        """Margins, labels, thresholds, tracking and saliency rate, on the worker."""
+        """Margins, labels, thresholds, loop parameters and saliency rate, on the worker.
+
+        The tracks' estimates continue across a change (new constants apply from then on).
+        """
         stage, outputs = self.stage, self.outputs
         if stage is None or outputs is None:
             return
         config = pipeline_config(params)
+        temporal = temporal_config(params)
         rate = params["saliency_rate"]
 
         def change() -> None:
             stage.reconfigure(config)  # in place; new sessions only for read-only fields
+            if not config.tracking:
+                self.affect = None
+            elif self.affect is None:
+                self.affect = AffectLoop(stage, temporal)
+            else:
+                self.affect.configure(temporal)
             outputs.saliency_limiter.max_rate = rate
 
         self.worker.call_soon(change)
@@ -101,6 +129,10 @@ class ClassifierRole:
         stage = self.stage
         values = {"models_loaded": ", ".join(stage.model_names) if stage is not None else "none"}
         values["label_set"] = self.node.params["label_set"]
+        affect = self.affect
+        if affect is not None:
+            values["tracks"] = str(affect.track_count)
+            values["classifications"] = str(affect.counters.classified)
         if self._cache is not None:
             values["image_cache"] = f"{len(self._cache)}/{self._cache.capacity}"
             values["image_cache_evicted"] = str(self._cache.evicted)
@@ -128,7 +160,20 @@ class ClassifierRole:
         image = self.node.decoder.decode(frame, PIXEL_LIMIT, FRAMES_TOPIC)
         if image is None:
             return
-        result = self.stage.classify(image, detections_from_msg(detections_msg))
+        faces = tracked_faces_from_msg(detections_msg)
+        if self.affect is not None and all(f.track_id for f in faces):
+            stamp = loop_stamp(detections_msg.header.stamp.sec, detections_msg.header.stamp.nanosec)
+            # A driver without stamps: the receipt time keeps the loop's clock moving forward.
+            result = self.affect.step(image, stamp if stamp > 0 else received, faces)
+        else:
+            if self.affect is not None:
+                self.node.stats.count("untracked_detections")
+                self.node.get_logger().warning(
+                    "detections without track ids (detector_node with tracking off?): classified "
+                    "frame by frame; set tracking the same on both nodes",
+                    throttle_duration_sec=10.0,
+                )
+            result = self.stage.classify(image, [f.detection for f in faces])
         self.outputs.publish(detections_msg.header, image, result, self.stage.emotion_crop)
         stats = self.node.stats
         stats.count("processed")

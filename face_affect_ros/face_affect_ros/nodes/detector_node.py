@@ -1,9 +1,14 @@
-"""detector_node: the split layout's detection stage (loads only the face detector).
+"""detector_node: the split layout's localisation stage (loads only the face detector models).
 
-Takes frames from camera_node (newest wins), finds faces and publishes a FaceDetectionArray
-with the frame's header on `face_affect/detections`, for every processed frame (empty arrays
-included), so classifier_node can pair each detection message with its image by stamp.
-Parts: frames subscription -> Worker (owns the DetectorStage) -> ResultPublishers(detections).
+Takes frames from camera_node (newest wins) and, with ``tracking`` on (the default), runs the
+localisation half of the perception loop (core/localise.py: scans on a schedule and at cuts,
+track windows, template follows, verification, track ids), exactly as face_affect_node does;
+with it off, detects every frame independently. Publishes a FaceDetectionArray with the frame's
+header on `face_affect/detections` for every processed frame (empty arrays included), each
+face with its track id, so classifier_node can pair it with its image by stamp and keep each
+track's estimate.
+Parts: frames subscription -> Worker (owns the DetectorStage and the LocalisationLoop) ->
+ResultPublishers(detections).
 """
 
 from __future__ import annotations
@@ -15,11 +20,18 @@ from typing import Any
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
+from face_affect_ros.core.localise import LocalisationLoop
+from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.stages import DetectorStage
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
 from face_affect_ros.nodes.publishers import ResultPublishers
 from face_affect_ros.nodes.worker import Worker
-from face_affect_ros.schema.params import PIXEL_LIMIT, pipeline_config
+from face_affect_ros.schema.params import (
+    LOCALISATION_PARAMS,
+    PIXEL_LIMIT,
+    pipeline_config,
+    temporal_config,
+)
 
 EXECUTABLE = "detector_node"
 FRAMES_TOPIC = "face_affect/frames"
@@ -31,6 +43,7 @@ class DetectorRole:
     def __init__(self, node: ManagedNode) -> None:
         self.node = node
         self.stage: DetectorStage | None = None  # used by the worker only
+        self.loop: LocalisationLoop | None = None  # likewise; None with tracking off
         self.outputs: ResultPublishers | None = None
         self.worker = Worker(
             f"{node.get_name()}_worker", self._process, node.stats, node.get_logger()
@@ -38,8 +51,10 @@ class DetectorRole:
         self._sub = None
 
     def configure(self) -> None:
-        """Load and verify the detector model (only it), create the detections publisher."""
-        self.stage = DetectorStage(pipeline_config(self.node.params))
+        """Load and verify the detector models (only those), create the detections publisher."""
+        params = self.node.params
+        self.stage = DetectorStage(pipeline_config(params))
+        self.loop = self._make_loop(self.stage, params)
         self.node.get_logger().info(f"models loaded: detector={self.stage.model_name}")
         self.outputs = ResultPublishers(self.node, affect=False, detections=True, debug=False)
 
@@ -63,23 +78,61 @@ class DetectorRole:
             self.outputs.destroy()
         self.outputs = None
         self.stage = None
+        self.loop = None
+
+    @staticmethod
+    def _make_loop(stage: DetectorStage, params: Mapping[str, Any]) -> LocalisationLoop | None:
+        if not stage.config.tracking:
+            return None
+        return LocalisationLoop(
+            stage.config, temporal_config(params), verifier=lambda: stage.verifier
+        )
 
     def validate(self, params: Mapping[str, Any]) -> str | None:
-        """A change is valid iff the core accepts the resulting configuration."""
-        return config_error(params)
+        """A change is valid iff the core accepts the detector and the loop configuration."""
+        reason = config_error(params)
+        if reason is not None:
+            return reason
+        try:
+            temporal_config(params)
+        except ValueError as exc:
+            return str(exc)
+        return None
 
     def apply(self, params: Mapping[str, Any], changed: frozenset[str]) -> None:
-        """Thresholds and limits, applied on the worker before its next frame."""
+        """Thresholds, limits and loop parameters, applied on the worker before its next frame.
+
+        A change of the detector's or the loop's parameters builds a new localisation half
+        (its scan and window detectors follow them) that continues the old one's tracks.
+        """
         stage = self.stage
         if stage is None:
             return
         config = pipeline_config(params)
-        self.worker.call_soon(lambda: stage.reconfigure(config))
+
+        def change() -> None:
+            stage.reconfigure(config)
+            if changed & LOCALISATION_PARAMS:
+                old, self.loop = self.loop, self._make_loop(stage, params)
+                if old is not None and self.loop is not None:
+                    self.loop.adopt(old)
+
+        self.worker.call_soon(change)
 
     def diagnostic_values(self) -> dict[str, str]:
-        """The model loaded."""
-        stage = self.stage
-        return {"models_loaded": stage.model_name if stage is not None else "none"}
+        """The model loaded and, with tracking on, what the localisation half is doing."""
+        stage, loop = self.stage, self.loop
+        values = {"models_loaded": stage.model_name if stage is not None else "none"}
+        if loop is not None:
+            c = loop.counters
+            values.update(
+                tracks=str(loop.track_count),
+                scans=str(c.scans),
+                scans_at_cuts=str(c.cuts),
+                candidates_refused=f"{c.refused}/{c.candidates}",
+                tracks_started=str(c.tracks_started),
+            )
+        return values
 
     def _on_frame(self, msg: Image) -> None:
         self.node.stats.count("received")
@@ -91,8 +144,13 @@ class DetectorRole:
         image = self.node.decoder.decode(msg, PIXEL_LIMIT, FRAMES_TOPIC)
         if image is None:
             return
-        detections = self.stage.detect(image)
         h, w = image.shape[:2]
+        if self.loop is None:
+            detections = self.stage.detect(image)
+        else:
+            stamp = loop_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)
+            # A driver without stamps: the receipt time keeps the loop's clock moving forward.
+            detections = self.loop.step(image, stamp if stamp > 0 else received).faces
         self.outputs.publish_detections(msg.header, w, h, detections)
         stats = self.node.stats
         stats.count("processed")

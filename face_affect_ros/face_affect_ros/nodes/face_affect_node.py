@@ -20,17 +20,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from face_affect_ros.core.config import DETECTOR
+from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.pipeline import FaceAffectPipeline
 from face_affect_ros.core.temporal import PerceptionLoop
 from face_affect_ros.nodes.frame_taker import TakenCamera
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
 from face_affect_ros.nodes.publishers import ResultPublishers, configure_saliency
 from face_affect_ros.nodes.worker import Worker
-from face_affect_ros.schema.params import SPECS, TEMPORAL, pipeline_config, temporal_config
+from face_affect_ros.schema.params import (
+    LOCALISATION_PARAMS,
+    LOOP_PARAMS,
+    pipeline_config,
+    temporal_config,
+)
 
 EXECUTABLE = "face_affect_node"
-# Changes that need a new loop (its own detectors, or per-frame <-> over time).
-_LOOP_PARAMS = frozenset(s.name for s in SPECS if s.stage == TEMPORAL) | {"tracking"}
 
 
 class FaceAffectRole:
@@ -104,7 +108,9 @@ class FaceAffectRole:
         def change() -> None:
             rebuilt = pipeline.reconfigure(config)  # in place; new sessions for read-only fields
             old = self.loop
-            if old is not None and (DETECTOR in rebuilt or changed & _LOOP_PARAMS):
+            if old is not None and (
+                DETECTOR in rebuilt or changed & (LOCALISATION_PARAMS | LOOP_PARAMS)
+            ):
                 # The loop's scan and window detectors follow the detector; tracks continue.
                 loop = PerceptionLoop(pipeline=pipeline, temporal=temporal)
                 loop.adopt(old)
@@ -128,7 +134,7 @@ class FaceAffectRole:
         image = self.camera.decode(msg)
         if image is None:
             return
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = loop_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)
         # A driver without stamps: the receipt time keeps the loop's clock moving forward.
         result = self.loop.step(image, stamp if stamp > 0 else received)
         self.outputs.publish(msg.header, image, result, self.pipeline.emotion_crop)

@@ -15,6 +15,7 @@ from std_msgs.msg import Header
 from face_affect_msgs.msg import FaceAffect, FaceAffectArray, FaceDetection, FaceDetectionArray
 from face_affect_ros.core import image_io
 from face_affect_ros.core.detector import Detection
+from face_affect_ros.core.localise import TrackedFace
 from face_affect_ros.core.results import FaceResult, FrameResult, StageTimings
 from face_affect_ros.schema.messages import (
     age_from_msg,
@@ -55,12 +56,21 @@ def roi_of(box: Sequence[float], width: int, height: int) -> RegionOfInterest:
 
 
 def detections_to_msg(
-    header: Header, width: int, height: int, detections: Sequence[Detection]
+    header: Header, width: int, height: int, detections: Sequence[Detection | TrackedFace]
 ) -> FaceDetectionArray:
-    """FaceDetectionArray of one frame (empty `detections` when no face)."""
+    """FaceDetectionArray of one frame (empty `detections` when no face).
+
+    Tracked faces carry their track id and whether the detector found them in this frame;
+    bare detections (tracking off) an empty id.
+    """
     msg = FaceDetectionArray(header=header, image_width=width, image_height=height)
-    for det in detections:
-        fields = face_detection_fields(det, width, height)
+    for item in detections:
+        if isinstance(item, TrackedFace):
+            fields = face_detection_fields(
+                item.detection, width, height, item.track_id, item.looked
+            )
+        else:
+            fields = face_detection_fields(item, width, height)
         fields["roi"] = RegionOfInterest(**fields["roi"])
         msg.detections.append(FaceDetection(**fields))
     return msg
@@ -79,6 +89,14 @@ def detections_from_msg(msg: FaceDetectionArray) -> list[Detection]:
             )
         )
     return out
+
+
+def tracked_faces_from_msg(msg: FaceDetectionArray) -> list[TrackedFace]:
+    """The tracked faces of a FaceDetectionArray (ids may be empty: tracking off upstream)."""
+    return [
+        TrackedFace(d.id, det, bool(d.detector_look))
+        for d, det in zip(msg.detections, detections_from_msg(msg), strict=True)
+    ]
 
 
 def frame_result_to_msg(header: Header, result: FrameResult) -> FaceAffectArray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,6 +26,7 @@ from face_affect_msgs.msg import FaceAffectArray, FaceDetectionArray
 from face_affect_ros.core.detector import Detection
 from face_affect_ros.core.draw import draw_results
 from face_affect_ros.core.frames import RateLimiter
+from face_affect_ros.core.localise import TrackedFace
 from face_affect_ros.core.results import FrameResult
 from face_affect_ros.nodes.messages import detections_to_msg, frame_result_to_msg, image_to_msg
 
@@ -91,7 +92,11 @@ class ResultPublishers:
         self.saliency = self._node.create_publisher(Image, "face_affect/saliency", DEBUG_QOS)
 
     def publish_detections(
-        self, header: Header, width: int, height: int, detections: list[Detection]
+        self,
+        header: Header,
+        width: int,
+        height: int,
+        detections: Sequence[Detection | TrackedFace],
     ) -> None:
         """FaceDetectionArray of one frame (empty arrays too)."""
         if self.detections is not None:
@@ -108,7 +113,10 @@ class ResultPublishers:
         if self.affect is not None:
             self.affect.publish(frame_result_to_msg(header, result))
         self.publish_detections(
-            header, result.width, result.height, [f.detection for f in result.faces]
+            header,
+            result.width,
+            result.height,
+            [TrackedFace(f.track_id, f.detection, f.detector_look) for f in result.faces],
         )
         if self.debug is not None and self.debug.get_subscription_count() > 0:
             self.debug.publish(image_to_msg(header, draw_results(image, result)))

@@ -71,9 +71,13 @@ def face_affect_array_fields(result: FrameResult) -> dict[str, Any]:
     }
 
 
-def face_detection_fields(det: Detection, width: int, height: int) -> dict[str, Any]:
+def face_detection_fields(
+    det: Detection, width: int, height: int, track_id: str = "", detector_look: bool = True
+) -> dict[str, Any]:
     """face_affect_msgs/FaceDetection fields (``roi`` as a RegionOfInterest field dict)."""
     return {
+        "id": track_id,
+        "detector_look": bool(detector_look),
         "roi": roi_fields(det.box, width, height),
         "box": [float(v) for v in det.box],
         "confidence": float(det.score),

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from face_affect_ros.core import detector as _det
-from face_affect_ros.core import temporal as _tmp
+from face_affect_ros.core import loop_config as _tmp
 from face_affect_ros.core import verify as _ver
 from face_affect_ros.core.config import (
     DEFAULT_EMOTION_MARGIN,
@@ -31,7 +31,7 @@ from face_affect_ros.core.config import (
     PipelineConfig,
 )
 from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS
-from face_affect_ros.core.temporal import TemporalConfig
+from face_affect_ros.core.loop_config import TemporalConfig
 
 # Largest frame any node accepts (also the upper bound of max_image_pixels). The split layout's
 # detector and classifier use it on face_affect/frames, which camera_node has already checked
@@ -39,16 +39,19 @@ from face_affect_ros.core.temporal import TemporalConfig
 PIXEL_LIMIT = 1 << 28
 
 # Which stages a node runs; the single-process node runs them all.
-# TEMPORAL: the perception loop over time (core/temporal.py), which needs detection and
-# classification in one process: only the single-process node has it.
+# The perception loop over time is two halves (core/localise.py, core/affect.py):
+# LOCALISE (scans, track windows, verification, ids) runs where the detector runs, AFFECT
+# (per-track estimates) where the classifiers run, LOOP parameters are read by both halves.
 CAMERA, DETECTOR, CLASSIFIER, COMMON = "camera", "detector", "classifier", "common"
-TEMPORAL = "temporal"
+LOCALISE, AFFECT, LOOP = "localise", "affect", "loop"
+#: The stages of the perception loop (a change of one of these parameters reconfigures it).
+LOOP_STAGES = frozenset({LOCALISE, AFFECT, LOOP})
 NODE_NAMES = ("face_affect_node", "camera_node", "detector_node", "classifier_node")
 NODE_STAGES: dict[str, frozenset[str]] = {
     "camera_node": frozenset({CAMERA, COMMON}),
-    "detector_node": frozenset({DETECTOR, COMMON}),
-    "classifier_node": frozenset({CLASSIFIER, COMMON}),
-    "face_affect_node": frozenset({CAMERA, DETECTOR, CLASSIFIER, TEMPORAL, COMMON}),
+    "detector_node": frozenset({DETECTOR, LOCALISE, LOOP, COMMON}),
+    "classifier_node": frozenset({CLASSIFIER, AFFECT, LOOP, COMMON}),
+    "face_affect_node": frozenset({CAMERA, DETECTOR, CLASSIFIER, LOCALISE, AFFECT, LOOP, COMMON}),
 }
 
 
@@ -292,29 +295,20 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "tracking",
         True,
-        "Give each face a track id (face_<n>) that stays the same while the face stays in view. "
-        "In face_affect_node this runs the perception loop over time (scan / track / verify, "
-        "per-track emotion and gender); off = every frame independent.",
-        CLASSIFIER,
+        "Run the perception loop over time (scan / track / verify, per-track emotion and "
+        "gender, ids face_<n> stable while a face stays in view); in the split layout "
+        "detector_node localises and classifier_node classifies the tracks. Off: every frame "
+        "independent, no ids.",
+        LOOP,
     ),
-    ParamSpec(
-        "emotion_smoothing",
-        0.0,
-        "Exponential smoothing of each track's emotion probabilities over frames (0 = off: "
-        "scores are the model's for this frame; 0.5-0.8 steadies flickering labels). Needs "
-        "tracking.",
-        CLASSIFIER,
-        min=0.0,
-        max=0.95,
-    ),
-    # --- perception over time (face_affect_node with tracking on) ---------------------------
+    # --- perception over time (tracking on): localisation half -------------------------------
     ParamSpec(
         "scan_period",
         _tmp.DEFAULT_SCAN_PERIOD,
         "Seconds between full-frame scans for new faces (tracking on); a due scan is skipped "
         "while nothing changed outside the known faces (scan_idle_period). A face that appears "
         "is found within one period.",
-        TEMPORAL,
+        LOCALISE,
         min=0.0,
         max=60.0,
     ),
@@ -322,7 +316,7 @@ SPECS: tuple[ParamSpec, ...] = (
         "scan_input_width",
         _tmp.DEFAULT_SCAN_INPUT_SIZE[0],
         "Detector input width of the full-frame scan (640 finds 20 px faces in 640x480).",
-        TEMPORAL,
+        LOCALISE,
         read_only=True,
         min=32,
         max=4096,
@@ -331,7 +325,7 @@ SPECS: tuple[ParamSpec, ...] = (
         "scan_input_height",
         _tmp.DEFAULT_SCAN_INPUT_SIZE[1],
         "Detector input height of the full-frame scan.",
-        TEMPORAL,
+        LOCALISE,
         read_only=True,
         min=32,
         max=4096,
@@ -340,7 +334,7 @@ SPECS: tuple[ParamSpec, ...] = (
         "scan_threshold",
         _tmp.DEFAULT_SCAN_THRESHOLD,
         "Minimum detector score of a new face in the scan (verification decides after it).",
-        TEMPORAL,
+        LOCALISE,
         min=0.05,
         max=1.0,
     ),
@@ -348,7 +342,7 @@ SPECS: tuple[ParamSpec, ...] = (
         "track_threshold",
         _tmp.DEFAULT_TRACK_THRESHOLD,
         "Minimum detector score for finding a known face again in its window.",
-        TEMPORAL,
+        LOCALISE,
         min=0.05,
         max=1.0,
     ),
@@ -357,7 +351,7 @@ SPECS: tuple[ParamSpec, ...] = (
         _tmp.DEFAULT_TRACK_LOOK_RATE,
         "Detector looks per second at a known face (also whenever it is classified); frames in "
         "between follow it by template matching. 0: a detector look every frame.",
-        TEMPORAL,
+        LOCALISE,
         min=0.0,
         max=240.0,
     ),
@@ -366,15 +360,26 @@ SPECS: tuple[ParamSpec, ...] = (
         _tmp.DEFAULT_SCAN_IDLE_PERIOD,
         "Longest time between scans while nothing changes in the frame outside the known faces "
         "(a due scan is skipped on a still scene). 0: scan every scan_period regardless.",
-        TEMPORAL,
+        LOCALISE,
         min=0.0,
         max=60.0,
     ),
     ParamSpec(
+        "cut_fraction",
+        _tmp.DEFAULT_CUT_FRACTION,
+        "Scan at once when at least this fraction of the frame changed since the previous frame "
+        "(a cut in a recording, the robot turning its head fast), so new faces appear within a "
+        "frame instead of after scan_period. 0: never.",
+        LOCALISE,
+        min=0.0,
+        max=1.0,
+    ),
+    # --- perception over time: read by both halves -------------------------------------------
+    ParamSpec(
         "track_lost_after",
         _tmp.DEFAULT_TRACK_LOST_AFTER,
         "Seconds a track survives without being found (then its id is retired).",
-        TEMPORAL,
+        LOOP,
         min=0.0,
         max=60.0,
     ),
@@ -383,16 +388,17 @@ SPECS: tuple[ParamSpec, ...] = (
         _tmp.DEFAULT_CLASSIFY_RATE,
         "Emotion / gender classifications per second per track (a face does not need "
         "classifying at the camera rate; published scores are the track's estimate).",
-        TEMPORAL,
+        LOOP,
         min=0.1,
         max=240.0,
     ),
+    # --- perception over time: affect half ---------------------------------------------------
     ParamSpec(
         "emotion_time_constant",
         _tmp.DEFAULT_EMOTION_TIME_CONSTANT,
         "Seconds: a track's emotion estimate follows a change of expression with this time "
         "constant (0 = the latest classification only).",
-        TEMPORAL,
+        AFFECT,
         min=0.0,
         max=60.0,
     ),
@@ -400,7 +406,7 @@ SPECS: tuple[ParamSpec, ...] = (
         "evidence_interval",
         _tmp.DEFAULT_EVIDENCE_INTERVAL,
         "Seconds per independent look of gender evidence (looks closer in time count less).",
-        TEMPORAL,
+        AFFECT,
         min=0.01,
         max=60.0,
     ),
@@ -409,7 +415,7 @@ SPECS: tuple[ParamSpec, ...] = (
         _tmp.DEFAULT_EVIDENCE_MAX_LOOKS,
         "Cap on a track's accumulated gender evidence, in looks (how sure it can become, and "
         "how fast a wrong call can still be corrected).",
-        TEMPORAL,
+        AFFECT,
         min=1.0,
         max=1000.0,
     ),
@@ -489,6 +495,11 @@ SPECS: tuple[ParamSpec, ...] = (
     ),
 )
 SPEC_BY_NAME: dict[str, ParamSpec] = {s.name: s for s in SPECS}
+#: Parameters whose change needs a new localisation half: its scan and window detectors are
+#: built from the detector's and the loop's values (its tracks continue: ``adopt``).
+LOCALISATION_PARAMS = frozenset(s.name for s in SPECS if s.stage in {DETECTOR, LOCALISE, LOOP})
+#: Parameters of either half of the perception loop.
+LOOP_PARAMS = frozenset(s.name for s in SPECS if s.stage in LOOP_STAGES)
 
 
 def specs_for(node_name: str) -> tuple[ParamSpec, ...]:
@@ -585,7 +596,6 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
         "flip_tta",
         "intra_op_threads",
         "tracking",
-        "emotion_smoothing",
         "verify_faces",
         "verify_threshold",
     ):
@@ -605,6 +615,7 @@ _TEMPORAL_FIELDS = (
     "track_threshold",
     "track_look_rate",
     "scan_idle_period",
+    "cut_fraction",
     "track_lost_after",
     "classify_rate",
     "emotion_time_constant",
