@@ -11,8 +11,9 @@ it keeps up with. A bag of unrelated stills is processed with ``tracking`` off (
 independent: ``face-affect-bag process --every-frame``).
 
 The output bag holds the input topics unchanged plus FaceAffectArray on ``/face_affect``,
-stamped like the images, built by the same conversion function as the nodes' messages. ``--json`` writes one :mod:`face_affect_ros.schema.results`
-record per frame (an ``error`` record for a frame that could not be used).
+stamped like the images, built by the same conversion function as the nodes' messages.
+``--json`` writes one :mod:`face_affect_ros.schema.results` record per frame (an ``error``
+record for a frame that could not be used).
 """
 
 from __future__ import annotations
