@@ -34,11 +34,7 @@ from face_affect_ros.bag.sequence_metrics import SequenceScore
 from face_affect_ros.core.pipeline import PipelineConfig
 from face_affect_ros.core.temporal import PerceptionLoop, TemporalConfig
 
-STILL = (
-    ("astronaut#1", 0.5, 3.0),
-    ("cameraman#1", 5.5, 7.0),
-    ("astronaut#2", 13.0, mm.EXPRESSION_CHANGE_S),
-)
+STILL = mm.STILL_SPANS
 
 MODES = {
     "temporal loop": (PipelineConfig(), TemporalConfig()),

@@ -83,6 +83,14 @@ class Placement:
     width: float
 
 
+#: Faces that stand still (identity, from s, to s): where label flicker is measured.
+STILL_SPANS = (
+    ("astronaut#1", 0.5, 3.0),
+    ("cameraman#1", 5.5, 7.0),
+    ("astronaut#2", 13.0, EXPRESSION_CHANGE_S),
+)
+
+
 def _bgr(rgb: np.ndarray) -> np.ndarray:
     if rgb.ndim == 2:
         return cv2.cvtColor(rgb, cv2.COLOR_GRAY2BGR)

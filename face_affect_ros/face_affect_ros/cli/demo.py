@@ -1,9 +1,16 @@
-"""``face-affect-demo`` (``make demo``): the whole ROS path on the bundled sample bag.
+"""``face-affect-demo`` (``make demo``): the whole ROS path on a moving camera sequence.
 
-What it shows: ``face_affect_node`` starts as its own process, the sample bag is replayed into it
-over DDS exactly as a camera would publish, and every FaceAffectArray it publishes is printed as
-one live line. At the end the annotated frames are written as a video (plus the results as JSON
-lines) to ``out/demo/``, a summary is printed and the node is stopped with SIGINT like Ctrl-C.
+What it shows: ``face_affect_node`` starts as its own process with its default parameters (the
+perception loop over time, as on a robot), a camera stream is replayed into it over DDS exactly
+as a camera driver would publish, and every FaceAffectArray it publishes is printed as one live
+line. The default stream is the moving sequence of :mod:`face_affect_ros.bag.make_moving`
+(18 s at 30 Hz, built from the pictures the repository ships on the first run, with its ground
+truth): faces that move, walk away to 20 px and enter far away at 24 px, a cat, an expression
+change. At the end the annotated frames are written as a video, one annotated frame as a PNG and
+the results as JSON lines to ``out/demo/``, and a summary is printed: for the moving sequence,
+scored against its ground truth (faces found, far faces, the cat, id switches, labels settling).
+The node is stopped with SIGINT like Ctrl-C. ``--bag`` replays another bag (e.g. the bundled
+slideshow ``sample/face_affect_sample.mcap``).
 
 The environment the node needs is set up here so that it works on a fresh clone after
 ``make setup``: Fast DDS with the package's large shared-memory profile (camera frames cross
@@ -37,6 +44,18 @@ _SOURCE_PACKAGE_DIR = Path(__file__).resolve().parents[2]
 
 #: The sample bag, in the package's sample/ directory (source tree or installed share).
 SAMPLE_BAG = "face_affect_sample.mcap"
+#: The moving sequence, built into the output directory on first use (with its ground truth).
+MOVING_BAG = "moving_sequence.mcap"
+#: What a user should look at, printed before the replay of the moving sequence.
+WHAT_TO_WATCH = """\
+what to watch (live lines below, the video and the summary at the end):
+  - each face keeps its id (face_1, face_2, ...) while it moves, shrinks and turns
+  - labels settle: emotion is smoothed over 0.3 s, gender firms up (unknown -> woman / man)
+    as a track is seen longer
+  - the astronaut walks away to 20 px and is still followed; a stranger enters far away at
+    24 px (from 9.5 s) and is found by the full-frame scan
+  - the cat (from 11 s) gets no face: the verifier refuses it
+  - the astronaut comes back and her expression changes at 15 s"""
 FASTDDS_PROFILE = "fastdds_large_shm.xml"
 DEFAULT_OUT = Path("out") / "demo"
 #: Seconds to wait for the node to come up (loading three ONNX models on a busy CPU).
@@ -172,7 +191,17 @@ class _Collected:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bag", type=Path, help="bag to replay (default: the bundled sample)")
+    parser.add_argument(
+        "--bag",
+        type=Path,
+        help="bag to replay (default: the moving sequence, built from the shipped pictures)",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="length of the moving sequence in seconds (default: all 18 s)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
     parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor")
     parser.add_argument("--topic", help="image topic (when the bag has several)")
@@ -186,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not args.rate > 0:
         print(f"{PROG}: error: --rate must be > 0", file=sys.stderr)
+        return 2
+    if args.seconds is not None and not 0 < args.seconds <= 18.0:
+        print(f"{PROG}: error: --seconds must be in (0, 18]", file=sys.stderr)
         return 2
     try:
         env = ros_environment()
@@ -214,11 +246,15 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     from face_affect_ros.bag import storage as bs
     from face_affect_ros.bag.play import BagPlayer, PlayOptions
 
-    bag = args.bag or package_file("sample", SAMPLE_BAG)
-    with bs.open_bag(bag) as reader:
-        image = bs.choose_image_topic(reader.connections, bag, args.topic)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    truth = None
+    if args.bag is None:
+        bag, truth = moving_bag(out, args.seconds)
+    else:
+        bag = args.bag
+    with bs.open_bag(bag) as reader:
+        image = bs.choose_image_topic(reader.connections, bag, args.topic)
     node_log = out / "node.log"
     print(
         f"ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} {env['RMW_IMPLEMENTATION']}; "
@@ -230,9 +266,8 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     with node_log.open("w") as log:
         proc = subprocess.Popen(
-            # Per-frame mode: the sample is a slideshow of stills, and its frames are then
-            # comparable one by one with `face-affect-bag process` (test_bag_replay).
-            node_command(image.topic, image.msgtype, "-p", "tracking:=false"),
+            # The node as a robot runs it: its default parameters, the perception loop on.
+            node_command(image.topic, image.msgtype),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -300,6 +335,8 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
         if not _wait_for_node(node, proc, stop, node_log):
             return 130 if stop.is_set() else 1
         print(f"node up after {time.monotonic() - t_start:.1f} s; replaying {bag}", flush=True)
+        if truth is not None:
+            print(WHAT_TO_WATCH, flush=True)
         options = PlayOptions(
             rate=args.rate,
             topics=(image.topic,),
@@ -324,9 +361,89 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
         return 130
     files = _write_outputs(seen, image.msgtype, out, not args.no_video)
     print(_summary(seen, stats.total, code, files))
+    if truth is not None:
+        print(_scored(seen, truth))
     if not seen.results:
         print(f"{PROG}: error: no result from the node (see {node_log})", file=sys.stderr)
     return status
+
+
+def moving_bag(out: Path, seconds: float | None) -> tuple[Path, Path]:
+    """The moving sequence bag and its ground truth in `out`, built unless already there."""
+    from face_affect_ros.bag import make_moving as mm
+
+    seconds = mm.FACE_SECONDS if seconds is None else seconds
+    if not 0 < seconds <= mm.FACE_SECONDS:
+        raise ValueError(f"--seconds must be in (0, {mm.FACE_SECONDS:g}], got {seconds:g}")
+    bag = out / MOVING_BAG
+    truth = bag.with_suffix(".json")
+    frames = round(seconds * mm.RATE_HZ)
+    if bag.exists() and truth.exists():
+        try:
+            if len(json.loads(truth.read_text())["frames"]) == frames:
+                return bag, truth
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable: build it again
+    print(f"building the moving sequence ({seconds:g} s at {mm.RATE_HZ} Hz) in {bag}", flush=True)
+    return bag, mm.build(bag, seconds, force=True)
+
+
+def _scored(seen: _Collected, truth_path: Path) -> str:
+    """The node's results scored against the moving sequence's ground truth."""
+    from face_affect_ros.bag import make_moving as mm
+    from face_affect_ros.bag.sequence_metrics import MATCH_IOU, SequenceScore
+    from face_affect_ros.core.tracking import box_iou
+    from face_affect_ros.nodes.messages import frame_result_from_msg
+
+    doc = json.loads(truth_path.read_text())
+    score = SequenceScore(
+        still_spans=mm.STILL_SPANS, change=("astronaut#2", mm.EXPRESSION_CHANGE_S)
+    )
+    far = [0, 0]  # frames with a far face (< 30 px) visible for 0.5 s, of them found
+    first_seen: dict[str, float] = {}
+    on_cat = 0
+    scored = 0
+    for frame in doc["frames"]:
+        t, truth = frame["t"], frame["truth"]
+        for g in truth:
+            first_seen.setdefault(g["id"], t)
+        msg = seen.results.get(frame["stamp_ns"])
+        if msg is None:
+            continue  # a frame the node skipped (counted in the node's counters)
+        scored += 1
+        faces = frame_result_from_msg(msg).faces
+        score.add(t, truth, faces)
+        for g in truth:
+            overlap = max((box_iou(g["box"], f.detection.box) for f in faces), default=0.0)
+            if g["kind"] == "nonface":
+                on_cat += overlap >= MATCH_IOU
+            elif g["box"][2] < 30 and t - first_seen[g["id"]] >= 0.5:
+                far[0] += 1
+                far[1] += overlap >= MATCH_IOU
+    pct = lambda a, b: f"{100.0 * a / b:.1f} %" if b else "-"  # noqa: E731
+    return "\n".join(
+        [
+            "",
+            f"scored against the moving sequence's ground truth ({scored} of "
+            f"{len(doc['frames'])} frames had a result)",
+            f"  faces found         {pct(score.hits, score.eligible)} of faces >= 20 px "
+            "(from 0.5 s after they appear)",
+            f"  far faces < 30 px   found in {pct(far[1], far[0])} of their frames",
+            f"  faces on the cat    {on_cat} frame(s)",
+            f"  false tracks        {score.false_tracks}",
+            f"  id switches         {score.id_switches}",
+            f"  gender decided      {pct(score.gender_decided, score.gender_frames)} of frames "
+            f"1 s after a face is first found (correct: "
+            f"{pct(score.gender_correct, score.gender_frames)})",
+            f"  emotion flicker     {score.flicker:.2f} label changes/s on still faces",
+            "  expression change   "
+            + (
+                f"label changed {score.expression_delay:.2f} s after it"
+                if score.expression_delay is not None
+                else "not seen"
+            ),
+        ]
+    )
 
 
 def _wait_for_node(node: Any, proc: subprocess.Popen, stop: threading.Event, log: Path) -> bool:
@@ -401,6 +518,7 @@ def _write_outputs(seen: _Collected, image_type: str, out: Path, video: bool) ->
     stamps = sorted(seen.published)
     if len(stamps) > 1 and stamps[-1] > stamps[0]:
         fps = min(max((len(stamps) - 1) / ((stamps[-1] - stamps[0]) / 1e9), 1.0), 120.0)
+    best: tuple[int, Any] | None = None  # (faces, annotated frame) for the PNG
     try:
         for stamp in stamps:
             msg = deserialize_message(seen.published[stamp][1], message_class(image_type))
@@ -411,6 +529,8 @@ def _write_outputs(seen: _Collected, image_type: str, out: Path, video: bool) ->
             result = seen.results.get(stamp)
             if result is not None:
                 frame = draw_results(frame, frame_result_from_msg(result))
+                if best is None or len(result.faces) >= best[0]:
+                    best = (len(result.faces), frame)
             elif frame.ndim == 2:
                 frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
             if writer is None:
@@ -422,6 +542,11 @@ def _write_outputs(seen: _Collected, image_type: str, out: Path, video: bool) ->
         if writer is not None:
             writer.release()
             written.append(path)
+    if best is not None:
+        # The last frame with the most faces: what the README shows.
+        png = out / "face_affect_demo.png"
+        if cv2.imwrite(str(png), best[1]):
+            written.append(png)
     return written
 
 

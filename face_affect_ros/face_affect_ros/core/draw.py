@@ -33,7 +33,8 @@ def _to_bgr(image: np.ndarray) -> np.ndarray:
 def draw_results(image: np.ndarray, result: FrameResult, landmarks: bool = True) -> np.ndarray:
     """Return a BGR copy of ``image`` with each face's box, landmarks and labels drawn.
 
-    The label reads ``<emotion> <p>`` and, unless the gender abstained, ``<gender> <p>``;
+    The label reads ``<n>: <emotion> <p>`` (n: the track id face_<n>, when tracked) and, unless
+    the gender abstained, ``<gender> <p>``;
     with age estimation on, ``~<years>y`` after it.
 
     Raises:
@@ -54,6 +55,8 @@ def draw_results(image: np.ndarray, result: FrameResult, landmarks: bool = True)
             for (lx, ly), lc in zip(face.detection.landmarks, LANDMARK_COLORS, strict=True):
                 cv2.circle(canvas, (round(lx), round(ly)), radius, lc, -1, cv2.LINE_AA)
         text = f"{face.emotion} {face.emotion_confidence:.2f}"
+        if face.track_id:
+            text = f"{face.track_id.removeprefix('face_')}: {text}"
         if face.gender != UNKNOWN:
             text += f" {face.gender} {face.gender_confidence:.2f}"
         if face.age_years is not None:
