@@ -35,6 +35,7 @@ Faces = list[dict[str, Any]]
 def reduce_face(face: dict[str, Any]) -> dict[str, Any]:
     """Keep what the comparison uses from a JSON face record (offline tool or demo)."""
     return {
+        "id": face.get("track_id", ""),
         "roi": [int(v) for v in face["roi"]],
         "emotion": face["emotion"],
         "emotion_scores": {k: round(float(v), 6) for k, v in face["emotion_scores"].items()},
@@ -95,6 +96,8 @@ def compare_faces(stamp: int, expected: Faces, actual: Faces) -> list[str]:
         cx, cy = _centre(exp)
         act = min(remaining, key=lambda f: math.dist((cx, cy), _centre(f)))
         remaining.remove(act)
+        if exp.get("id", "") != act.get("id", ""):
+            problems.append(f"{where}: track id {act.get('id')!r} vs expected {exp.get('id')!r}")
         box_diff = max(abs(a - b) for a, b in zip(exp["roi"], act["roi"], strict=True))
         if box_diff > BOX_TOL_PX:
             problems.append(f"{where}: roi {act['roi']} vs expected {exp['roi']}")

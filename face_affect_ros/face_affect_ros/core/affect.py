@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from face_affect_ros.core.accumulate import EmotionFilter, EvidenceAccumulator
-from face_affect_ros.core.detector import check_image
+from face_affect_ros.core.detector import Detection, check_image
 from face_affect_ros.core.evidence import age_summary
 from face_affect_ros.core.labels import decide_gender
 from face_affect_ros.core.localise import TrackedFace, check_stamp, due
@@ -91,6 +91,19 @@ class AffectLoop:
         self._last_stamp = previous._last_stamp
         self.counters = previous.counters
         self.configure(self.temporal)
+
+    def warm_up(self) -> None:
+        """Classify one blank face once (no state is touched): see LocalisationLoop.warm_up."""
+        blank = np.zeros((128, 128, 3), np.uint8)
+        face = Detection(
+            box=(32.0, 32.0, 64.0, 64.0),
+            score=1.0,
+            landmarks=((52.0, 55.0), (76.0, 55.0), (64.0, 68.0), (54.0, 80.0), (74.0, 80.0)),
+        )
+        crops = self.stage.task_crops(blank, [face])
+        self.stage.classifier.classify(crops["emotion"], crops["gender"])
+        if "age" in crops:
+            self.stage.classifier.classify_age(crops["age"])
 
     @property
     def track_count(self) -> int:

@@ -223,6 +223,18 @@ class LocalisationLoop:
         self._previous_thumb = previous._previous_thumb
         self.counters = previous.counters
 
+    def warm_up(self) -> None:
+        """Run the scan and window detectors once on a blank frame (no state is touched).
+
+        Why: onnxruntime's first run of a session allocates its buffers and is several times
+        slower than the next; done at configure, the first camera frames are not late (and a
+        split node does not skip the frames that arrive meanwhile).
+        """
+        w, h = self.temporal.scan_input_size
+        blank = np.zeros((h, w, 3), np.uint8)
+        self._scan.detect(blank)
+        self._window.find(blank, (w / 2, h / 2), 48.0, 1.0)
+
     @property
     def track_count(self) -> int:
         """Tracks alive (found in this frame or briefly missed)."""

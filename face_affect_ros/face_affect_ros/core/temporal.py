@@ -153,6 +153,12 @@ class PerceptionLoop:
             if half is not None:
                 half.counters = previous.counters
 
+    def warm_up(self) -> None:
+        """Run every model of the loop once on a blank input (see LocalisationLoop.warm_up)."""
+        if self.localisation is not None and self.affect is not None:
+            self.localisation.warm_up()
+            self.affect.warm_up()
+
     @property
     def track_count(self) -> int:
         """Tracks alive (published or briefly missed)."""

@@ -58,6 +58,8 @@ class ClassifierRole:
         self.affect = (
             AffectLoop(self.stage, temporal_config(params)) if self.stage.config.tracking else None
         )
+        if self.affect is not None:
+            self.affect.warm_up()
         emo, gen = self.stage.model_names
         self.node.get_logger().info(f"models loaded: emotion={emo} gender={gen}")
         self.outputs = ResultPublishers(self.node, affect=True, detections=False, debug=True)

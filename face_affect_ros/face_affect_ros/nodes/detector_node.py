@@ -55,6 +55,8 @@ class DetectorRole:
         params = self.node.params
         self.stage = DetectorStage(pipeline_config(params))
         self.loop = self._make_loop(self.stage, params)
+        if self.loop is not None:
+            self.loop.warm_up()
         self.node.get_logger().info(f"models loaded: detector={self.stage.model_name}")
         self.outputs = ResultPublishers(self.node, affect=False, detections=True, debug=False)
 

@@ -61,6 +61,7 @@ class FaceAffectRole:
         self.loop = PerceptionLoop(
             pipeline=self.pipeline, temporal=temporal_config(self.node.params)
         )
+        self.loop.warm_up()
         det, emo, gen = self.pipeline.model_names
         self.node.get_logger().info(f"models loaded: detector={det} emotion={emo} gender={gen}")
         self.outputs = ResultPublishers(self.node, affect=True, detections=True, debug=True)
