@@ -251,10 +251,12 @@ def test_split_layout_matches_single_process(client, single, frame) -> None:
     diag = Diagnostics(client)
     want = single_cam.send(single_cam.image(frame, 30), 30)
     cam_topic = "/split_cam/image"
+    # Per-frame mode on both halves, as the `single` fixture; the loop in the split layout is
+    # compared with the single node and the bag tool in test_offline_online.py.
     procs = [
         start_node("camera_node", "-r", f"image:={cam_topic}", "-r", "__ns:=/split"),
-        start_node("detector_node", "-r", "__ns:=/split"),
-        start_node("classifier_node", "-r", "__ns:=/split"),
+        start_node("detector_node", "-r", "__ns:=/split", "-p", "tracking:=false"),
+        start_node("classifier_node", "-r", "__ns:=/split", "-p", "tracking:=false"),
     ]
     try:
         cam = Camera(client, cam_topic, results="/split/face_affect")

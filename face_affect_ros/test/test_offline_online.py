@@ -207,8 +207,7 @@ def test_replay_into_nodes_equals_offline_message_by_message(
         compared.append(stamp)
     assert len(compared) >= MIN_COMPARED * FRAMES, (
         f"the node skipped frame {len(compared)} of {FRAMES} (received {len(received)}; "
-        f"missing {[i for i, s in enumerate(stamps) if s not in received]}):\n"
-        + log.read_text()
+        f"missing {[i for i, s in enumerate(stamps) if s not in received]}):\n" + log.read_text()
     )
     problems = compare_frames({s: offline[s] for s in compared}, {s: received[s] for s in compared})
     assert problems == [], problems[:10]
