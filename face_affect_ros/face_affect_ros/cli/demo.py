@@ -205,6 +205,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
     parser.add_argument("--rate", type=float, default=1.0, help="replay speed factor")
     parser.add_argument("--topic", help="image topic (when the bag has several)")
+    parser.add_argument(
+        "--layout",
+        choices=("single", "split"),
+        default="single",
+        help="face_affect_node alone (default), or camera_node -> detector_node -> "
+        "classifier_node as `layout:=split` launches them",
+    )
     parser.add_argument("--no-video", action="store_true", help="do not write the video")
     parser.add_argument("--quiet", action="store_true", help="no live line per result")
     return parser
@@ -256,26 +263,31 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     with bs.open_bag(bag) as reader:
         image = bs.choose_image_topic(reader.connections, bag, args.topic)
     node_log = out / "node.log"
+    commands = layout_commands(args.layout, image.topic, image.msgtype)
+    names = ", ".join(c[2].rsplit(".", 1)[-1] for c in commands)
     print(
         f"ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} {env['RMW_IMPLEMENTATION']}; "
-        f"starting face_affect_node on {image.topic} (log: {node_log})",
+        f"starting {names} on {image.topic} (log: {node_log})",
         flush=True,
     )
 
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     with node_log.open("w") as log:
-        proc = subprocess.Popen(
-            # The node as a robot runs it: its default parameters, the perception loop on.
-            node_command(image.topic, image.msgtype),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            # Own process group: a Ctrl-C in the terminal reaches only the demo, which then
-            # stops the node itself in order.
-            start_new_session=True,
-        )
+        procs = [
+            subprocess.Popen(
+                # The nodes as a robot runs them: default parameters, the perception loop on.
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Own process group: a Ctrl-C in the terminal reaches only the demo, which then
+                # stops the nodes itself in order.
+                start_new_session=True,
+            )
+            for command in commands
+        ]
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("face_affect_demo")
     executor = SingleThreadedExecutor()
@@ -301,7 +313,8 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for status in msg.status:
-            if status.name.startswith("/face_affect_node"):
+            # The node that takes the camera's frames has the input counters.
+            if status.name.startswith(("/face_affect_node", "/camera_node")):
                 values = {kv.key: kv.value for kv in status.values}
                 wall = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
                 with seen.lock:
@@ -332,7 +345,7 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     spinner.start()
     status = 1
     try:
-        if not _wait_for_node(node, proc, stop, node_log):
+        if not _wait_for_node(node, procs, stop, node_log, split=args.layout == "split"):
             return 130 if stop.is_set() else 1
         print(f"node up after {time.monotonic() - t_start:.1f} s; replaying {bag}", flush=True)
         if truth is not None:
@@ -349,7 +362,8 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
         _wait_for_counters(seen, stop)
         status = 130 if stop.is_set() else (0 if seen.results else 1)
     finally:
-        code = stop_process(proc)
+        codes = [stop_process(p) for p in procs]
+        code = next((c for c in codes if c != 0), 0)
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
@@ -446,22 +460,46 @@ def _scored(seen: _Collected, truth_path: Path) -> str:
     )
 
 
-def _wait_for_node(node: Any, proc: subprocess.Popen, stop: threading.Event, log: Path) -> bool:
-    """Wait until the node's /face_affect publisher is discovered (it exists once configured)."""
+def layout_commands(layout: str, image_topic: str, image_type: str) -> list[list[str]]:
+    """Command lines of the nodes of `layout` on `image_topic`, as the launch file starts them."""
+    if layout == "single":
+        return [node_command(image_topic, image_type)]
+    from face_affect_ros import bringup
+
+    compressed = image_type.endswith("/CompressedImage")
+    specs = bringup.node_specs(
+        layout=layout,
+        camera_topic=image_topic.removesuffix("/compressed") if compressed else image_topic,
+        image_transport="compressed" if compressed else "raw",
+    )
+    return [spec.command() for spec in specs]
+
+
+def _wait_for_node(
+    node: Any,
+    procs: list[subprocess.Popen],
+    stop: threading.Event,
+    log: Path,
+    split: bool = False,
+) -> bool:
+    """Wait until the nodes' result publishers are discovered (they exist once configured)."""
     deadline = time.monotonic() + NODE_START_TIMEOUT_S
     while not stop.is_set():
-        if node.count_publishers("/face_affect") > 0:
+        if node.count_publishers("/face_affect") > 0 and (
+            not split or node.count_publishers("/face_affect/detections") > 0
+        ):
             return True
-        if proc.poll() is not None:
+        exited = next((p for p in procs if p.poll() is not None), None)
+        if exited is not None:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
             print(
-                f"{PROG}: error: face_affect_node exited ({proc.returncode}): {tail[0]}",
+                f"{PROG}: error: a node exited ({exited.returncode}): {tail[0]}",
                 file=sys.stderr,
             )
             return False
         if time.monotonic() > deadline:
             print(
-                f"{PROG}: error: face_affect_node not discovered after {NODE_START_TIMEOUT_S:g} s",
+                f"{PROG}: error: the nodes were not discovered after {NODE_START_TIMEOUT_S:g} s",
                 file=sys.stderr,
             )
             return False
