@@ -260,6 +260,10 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
         bag, truth = moving_bag(out, args.seconds)
     else:
         bag = args.bag
+        # A moving sequence written by bag/make_moving.py has its ground truth beside it.
+        beside = Path(bag).with_suffix(".json")
+        if Path(bag).suffix == ".mcap" and beside.is_file():
+            truth = beside
     with bs.open_bag(bag) as reader:
         image = bs.choose_image_topic(reader.connections, bag, args.topic)
     node_log = out / "node.log"
@@ -376,7 +380,10 @@ def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     files = _write_outputs(seen, image.msgtype, out, not args.no_video)
     print(_summary(seen, stats.total, code, files))
     if truth is not None:
-        print(_scored(seen, truth))
+        try:
+            print(_scored(seen, truth))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"(not scored: {truth} is not a moving-sequence ground truth: {exc})")
     if not seen.results:
         print(f"{PROG}: error: no result from the node (see {node_log})", file=sys.stderr)
     return status

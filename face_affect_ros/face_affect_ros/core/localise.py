@@ -257,17 +257,16 @@ class LocalisationLoop:
         self._last_stamp = stamp
         self._refind(image, stamp)
         scanned = False
-        thumb = self._thumbnail(image)
-        if self._is_cut(thumb):
+        if self._is_cut(image):
             # Most of the picture changed at once: the known faces are likely gone and new ones
             # are there now; waiting for scan_period would hide them for up to that long.
             self.counters.cuts += 1
             self._last_scan = stamp
-            self._changes.set_reference(thumb if thumb is not None else ChangeMap.thumbnail(image))
+            self._changes.set_reference(ChangeMap.thumbnail(image))
             self._scan_frame(image, stamp)
             scanned = True
         elif self._last_scan is None or stamp - self._last_scan >= self.temporal.scan_period - EPS:
-            if self._scan_wanted(image, stamp, thumb):
+            if self._scan_wanted(image, stamp):
                 self._last_scan = stamp
                 self._scan_frame(image, stamp)
                 scanned = True
@@ -291,24 +290,19 @@ class LocalisationLoop:
         )
 
     # ------------------------------------------------------------------ stages
-    def _thumbnail(self, image: np.ndarray) -> np.ndarray | None:
-        """This frame's change thumbnail, if cut detection needs one (else computed on demand)."""
+    def _is_cut(self, image: np.ndarray) -> bool:
+        """True if at least ``cut_fraction`` of the frame's blocks changed since the last frame."""
         if self.temporal.cut_fraction <= 0.0:
             self._previous_thumb = None
-            return None
-        return ChangeMap.thumbnail(image)
-
-    def _is_cut(self, thumb: np.ndarray | None) -> bool:
-        """True if at least ``cut_fraction`` of the frame's blocks changed since the last frame."""
-        if thumb is None:
             return False
+        thumb = ChangeMap.coarse_thumbnail(image)
         previous, self._previous_thumb = self._previous_thumb, thumb
         if previous is None or previous.shape != thumb.shape:
             return False
         changed = np.count_nonzero(np.abs(thumb - previous) > self._changes.level)
         return changed >= self.temporal.cut_fraction * thumb.size
 
-    def _scan_wanted(self, image: np.ndarray, stamp: float, thumb: np.ndarray | None) -> bool:
+    def _scan_wanted(self, image: np.ndarray, stamp: float) -> bool:
         """A due scan runs unless nothing changed outside the known faces since the last one.
 
         A face can only appear where the picture changes, so on a still scene the scan waits up
@@ -317,8 +311,7 @@ class LocalisationLoop:
         idle = self.temporal.scan_idle_period
         if idle <= 0.0:
             return True
-        if thumb is None:
-            thumb = ChangeMap.thumbnail(image)
+        thumb = ChangeMap.thumbnail(image)
         boxes = [t.detection.box for t in self._tracks if t.seen_now]
         if (
             self._last_scan is None

@@ -53,6 +53,21 @@ class ChangeMap:
         g = g[: h * CHANGE_BLOCK, : w * CHANGE_BLOCK]
         return cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
 
+    @staticmethod
+    def coarse_thumbnail(image: np.ndarray) -> np.ndarray:
+        """Like :meth:`thumbnail`, from every 4th pixel (~0.03 ms instead of ~0.16 at 640x480).
+
+        For cut detection on every frame, where a cut changes most blocks by far more than
+        :data:`CHANGE_LEVEL` and the few pixels per block need not average sensor noise away.
+        """
+        h, w = image.shape[0] // CHANGE_BLOCK, image.shape[1] // CHANGE_BLOCK
+        if h == 0 or w == 0:
+            return np.zeros((1, 1), np.float32)
+        image = image[: h * CHANGE_BLOCK, : w * CHANGE_BLOCK]
+        sampled = cv2.resize(image, (w * 2, h * 2), interpolation=cv2.INTER_NEAREST)
+        small = cv2.resize(sampled, (w, h), interpolation=cv2.INTER_AREA)
+        return grey(small).astype(np.float32)
+
     def set_reference(self, thumb: np.ndarray) -> None:
         """Compare later frames with this thumbnail (taken at a scan)."""
         self._reference = thumb
