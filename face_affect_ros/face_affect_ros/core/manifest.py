@@ -21,6 +21,8 @@ from typing import Any
 import cv2
 import onnxruntime as ort
 
+from face_affect_ros.core.providers import ProviderRequest, open_session
+
 #: Tasks a manifest may declare.
 TASKS = ("emotion", "gender", "age", "face_detection")
 
@@ -300,23 +302,33 @@ def verify_session(manifest: ModelManifest, session: ort.InferenceSession) -> No
                 )
 
 
+#: What the model classes take as ``providers``: a :class:`ProviderRequest` (the
+#: ``execution_provider`` parameter, with its fallback chain and warning), or onnxruntime
+#: provider names / (name, options) pairs used as given; None = the CPU.
+Providers = ProviderRequest | Sequence[str | tuple[str, dict]] | None
+
+
 def create_session(
     model_path: str | os.PathLike[str],
     intra_op_threads: int = 1,
-    providers: Sequence[str] | None = None,
+    providers: Providers = None,
 ) -> ort.InferenceSession:
     """Open an onnxruntime session configured for a small shared robot CPU.
 
     One intra-op thread by default: the models are tiny (a few MFLOP), so thread hand-off costs
     more than it saves, and the robot's other nodes need the remaining cores. Inter-op is 1 and
     execution sequential because the graphs are chains. Full graph optimisation is done once
-    at load.
+    at load. A :class:`ProviderRequest` opens the session on the first provider of its fallback
+    chain that starts, with a WARNING when that is not the one asked for
+    (:func:`face_affect_ros.core.providers.open_session`).
 
     Raises:
         ModelError: onnxruntime cannot load the file (the message names it).
     """
     options = session_options(intra_op_threads)
     try:
+        if isinstance(providers, ProviderRequest):
+            return open_session(model_path, options, providers)
         return ort.InferenceSession(
             os.fspath(model_path),
             sess_options=options,
@@ -369,7 +381,7 @@ def _check_file(manifest: ModelManifest, verify_sha256: bool) -> None:
 def load_model(
     manifest_path: str | os.PathLike[str],
     intra_op_threads: int = 1,
-    providers: Sequence[str] | None = None,
+    providers: Providers = None,
     verify_sha256: bool = True,
 ) -> tuple[ModelManifest, ort.InferenceSession]:
     """Parse and verify a manifest and open its model's session, creating the session once.

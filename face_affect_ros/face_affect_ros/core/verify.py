@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from face_affect_ros.core.detector import Detection
+from face_affect_ros.core.manifest import Providers
 from face_affect_ros.core.tracking import box_iou
 from face_affect_ros.core.window import WindowDetector, box_centre
 
@@ -54,7 +55,7 @@ class FaceVerifier:
         threshold: float = DEFAULT_VERIFY_THRESHOLD,
         face_px: float = DEFAULT_VERIFY_FACE_PX,
         intra_op_threads: int = 1,
-        providers: Sequence[str] | None = None,
+        providers: Providers = None,
         verify_sha256: bool = True,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
@@ -72,6 +73,10 @@ class FaceVerifier:
         )
         self.checked = 0
         self.refused = 0
+
+    def providers_in_use(self) -> dict[str, str]:
+        """{model name: execution provider that runs it}."""
+        return self._window.providers_in_use()
 
     def score(self, image: np.ndarray, detection: Detection) -> float:
         """Score of the second look at `detection` (0 when it finds no face on the spot)."""

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from face_affect_ros.core.detector import DEFAULT_NMS_THRESHOLD, Detection, FaceDetector
+from face_affect_ros.core.manifest import Providers
 
 
 def _stride_multiple(value: float, stride: int = 32) -> int:
@@ -45,7 +46,7 @@ class WindowDetector:
         window_scale: float = 2.5,
         score_threshold: float = 0.5,
         intra_op_threads: int = 1,
-        providers: Sequence[str] | None = None,
+        providers: Providers = None,
         verify_sha256: bool = True,
     ) -> None:
         if not 16.0 <= face_px <= 256.0:
@@ -68,6 +69,10 @@ class WindowDetector:
         self._buffer = np.zeros((self.side, self.side, 3), dtype=np.uint8)
         # find_many's input batch (float32, N x 3 x side x side), grown on demand.
         self._batch = np.zeros((0, 3, self.side, self.side), dtype=np.float32)
+
+    def providers_in_use(self) -> dict[str, str]:
+        """{model name: execution provider that runs it}."""
+        return self.detector.providers_in_use()
 
     @property
     def score_threshold(self) -> float:
