@@ -187,3 +187,26 @@ def test_summarize_groups_models_by_provider() -> None:
     assert prov.summarize({}) == "none"
     assert prov.summarize({"a": "cuda", "b": "cuda"}) == "cuda"
     assert prov.summarize({"a": "cuda", "b": "cpu", "c": "cuda"}) == "cuda (a, c); cpu (b)"
+
+
+def test_parameters_reach_the_config_and_bad_values_are_refused() -> None:
+    from face_affect_ros.schema import params as schema
+
+    values = schema.node_values("face_affect_node")
+    assert values["execution_provider"] == "auto"
+    assert schema.SPEC_BY_NAME["execution_provider"].read_only
+    assert schema.SPEC_BY_NAME["execution_provider"].choices == prov.EXECUTION_PROVIDERS
+    values.update(
+        execution_provider="tensorrt",
+        provider_device="1",
+        provider_fp16=True,
+        provider_cache_dir="/data/engines",
+    )
+    config = schema.pipeline_config(values)
+    assert config.providers == ProviderRequest("tensorrt", "1", True, "/data/engines")
+    # What the nodes' parameter callback checks before anything is applied.
+    assert "must be one of auto, cpu, openvino, cuda, tensorrt" in schema.check_choice(
+        "execution_provider", "gpu"
+    )
+    with pytest.raises(ValueError, match="GPU index"):
+        schema.pipeline_config({**values, "provider_device": "GPU"})
