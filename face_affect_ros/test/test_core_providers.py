@@ -76,6 +76,9 @@ def test_provider_options() -> None:
         "face_affect_ros/onnxruntime/openvino"
     )
     assert ProviderRequest("cuda").options("cuda") == {}  # onnxruntime's default device
+    # OpenVINO's CPU device (its default) refuses FP16: fp16 applies to GPU / NPU only.
+    assert "precision" not in ProviderRequest("openvino", fp16=True).options("openvino")
+    assert "precision" not in ProviderRequest("openvino", "CPU", fp16=True).options("openvino")
 
 
 @pytest.mark.parametrize(

@@ -113,9 +113,9 @@ class ProviderRequest:
             ``auto`` a GPU index ("0", "1"); for ``openvino`` an OpenVINO device ("CPU",
             "GPU", "GPU.1", "NPU", "AUTO:GPU,CPU"). Not allowed with ``cpu``.
         fp16: let TensorRT build half-precision engines (``trt_fp16_enable``) and OpenVINO
-            run in FP16 (``precision``; for its GPU / NPU devices). Off by default: the model
-            outputs then differ from the CPU's by more than the fidelity tests allow, unmeasured
-            on the robots' hardware.
+            run in FP16 (``precision``, only on its GPU / NPU devices: its CPU device refuses
+            it). Off by default: not measured on robot hardware, and half precision moves the
+            outputs away from the shipped models' fidelity numbers.
         cache_dir: where TensorRT engines / timing caches and OpenVINO compiled models are
             stored so a restart does not rebuild them; "" = :func:`default_cache_dir`.
 
@@ -167,7 +167,7 @@ class ProviderRequest:
         out = tuple(p for p in FALLBACK[self.name] if ORT_NAMES[p] in offered)
         return out if out and out[-1] == "cpu" else (*out, "cpu")
 
-    def options(self, provider: str) -> dict[str, Any]:
+    def options(self, provider: str, threads: int = 0) -> dict[str, Any]:
         """Provider options (onnxruntime's) for `provider` (a short name) under this request."""
         cache = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
         if provider == "cuda":
@@ -186,16 +186,27 @@ class ProviderRequest:
             return out
         if provider == "openvino":
             out = {"cache_dir": str(cache / "openvino")}
+            if threads > 0:
+                # OpenVINO runs its own thread pool, not onnxruntime's: same thread budget.
+                out["num_of_threads"] = threads
             if self.device:
                 out["device_type"] = self.device
-            if self.fp16:
+            # OpenVINO's CPU device takes only FP32 / ACCURACY (FP16 makes the provider fail to
+            # start, measured with onnxruntime-openvino 1.24.1), and CPU is its default device.
+            if self.fp16 and self.device.startswith(("GPU", "NPU")):
                 out["precision"] = "FP16"
             return out
         return {}
 
-    def providers(self, available: Sequence[str] | None = None) -> list[tuple[str, dict]]:
-        """The ``providers`` argument of ``onnxruntime.InferenceSession`` for this request."""
-        return [(ORT_NAMES[p], self.options(p)) for p in self.chain(available)]
+    def providers(
+        self, available: Sequence[str] | None = None, threads: int = 0
+    ) -> list[tuple[str, dict]]:
+        """The ``providers`` argument of ``onnxruntime.InferenceSession`` for this request.
+
+        `threads` (> 0) is the session's intra-op thread count, given to providers that run
+        their own thread pool (OpenVINO's ``num_of_threads``).
+        """
+        return [(ORT_NAMES[p], self.options(p, threads)) for p in self.chain(available)]
 
     @property
     def first_choice(self) -> str:
@@ -237,7 +248,9 @@ def open_session(
     name = Path(os.fspath(model_path)).name
     try:
         session = ort.InferenceSession(
-            os.fspath(model_path), sess_options=options, providers=request.providers(offered)
+            os.fspath(model_path),
+            sess_options=options,
+            providers=request.providers(offered, options.intra_op_num_threads),
         )
     except Exception as exc:  # onnxruntime raises private exception types
         if chain == ("cpu",):
@@ -259,9 +272,8 @@ def open_session(
         return session
     if ORT_NAMES[wanted] not in offered and request.name != "auto":
         why = (
-            f"{ORT_NAMES[wanted]} is not in this onnxruntime build (it offers "
-            f"{', '.join(offered)}; install the matching onnxruntime wheel, see README "
-            "'Execution providers')"
+            f"{ORT_NAMES[wanted]} is not in this onnxruntime build (it has "
+            f"{', '.join(offered)}; README 'Execution providers')"
         )
     else:
         why = f"{chain[0]} did not start (see onnxruntime's error above)"
