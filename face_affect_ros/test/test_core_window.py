@@ -75,3 +75,27 @@ def test_find_many_on_gray_and_bgra_frames(scene) -> None:
         assert finder.find_many(image, windows) == [
             finder.find(image, c, w, widen) for c, w, widen in windows
         ]
+
+
+def test_verifier_batched_decisions_equal_one_by_one(scene) -> None:
+    from face_affect_ros.core.detector import Detection, FaceDetector
+    from face_affect_ros.core.verify import FaceVerifier
+
+    frame, _ = scene
+    # A recall-pushed scan: real faces plus weak candidates for the verifier to refuse.
+    pushed = FaceDetector(
+        model_manifest_path("yunet_n_dynamic"), input_size=(320, 240), score_threshold=0.1
+    )
+    candidates = pushed.detect(frame)
+    candidates.append(Detection((560.0, 380.0, 40.0, 40.0), 0.5, ((570.0, 390.0),) * 5))
+    assert len(candidates) >= 5
+    single = FaceVerifier(model_manifest_path("yunet_s_dynamic"))
+    batched = FaceVerifier(model_manifest_path("yunet_s_dynamic"))
+    one_by_one = [single.accept(frame, d) for d in candidates]
+    assert batched.accept_many(frame, candidates) == one_by_one
+    assert batched.scores(frame, candidates) == [single.score(frame, d) for d in candidates]
+    assert (batched.checked, batched.refused) == (single.checked, single.refused)
+    assert True in one_by_one and False in one_by_one
+    assert batched.filter(frame, candidates) == [
+        d for d, ok in zip(candidates, one_by_one, strict=True) if ok
+    ]
