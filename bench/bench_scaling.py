@@ -13,6 +13,10 @@ cases alike. OpenCV is limited to one thread throughout so only onnxruntime's th
   frames' crops, all faces through each model in one ``session.run`` (what the pipeline does)
   side by side with one run per face (batch = 1, the path issue 20 asked about), with and without
   the age model. Outputs of the two paths are bit-identical (test/test_batch_fidelity.py).
+* windows: the perception loop's window looks (YuNet n, 128x128 window per track) and the
+  verifier's second looks (YuNet s) at the 1, 5 and 20 faces, one run per face vs all windows of
+  the frame in one run (``WindowDetector.find_many``, ``FaceVerifier.scores``; same detections,
+  test/test_core_window.py).
 * threads: onnxruntime intra-op threads 1 and 2 on the one-face and the 10-face 640x480 frames,
   each setting in its own worker process (this script with ``--serve N``), driven alternately,
   with an idle pause after every call in which the CPU still burnt (spin-waiting thread pools)
@@ -44,7 +48,7 @@ SIZES = ((320, 240), (640, 480), (1280, 720), (1920, 1080))
 THREADS = (1, 2)
 #: Faces per frame of the classify sweep.
 CLASSIFY_FACES = (1, 5, 20)
-SWEEPS = ("faces", "size", "classify", "threads")
+SWEEPS = ("faces", "size", "classify", "windows", "threads")
 STAGES = ("detect_ms", "crop_ms", "classify_ms")
 #: Idle time after each call in the threads sweep: longer than onnxruntime's spin-wait
 #: (about 160 ms of CPU after a call with 2 intra-op threads, measured here).
@@ -131,6 +135,57 @@ def classify_sweep(iterations: int, warmup: int) -> dict[str, dict[str, Any]]:
 
             for path, run in (("batched", batched), ("batch=1 loop", one_by_one)):
                 cases.append((f"{n} faces, {label}, {path}", run, len(detections)))
+    samples: dict[str, list[float]] = {key: [] for key, _, _ in cases}
+    for it in range(-warmup, iterations):
+        for key, run, _ in cases if it % 2 == 0 else cases[::-1]:
+            t0 = time.perf_counter()
+            run()
+            if it >= 0:
+                samples[key].append((time.perf_counter() - t0) * 1e3)
+    return {
+        key: {"faces_classified": found, "classify_ms": bl.summarize(samples[key])}
+        for key, _, found in cases
+    }
+
+
+def windows_sweep(iterations: int, warmup: int) -> dict[str, dict[str, Any]]:
+    """Window looks and verifier looks per frame: one run per face vs one batched run."""
+    from face_affect_ros.core.detector import FaceDetector
+    from face_affect_ros.core.paths import model_manifest_path
+    from face_affect_ros.core.verify import FaceVerifier
+    from face_affect_ros.core.window import WindowDetector, box_centre
+
+    window = WindowDetector(model_manifest_path("yunet_n_dynamic"))
+    verifier = FaceVerifier(model_manifest_path("yunet_s_dynamic"))
+    truth = FaceDetector(
+        model_manifest_path("yunet_n_dynamic"), input_size=(640, 480), max_faces=32
+    )
+    cases = []
+    for n in CLASSIFY_FACES:
+        image = bl.crowd_frame(n).image
+        found = truth.detect(image)
+        wins = [(box_centre(d.box), d.box[2], 1.0) for d in found]
+
+        def look_loop(image=image, wins=wins) -> None:
+            for centre, width, widen in wins:
+                window.find(image, centre, width, widen)
+
+        def look_batched(image=image, wins=wins) -> None:
+            window.find_many(image, wins)
+
+        def verify_loop(image=image, found=found) -> None:
+            for d in found:
+                verifier.score(image, d)
+
+        def verify_batched(image=image, found=found) -> None:
+            verifier.scores(image, found)
+
+        for what, loop, batched in (
+            ("window looks", look_loop, look_batched),
+            ("verifier looks", verify_loop, verify_batched),
+        ):
+            cases.append((f"{n} faces, {what}, batched", batched, len(found)))
+            cases.append((f"{n} faces, {what}, batch=1 loop", loop, len(found)))
     samples: dict[str, list[float]] = {key: [] for key, _, _ in cases}
     for it in range(-warmup, iterations):
         for key, run, _ in cases if it % 2 == 0 else cases[::-1]:
@@ -351,6 +406,20 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         payload["classify"] = classify
+
+    if "windows" in sweeps:
+        windows = windows_sweep(iterations, args.warmup)
+        print(
+            "\nWindow looks per frame (YuNet n, 128x128 per track; verifier YuNet s, 128x128 per "
+            "candidate; 1 thread): one run per face vs one batched run"
+        )
+        print(
+            bl.table(
+                ["case", "faces", "batch=1 loop ms", "batched ms", "batched p95", "loop / batched"],
+                classify_rows(windows),
+            )
+        )
+        payload["windows"] = windows
 
     if "threads" in sweeps:
         servers = {n: ThreadServer(n) for n in THREADS}
