@@ -213,3 +213,18 @@ def test_parameters_reach_the_config_and_bad_values_are_refused() -> None:
     )
     with pytest.raises(ValueError, match="GPU index"):
         schema.pipeline_config({**values, "provider_device": "GPU"})
+
+
+def test_diagnostics_values() -> None:
+    ok, values = prov.diagnostics(ProviderRequest("auto"), {"a": "cpu", "b": "cpu"}, CPU_ONLY)
+    assert ok and values == {"execution_provider": "auto", "execution_provider_in_use": "cpu"}
+    ok, values = prov.diagnostics(
+        ProviderRequest("cuda", device="1"), {"a": "cuda", "b": "cpu"}, GPU_BUILD
+    )
+    assert not ok
+    assert values["execution_provider"] == "cuda (device 1)"
+    assert values["execution_provider_in_use"] == "cuda (a); cpu (b)"
+    assert values["execution_provider_fallback"].startswith("b not on cuda")
+    # auto on a GPU build that ended on the CPU: CUDA did not start, that is not as asked.
+    ok, _ = prov.diagnostics(ProviderRequest("auto"), {"a": "cpu"}, GPU_BUILD)
+    assert not ok

@@ -52,6 +52,7 @@ __all__ = [
     "ORT_NAMES",
     "ProviderRequest",
     "default_cache_dir",
+    "diagnostics",
     "open_session",
     "provider_in_use",
     "summarize",
@@ -300,3 +301,30 @@ def summarize(in_use: Mapping[str, str]) -> str:
     if len(groups) <= 1:
         return next(iter(groups), "none")
     return "; ".join(f"{p} ({', '.join(models)})" for p, models in groups.items())
+
+
+def diagnostics(
+    request: ProviderRequest,
+    in_use: Mapping[str, str],
+    available: Sequence[str] | None = None,
+) -> tuple[bool, dict[str, str]]:
+    """What a node's diagnostics show about providers: (as asked?, key / value pairs).
+
+    `in_use` is a ``providers_in_use()`` result. "As asked" means every model runs on the
+    requested provider (for ``auto``: on the first of its chain that this onnxruntime offers);
+    a node turns its status WARN when it is False, so a fallback is visible after start-up too,
+    not only in the start-up log.
+    """
+    wanted = request.chain(available)[0] if request.name == "auto" else request.first_choice
+    off = {model: p for model, p in in_use.items() if p != wanted}
+    values = {
+        "execution_provider": request.name
+        + (f" (device {request.device})" if request.device else "")
+        + (" fp16" if request.fp16 else ""),
+        "execution_provider_in_use": summarize(in_use),
+    }
+    if off:
+        values["execution_provider_fallback"] = (
+            f"{', '.join(off)} not on {wanted}: see the start-up WARNING"
+        )
+    return not off, values
