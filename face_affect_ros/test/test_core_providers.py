@@ -76,9 +76,8 @@ def test_provider_options() -> None:
         "face_affect_ros/onnxruntime/openvino"
     )
     assert ProviderRequest("cuda").options("cuda") == {}  # onnxruntime's default device
-    # OpenVINO's CPU device (its default) refuses FP16: fp16 applies to GPU / NPU only.
-    assert "precision" not in ProviderRequest("openvino", fp16=True).options("openvino")
-    assert "precision" not in ProviderRequest("openvino", "CPU", fp16=True).options("openvino")
+    assert "precision" not in ProviderRequest("openvino").options("openvino")
+    assert ProviderRequest("openvino").options("openvino", 2)["num_of_threads"] == 2
 
 
 @pytest.mark.parametrize(
@@ -92,6 +91,12 @@ def test_provider_options() -> None:
         {"name": "openvino", "device": "gpu"},
         {"name": "cpu", "device": "0"},
         {"name": "auto", "fp16": "yes"},
+        # fp16 where it would do nothing: refused, not silently ignored.
+        {"name": "auto", "fp16": True},
+        {"name": "cpu", "fp16": True},
+        {"name": "cuda", "fp16": True},
+        {"name": "openvino", "fp16": True},  # OpenVINO's CPU device (the default) refuses FP16
+        {"name": "openvino", "device": "CPU", "fp16": True},
         {"name": "auto", "cache_dir": None},
     ],
 )
@@ -167,7 +172,7 @@ def test_provider_fields_need_new_sessions() -> None:
     for change in (
         {"execution_provider": "cpu"},
         {"provider_device": "1"},
-        {"provider_fp16": True},
+        {"execution_provider": "tensorrt", "provider_fp16": True},
         {"provider_cache_dir": "/tmp/x"},
     ):
         new = dataclasses.replace(base, **change)

@@ -115,8 +115,9 @@ class ProviderRequest:
             "GPU", "GPU.1", "NPU", "AUTO:GPU,CPU"). Not allowed with ``cpu``.
         fp16: let TensorRT build half-precision engines (``trt_fp16_enable``) and OpenVINO
             run in FP16 (``precision``, only on its GPU / NPU devices: its CPU device refuses
-            it). Off by default: not measured on robot hardware, and half precision moves the
-            outputs away from the shipped models' fidelity numbers.
+            it). Refused with any other provider / device, where it would do nothing. Off by
+            default: not measured on robot hardware, and half precision moves the outputs away
+            from the shipped models' fidelity numbers.
         cache_dir: where TensorRT engines / timing caches and OpenVINO compiled models are
             stored so a restart does not rebuild them; "" = :func:`default_cache_dir`.
 
@@ -143,6 +144,15 @@ class ProviderRequest:
         if not isinstance(self.cache_dir, str):
             raise ValueError(f"provider_cache_dir must be a string, got {self.cache_dir!r}")
         device = self.device
+        # An option that would be accepted and then do nothing is refused instead.
+        if self.fp16 and not (
+            self.name == "tensorrt"
+            or (self.name == "openvino" and device.startswith(("GPU", "NPU")))
+        ):
+            raise ValueError(
+                "provider_fp16 applies to execution_provider tensorrt, and to openvino on a GPU "
+                f"or NPU provider_device; got {self.name!r} with device {device!r}"
+            )
         if not device:
             return
         if self.name == "cpu":

@@ -476,8 +476,9 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "provider_fp16",
         False,
-        "Half precision: TensorRT fp16 engines, OpenVINO FP16 (GPU / NPU). Not measured on "
-        "robot hardware; outputs differ from the CPU's.",
+        "Half precision: TensorRT fp16 engines, OpenVINO FP16 on a GPU / NPU provider_device "
+        "(refused elsewhere, where it would do nothing). Not measured on robot hardware; "
+        "outputs differ from the CPU's.",
         COMMON,
         read_only=True,
     ),
