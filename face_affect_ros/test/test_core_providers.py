@@ -77,6 +77,15 @@ def test_provider_options() -> None:
     )
     assert ProviderRequest("cuda").options("cuda") == {}  # onnxruntime's default device
     assert "precision" not in ProviderRequest("openvino").options("openvino")
+    # A classifier (only the batch dynamic): one TensorRT profile over 1..TRT_MAX_BATCH faces.
+    profiled = ProviderRequest("tensorrt").options("tensorrt", 1, ("images", (3, 32, 32)))
+    assert profiled["trt_profile_min_shapes"] == "images:1x3x32x32"
+    assert profiled["trt_profile_opt_shapes"] == f"images:{prov.TRT_OPT_BATCH}x3x32x32"
+    assert profiled["trt_profile_max_shapes"] == f"images:{prov.TRT_MAX_BATCH}x3x32x32"
+    assert (
+        "trt_profile_min_shapes"
+        not in dict(trt.providers(GPU_BUILD, 1, None))["TensorrtExecutionProvider"]
+    )
     assert ProviderRequest("openvino").options("openvino", 2)["num_of_threads"] == 2
 
 

@@ -92,6 +92,15 @@ FALLBACK: dict[str, tuple[str, ...]] = {
 
 #: OpenVINO device names (``device_type``): CPU, GPU, GPU.0, NPU, and the AUTO / HETERO / MULTI
 #: forms with a device list (e.g. ``AUTO:GPU,CPU``).
+#: TensorRT optimisation profile of the classifiers' batch (faces per run): 1 to this many, tuned
+#: for TRT_OPT_BATCH. 256 covers max_faces' upper bound (100) doubled by flip_tta; a larger batch
+#: would make TensorRT build another engine.
+TRT_MAX_BATCH = 256
+TRT_OPT_BATCH = 8
+
+#: (input name, (C, H, W)) of a model whose only dynamic input dimension is the batch.
+BatchInput = tuple[str, tuple[int, int, int]]
+
 _OPENVINO_DEVICE = re.compile(r"^(CPU|GPU|NPU|AUTO|HETERO|MULTI)(\.[0-9]+)?(:[A-Z0-9.,]+)?$")
 
 
@@ -178,8 +187,17 @@ class ProviderRequest:
         out = tuple(p for p in FALLBACK[self.name] if ORT_NAMES[p] in offered)
         return out if out and out[-1] == "cpu" else (*out, "cpu")
 
-    def options(self, provider: str, threads: int = 0) -> dict[str, Any]:
-        """Provider options (onnxruntime's) for `provider` (a short name) under this request."""
+    def options(
+        self, provider: str, threads: int = 0, batch_input: BatchInput | None = None
+    ) -> dict[str, Any]:
+        """Provider options (onnxruntime's) for `provider` (a short name) under this request.
+
+        `threads`: the session's intra-op threads (OpenVINO's own pool gets the same budget).
+        `batch_input`: (input name, (C, H, W)) of a model whose only dynamic dimension is the
+        batch; TensorRT then gets one optimisation profile for batches 1 to
+        :data:`TRT_MAX_BATCH`, so a frame with a new number of faces does not build a new
+        engine.
+        """
         cache = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
         if provider == "cuda":
             return {"device_id": int(self.device)} if self.device else {}
@@ -194,6 +212,11 @@ class ProviderRequest:
             }
             if self.device:
                 out["device_id"] = int(self.device)
+            if batch_input is not None:
+                name, chw = batch_input
+                dims = "x".join(str(int(d)) for d in chw)
+                for key, n in (("min", 1), ("opt", TRT_OPT_BATCH), ("max", TRT_MAX_BATCH)):
+                    out[f"trt_profile_{key}_shapes"] = f"{name}:{n}x{dims}"
             return out
         if provider == "openvino":
             out = {"cache_dir": str(cache / "openvino")}
@@ -210,14 +233,18 @@ class ProviderRequest:
         return {}
 
     def providers(
-        self, available: Sequence[str] | None = None, threads: int = 0
+        self,
+        available: Sequence[str] | None = None,
+        threads: int = 0,
+        batch_input: BatchInput | None = None,
     ) -> list[tuple[str, dict]]:
         """The ``providers`` argument of ``onnxruntime.InferenceSession`` for this request.
 
-        `threads` (> 0) is the session's intra-op thread count, given to providers that run
-        their own thread pool (OpenVINO's ``num_of_threads``).
+        `threads` and `batch_input` as for :meth:`options`.
         """
-        return [(ORT_NAMES[p], self.options(p, threads)) for p in self.chain(available)]
+        return [
+            (ORT_NAMES[p], self.options(p, threads, batch_input)) for p in self.chain(available)
+        ]
 
     @property
     def first_choice(self) -> str:
@@ -241,6 +268,7 @@ def open_session(
     options: ort.SessionOptions,
     request: ProviderRequest,
     available: Sequence[str] | None = None,
+    batch_input: BatchInput | None = None,
 ) -> ort.InferenceSession:
     """Open a session on the best provider of `request` that starts, warning when it is not it.
 
@@ -261,7 +289,7 @@ def open_session(
         session = ort.InferenceSession(
             os.fspath(model_path),
             sess_options=options,
-            providers=request.providers(offered, options.intra_op_num_threads),
+            providers=request.providers(offered, options.intra_op_num_threads, batch_input),
         )
     except Exception as exc:  # onnxruntime raises private exception types
         if chain == ("cpu",):
