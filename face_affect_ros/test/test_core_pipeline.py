@@ -214,7 +214,12 @@ def test_missing_model_raises_model_error(tmp_path) -> None:
         ({"border_mode": "wrap"}, "border_mode"),
         ({"flip_tta": 1}, "flip_tta must be a bool"),
         ({"intra_op_threads": -1}, "intra_op_threads"),
-        ({"providers": ()}, "providers"),
+        ({"execution_provider": "gpu"}, "execution_provider must be one of"),
+        ({"execution_provider": "CUDAExecutionProvider"}, "execution_provider must be one of"),
+        ({"execution_provider": "cuda", "provider_device": "cuda:0"}, "GPU index"),
+        ({"execution_provider": "openvino", "provider_device": "gpu"}, "OpenVINO device"),
+        ({"execution_provider": "cpu", "provider_device": "0"}, "provider_device must be empty"),
+        ({"provider_fp16": 1}, "provider_fp16 must be a bool"),
         ({"detector_model": ""}, "detector_model"),
     ],
 )

@@ -559,3 +559,32 @@ def test_default_node_runs_the_perception_loop_over_time(client) -> None:
         ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
         assert code == 0, err[-2000:]
         assert "Traceback" not in err, err[-2000:]
+
+
+def test_unavailable_execution_provider_falls_back_to_cpu_and_diagnostics_warn(client) -> None:
+    # CUDA cannot be installed here: the node must still run, on the CPU, and say so.
+    proc = start_node(
+        "detector_node",
+        "-r",
+        "__ns:=/nocuda",
+        "-p",
+        f"diagnostics_period:={DIAG_PERIOD}",
+        "-p",
+        "execution_provider:=cuda",
+        "-p",
+        "no_input_warn_s:=0.0",
+    )
+    name = "/nocuda/detector_node"
+    diag = Diagnostics(client)
+    try:
+        assert lifecycle_state(client, name, timeout=30) == "active"
+        status = diag.wait(name, lambda s: s.level == DiagnosticStatus.WARN)
+        assert status is not None, "no WARN for models not on the requested provider"
+        assert "execution_provider cuda" in status.message, status
+        values = diag.values(name)
+        assert values["execution_provider"] == "cuda"
+        assert values["execution_provider_in_use"] == "cpu"
+    finally:
+        ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+    assert "execution provider: cpu" in err, err[-2000:]

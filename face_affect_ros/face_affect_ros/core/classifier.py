@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from face_affect_ros.core.manifest import INTERPOLATIONS as _INTERPOLATIONS
-from face_affect_ros.core.manifest import ModelError, ModelManifest, load_model
+from face_affect_ros.core.manifest import ModelError, ModelManifest, Providers, load_model
+from face_affect_ros.core.providers import provider_in_use
 
 Crops = Sequence[np.ndarray] | np.ndarray
 
@@ -40,7 +41,7 @@ class _Model:
         path: str | os.PathLike[str],
         task: str,
         intra_op_threads: int,
-        providers: Sequence[str] | None,
+        providers: Providers,
         verify_sha256: bool,
         antialias: bool,
     ) -> None:
@@ -201,7 +202,8 @@ class AffectClassifier:
             without this step and 0.93-0.94 with it, the cameraman's p(man) 0.81-0.87 vs
             0.88-0.90 (bench/margin_sweep.py, measurement 5). Crops up to twice the input size
             are resized exactly as upstream.
-        providers: onnxruntime execution providers (default CPU).
+        providers: a core.providers.ProviderRequest (fallback chain, warning) or onnxruntime
+            provider names; default CPU.
         verify_sha256: check each ONNX file's hash against its manifest.
 
     Not thread-safe: the input buffers are reused between calls.
@@ -213,7 +215,7 @@ class AffectClassifier:
         gender_manifest: str | os.PathLike[str],
         intra_op_threads: int = 1,
         flip_tta: bool = False,
-        providers: Sequence[str] | None = None,
+        providers: Providers = None,
         verify_sha256: bool = True,
         antialias: bool = True,
         age_manifest: str | os.PathLike[str] | None = None,
@@ -245,6 +247,11 @@ class AffectClassifier:
         if model is None:
             raise KeyError(f"no {task!r} model loaded")
         return ModelInput(model.size, model.color, model.crop, model.interpolation)
+
+    def providers_in_use(self) -> dict[str, str]:
+        """{model name: execution provider that runs it}, for diagnostics."""
+        models = (self._emotion, self._gender, self._age)
+        return {m.manifest.name: provider_in_use(m.session) for m in models if m is not None}
 
     @property
     def has_age(self) -> bool:

@@ -27,6 +27,7 @@ from face_affect_ros.core.detector import (
 from face_affect_ros.core.labels import DEFAULT_GENDER_MIN_CONFIDENCE, LABEL_SETS
 from face_affect_ros.core.manifest import parse_manifest
 from face_affect_ros.core.paths import model_manifest_path
+from face_affect_ros.core.providers import ProviderRequest
 from face_affect_ros.core.verify import DEFAULT_VERIFY_MODEL, DEFAULT_VERIFY_THRESHOLD
 
 __all__ = [
@@ -39,8 +40,10 @@ __all__ = [
     "DETECTOR",
     "DETECTOR_SESSION_FIELDS",
     "MARGIN_RANGE",
+    "SESSION_FIELDS",
     "PipelineConfig",
     "changed_fields",
+    "session_kwargs",
     "stages_to_rebuild",
 ]
 
@@ -146,7 +149,17 @@ class PipelineConfig:
     verify_model: str = DEFAULT_VERIFY_MODEL
     verify_threshold: float = DEFAULT_VERIFY_THRESHOLD
     intra_op_threads: int = 1
-    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    #: onnxruntime execution provider of every model: one of
+    #: :data:`~face_affect_ros.core.providers.EXECUTION_PROVIDERS`, with the fallback chain of
+    #: :data:`~face_affect_ros.core.providers.FALLBACK` ("auto": CUDA if installed, else CPU).
+    execution_provider: str = "auto"
+    #: Device of the provider ("" = its default; a GPU index for cuda / tensorrt, an OpenVINO
+    #: device name such as "GPU" for openvino).
+    provider_device: str = ""
+    #: Half precision on TensorRT (fp16 engines) and OpenVINO (FP16), off by default.
+    provider_fp16: bool = False
+    #: TensorRT engine / OpenVINO model cache directory ("" = ~/.cache/face_affect_ros/onnxruntime).
+    provider_cache_dir: str = ""
     verify_sha256: bool = True
 
     def __post_init__(self) -> None:
@@ -170,7 +183,7 @@ class PipelineConfig:
             if not _is_number(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         # Tuples from ROS parameters arrive as lists; store tuples so the config stays hashable.
-        for name in ("detector_input_size", "emotion_margin", "gender_margin", "providers"):
+        for name in ("detector_input_size", "emotion_margin", "gender_margin"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
@@ -220,8 +233,21 @@ class PipelineConfig:
                 f"intra_op_threads must be an int in [0, 64] (0 = onnxruntime "
                 f"default), got {self.intra_op_threads!r}"
             )
-        if not self.providers or not all(isinstance(p, str) and p for p in self.providers):
-            raise ValueError(f"providers must be non-empty provider names, got {self.providers!r}")
+        # Validates the provider name, device, fp16 and cache directory (ValueError).
+        self.providers  # noqa: B018
+
+    @property
+    def providers(self) -> ProviderRequest:
+        """The execution provider request every model of this configuration is opened with.
+
+        What the model classes take as ``providers`` (:func:`session_kwargs` passes it).
+        """
+        return ProviderRequest(
+            self.execution_provider,
+            self.provider_device,
+            self.provider_fp16,
+            self.provider_cache_dir,
+        )
 
     def resolved_gender_min_confidence(self) -> float:
         """The gender abstention threshold in force (set, else the model's, else the default).
@@ -252,24 +278,49 @@ class PipelineConfig:
         return os.path.join(self.models_dir, model if model.endswith(".json") else model + ".json")
 
 
+#: Fields every onnxruntime session is opened with (:func:`session_kwargs`): a change of any of
+#: them means new sessions for every model.
+SESSION_FIELDS: frozenset[str] = frozenset(
+    {
+        "intra_op_threads",
+        "execution_provider",
+        "provider_device",
+        "provider_fp16",
+        "provider_cache_dir",
+        "verify_sha256",
+    }
+)
+
+
+def session_kwargs(config: PipelineConfig) -> dict[str, object]:
+    """The session arguments every model class takes, from `config`.
+
+    ``FaceDetector(path, ..., **session_kwargs(config))`` and the same for AffectClassifier,
+    WindowDetector and FaceVerifier: the threads, the execution provider request (with its
+    fallback chain) and the sha256 check, written once.
+    """
+    return {
+        "intra_op_threads": config.intra_op_threads,
+        "providers": config.providers,
+        "verify_sha256": config.verify_sha256,
+    }
+
+
 #: Fields the detector stage's session and per-shape buffers are built from; a change of any of
 #: them means a new FaceDetector (new session, model file hashed again, plans rebuilt).
-DETECTOR_SESSION_FIELDS: frozenset[str] = frozenset(
+DETECTOR_SESSION_FIELDS: frozenset[str] = SESSION_FIELDS | frozenset(
     {
         "models_dir",
         "detector_model",
         "verify_model",
         "verify_faces",
         "detector_input_size",
-        "intra_op_threads",
-        "providers",
-        "verify_sha256",
     }
 )
 
 #: Fields the classifier stage's sessions (emotion, gender, optional age) and their resize
 #: buffers are built from.
-CLASSIFIER_SESSION_FIELDS: frozenset[str] = frozenset(
+CLASSIFIER_SESSION_FIELDS: frozenset[str] = SESSION_FIELDS | frozenset(
     {
         "models_dir",
         "emotion_model",
@@ -277,9 +328,6 @@ CLASSIFIER_SESSION_FIELDS: frozenset[str] = frozenset(
         "age_model",
         "age",
         "antialias",
-        "intra_op_threads",
-        "providers",
-        "verify_sha256",
     }
 )
 

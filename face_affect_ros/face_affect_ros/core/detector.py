@@ -40,7 +40,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from face_affect_ros.core.manifest import ModelError, load_model
+from face_affect_ros.core.manifest import ModelError, Providers, load_model
+from face_affect_ros.core.providers import provider_in_use
 
 #: Landmark order produced by YuNet (the subject's right eye is on the image's left).
 LANDMARK_NAMES = ("right_eye", "left_eye", "nose_tip", "right_mouth_corner", "left_mouth_corner")
@@ -166,7 +167,8 @@ class FaceDetector:
         min_face_size: drop boxes whose shorter side is below this many original pixels.
         max_faces: keep at most this many faces (highest scores first).
         intra_op_threads: onnxruntime intra-op threads.
-        providers: onnxruntime execution providers (default CPU).
+        providers: a core.providers.ProviderRequest (fallback chain, warning) or onnxruntime
+            provider names; default CPU.
         verify_sha256: check the ONNX file's hash against the manifest.
     """
 
@@ -179,7 +181,7 @@ class FaceDetector:
         min_face_size: float = 0.0,
         max_faces: int = DEFAULT_MAX_FACES,
         intra_op_threads: int = 1,
-        providers: Sequence[str] | None = None,
+        providers: Providers = None,
         verify_sha256: bool = True,
     ) -> None:
         validate_detector_params(
@@ -222,6 +224,15 @@ class FaceDetector:
         self._in_scale = self.manifest.input.scale
         self._in_offset = self.manifest.input.offset
         self._plans: OrderedDict[tuple[int, ...], _Plan] = OrderedDict()
+
+    @property
+    def session(self):
+        """The onnxruntime session (e.g. for the provider it runs on: core.providers)."""
+        return self._session
+
+    def providers_in_use(self) -> dict[str, str]:
+        """{model name: execution provider that runs it} (core.providers.provider_in_use)."""
+        return {self.manifest.name: provider_in_use(self._session)}
 
     # ------------------------------------------------------------------ preprocessing
     def _plan(self, shape: tuple[int, ...]) -> _Plan:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from face_affect_ros.core.config import PipelineConfig
+from face_affect_ros.core.config import PipelineConfig, session_kwargs
 from face_affect_ros.core.detector import Detection, FaceDetector, check_image
 from face_affect_ros.core.loop_config import EPS, LoopCounters, TemporalConfig
 from face_affect_ros.core.motion import ChangeMap, face_template, follow_template
@@ -189,18 +189,14 @@ class LocalisationLoop:
             nms_threshold=config.nms_threshold,
             min_face_size=config.min_face_size,
             max_faces=config.max_faces,
-            intra_op_threads=config.intra_op_threads,
-            providers=config.providers,
-            verify_sha256=config.verify_sha256,
+            **session_kwargs(config),
         )
         self._window = WindowDetector(
             manifest,
             face_px=temporal.track_face_px,
             window_scale=temporal.track_window_scale,
             score_threshold=temporal.track_threshold,
-            intra_op_threads=config.intra_op_threads,
-            providers=config.providers,
-            verify_sha256=config.verify_sha256,
+            **session_kwargs(config),
         )
 
     # ------------------------------------------------------------------ public
@@ -234,6 +230,12 @@ class LocalisationLoop:
         blank = np.zeros((h, w, 3), np.uint8)
         self._scan.detect(blank)
         self._window.find(blank, (w / 2, h / 2), 48.0, 1.0)
+
+    def providers_in_use(self) -> dict[str, str]:
+        """{model (role): execution provider that runs it} of the scan and window detectors."""
+        out = {f"{k} (scan)": v for k, v in self._scan.providers_in_use().items()}
+        out.update({f"{k} (window)": v for k, v in self._window.providers_in_use().items()})
+        return out
 
     @property
     def track_count(self) -> int:
@@ -368,21 +370,31 @@ class LocalisationLoop:
             track.template = face_template(image, det.box)
 
     def _refind(self, image: np.ndarray, stamp: float) -> None:
+        pending: list[tuple[_Track, tuple[float, float, float, float]]] = []
         for track in self._tracks:
             track.seen_now = False
             track.looked_now = False
             predicted = track.predicted_box(stamp)
-            if self._follow(image, track, predicted):
-                continue
-            self.counters.window_looks += 1
-            best = self._look(image, predicted, 1.0)
-            if best is None:
-                # Missed (a fast move, a zoom): one more look at twice the window's side, same
-                # input size, before the track counts as unseen in this frame.
-                self.counters.window_looks += 1
-                best = self._look(image, predicted, 2.0, min_iou=0.0)
-            if best is not None:
-                self._looked(image, track, best, stamp)
+            if not self._follow(image, track, predicted):
+                pending.append((track, predicted))
+        # Every track not followed gets a window look, all windows in one detector run; a missed
+        # one (a fast move, a zoom) one more look at twice the window's side, same input size,
+        # before it counts as unseen in this frame. Same detections as one look per track.
+        for widen, min_iou in ((1.0, _CONTINUE_IOU), (2.0, 0.0)):
+            if not pending:
+                break
+            self.counters.window_looks += len(pending)
+            found = self._window.find_many(
+                image, [(box_centre(p), p[2], widen) for _, p in pending]
+            )
+            missed = []
+            for (track, predicted), dets in zip(pending, found, strict=True):
+                best = self._best(dets, predicted, widen, min_iou)
+                if best is None:
+                    missed.append((track, predicted))
+                else:
+                    self._looked(image, track, best, stamp)
+            pending = missed
         # Two tracks that converged on one face: keep the older (lower id, earlier born).
         kept: list[_Track] = []
         for track in self._tracks:
@@ -394,17 +406,17 @@ class LocalisationLoop:
             kept.append(track)
         self._tracks = kept
 
-    def _look(
-        self,
-        image: np.ndarray,
+    @staticmethod
+    def _best(
+        found: Sequence[Detection],
         predicted: Sequence[float],
         widen: float,
-        min_iou: float = _CONTINUE_IOU,
+        min_iou: float,
     ) -> Detection | None:
         """The window's face that best continues `predicted` (IoU, then nearest centre)."""
         cx, cy = box_centre(predicted)
         best, best_key = None, None
-        for det in self._window.find(image, (cx, cy), predicted[2], widen):
+        for det in found:
             iou = box_iou(det.box, predicted)
             dx, dy = box_centre(det.box)
             dist = math.hypot(dx - cx, dy - cy) / max(predicted[2], 1.0)

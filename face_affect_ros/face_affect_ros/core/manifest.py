@@ -21,6 +21,8 @@ from typing import Any
 import cv2
 import onnxruntime as ort
 
+from face_affect_ros.core.providers import BatchInput, ProviderRequest, open_session
+
 #: Tasks a manifest may declare.
 TASKS = ("emotion", "gender", "age", "face_detection")
 
@@ -300,23 +302,35 @@ def verify_session(manifest: ModelManifest, session: ort.InferenceSession) -> No
                 )
 
 
+#: What the model classes take as ``providers``: a :class:`ProviderRequest` (the
+#: ``execution_provider`` parameter, with its fallback chain and warning), or onnxruntime
+#: provider names / (name, options) pairs used as given; None = the CPU.
+Providers = ProviderRequest | Sequence[str | tuple[str, dict]] | None
+
+
 def create_session(
     model_path: str | os.PathLike[str],
     intra_op_threads: int = 1,
-    providers: Sequence[str] | None = None,
+    providers: Providers = None,
+    batch_input: BatchInput | None = None,
 ) -> ort.InferenceSession:
     """Open an onnxruntime session configured for a small shared robot CPU.
 
     One intra-op thread by default: the models are tiny (a few MFLOP), so thread hand-off costs
     more than it saves, and the robot's other nodes need the remaining cores. Inter-op is 1 and
     execution sequential because the graphs are chains. Full graph optimisation is done once
-    at load.
+    at load. A :class:`ProviderRequest` opens the session on the first provider of its fallback
+    chain that starts, with a WARNING when that is not the one asked for
+    (:func:`face_affect_ros.core.providers.open_session`); `batch_input` (a model with only a
+    dynamic batch, from its manifest) gives TensorRT an optimisation profile over the batch.
 
     Raises:
         ModelError: onnxruntime cannot load the file (the message names it).
     """
     options = session_options(intra_op_threads)
     try:
+        if isinstance(providers, ProviderRequest):
+            return open_session(model_path, options, providers, batch_input=batch_input)
         return ort.InferenceSession(
             os.fspath(model_path),
             sess_options=options,
@@ -369,7 +383,7 @@ def _check_file(manifest: ModelManifest, verify_sha256: bool) -> None:
 def load_model(
     manifest_path: str | os.PathLike[str],
     intra_op_threads: int = 1,
-    providers: Sequence[str] | None = None,
+    providers: Providers = None,
     verify_sha256: bool = True,
 ) -> tuple[ModelManifest, ort.InferenceSession]:
     """Parse and verify a manifest and open its model's session, creating the session once.
@@ -382,7 +396,11 @@ def load_model(
     """
     manifest = parse_manifest(manifest_path)
     _check_file(manifest, verify_sha256)
-    session = create_session(manifest.model_path, intra_op_threads, providers)
+    shape = manifest.input.shape
+    batch_input = None
+    if len(shape) == 4 and isinstance(shape[0], str) and all(isinstance(d, int) for d in shape[1:]):
+        batch_input = (manifest.input.name, (shape[1], shape[2], shape[3]))
+    session = create_session(manifest.model_path, intra_op_threads, providers, batch_input)
     verify_session(manifest, session)
     return manifest, session
 

@@ -124,6 +124,17 @@ class FaceAffectPipeline:
         """(detector, emotion, gender) model names from their manifests."""
         return (self.detector_stage.model_name, *self.classifier_stage.model_names)
 
+    def providers_in_use(self) -> dict[str, str]:
+        """{model name: execution provider that runs it} of every model of both stages.
+
+        For the nodes' diagnostics and start-up log: ``core.providers.summarize`` makes one
+        line of it ("cpu", or "cuda (...); cpu (...)" when models differ).
+        """
+        return {
+            **self.detector_stage.providers_in_use(),
+            **self.classifier_stage.providers_in_use(),
+        }
+
     def reconfigure(self, config: PipelineConfig) -> frozenset[str]:
         """Switch to `config`: in place where possible, new sessions only where needed.
 

@@ -30,6 +30,7 @@ from face_affect_ros.core.config import (
     DETECTOR_SESSION_FIELDS,
     PipelineConfig,
     changed_fields,
+    session_kwargs,
 )
 from face_affect_ros.core.detector import Detection, FaceDetector, check_image
 from face_affect_ros.core.evidence import age_summary
@@ -121,9 +122,7 @@ class DetectorStage:
         return FaceVerifier(
             config.manifest_path(config.verify_model),
             threshold=config.verify_threshold,
-            intra_op_threads=config.intra_op_threads,
-            providers=config.providers,
-            verify_sha256=config.verify_sha256,
+            **session_kwargs(config),
         )
 
     @staticmethod
@@ -135,15 +134,23 @@ class DetectorStage:
             nms_threshold=config.nms_threshold,
             min_face_size=config.min_face_size,
             max_faces=config.max_faces,
-            intra_op_threads=config.intra_op_threads,
-            providers=config.providers,
-            verify_sha256=config.verify_sha256,
+            **session_kwargs(config),
         )
 
     @property
     def model_name(self) -> str:
         """The detector manifest's name."""
         return self.detector.manifest.name
+
+    def providers_in_use(self) -> dict[str, str]:
+        """{model name: execution provider that runs it} of the detector and the verifier.
+
+        For diagnostics (``core.providers.summarize`` makes one line of it).
+        """
+        out = self.detector.providers_in_use()
+        if self.verifier is not None:
+            out.update(self.verifier.providers_in_use())
+        return out
 
     def apply(self, config: PipelineConfig) -> None:
         """Switch to `config` in place (thresholds, min size, max faces).
@@ -211,12 +218,10 @@ class ClassifierStage:
         return AffectClassifier(
             config.manifest_path(config.emotion_model),
             config.manifest_path(config.gender_model),
-            intra_op_threads=config.intra_op_threads,
             flip_tta=config.flip_tta,
-            providers=config.providers,
-            verify_sha256=config.verify_sha256,
             antialias=config.antialias,
             age_manifest=config.manifest_path(config.age_model) if config.age else None,
+            **session_kwargs(config),
         )
 
     def _configure(self, config: PipelineConfig) -> None:
@@ -262,6 +267,10 @@ class ClassifierStage:
         """(emotion, gender) manifest names."""
         emotion, gender = self.classifier.manifests
         return emotion.name, gender.name
+
+    def providers_in_use(self) -> dict[str, str]:
+        """{model name: execution provider that runs it} of emotion, gender (and age)."""
+        return self.classifier.providers_in_use()
 
     def apply(self, config: PipelineConfig) -> None:
         """Switch to `config` in place; face tracks (and their ids) continue.

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from face_affect_ros.core.detector import Detection
+from face_affect_ros.core.manifest import Providers
 from face_affect_ros.core.tracking import box_iou
 from face_affect_ros.core.window import WindowDetector, box_centre
 
@@ -54,7 +55,7 @@ class FaceVerifier:
         threshold: float = DEFAULT_VERIFY_THRESHOLD,
         face_px: float = DEFAULT_VERIFY_FACE_PX,
         intra_op_threads: int = 1,
-        providers: Sequence[str] | None = None,
+        providers: Providers = None,
         verify_sha256: bool = True,
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
@@ -73,14 +74,22 @@ class FaceVerifier:
         self.checked = 0
         self.refused = 0
 
+    def providers_in_use(self) -> dict[str, str]:
+        """{model name: execution provider that runs it}."""
+        return self._window.providers_in_use()
+
     def score(self, image: np.ndarray, detection: Detection) -> float:
         """Score of the second look at `detection` (0 when it finds no face on the spot)."""
-        best = 0.0
         box = detection.box
-        for found in self._window.find(image, box_centre(box), box[2]):
-            if box_iou(found.box, box) >= VERIFY_IOU:
-                best = max(best, found.score)
-        return best
+        return _best_score(self._window.find(image, box_centre(box), box[2]), box)
+
+    def scores(self, image: np.ndarray, detections: Sequence[Detection]) -> list[float]:
+        """:meth:`score` of each detection, all second looks through the model in one run."""
+        windows = [(box_centre(d.box), d.box[2], 1.0) for d in detections]
+        return [
+            _best_score(found, d.box)
+            for found, d in zip(self._window.find_many(image, windows), detections, strict=True)
+        ]
 
     def accept(self, image: np.ndarray, detection: Detection) -> bool:
         """True if the candidate is a face; counts the decision in `checked` / `refused`."""
@@ -89,6 +98,30 @@ class FaceVerifier:
         self.refused += 0 if ok else 1
         return ok
 
+    def accept_many(self, image: np.ndarray, detections: Sequence[Detection]) -> list[bool]:
+        """:meth:`accept` for several candidates of one frame, their looks in one batched run.
+
+        The same decisions and counts as calling :meth:`accept` for each (the batched window
+        outputs are bit-identical, test_core_window.py).
+        """
+        decisions = [s >= self.threshold for s in self.scores(image, detections)]
+        self.checked += len(decisions)
+        self.refused += decisions.count(False)
+        return decisions
+
     def filter(self, image: np.ndarray, detections: Sequence[Detection]) -> list[Detection]:
         """The detections the verifier accepts, in their order (per-frame mode)."""
-        return [d for d in detections if self.accept(image, d)]
+        detections = list(detections)
+        if len(detections) <= 1:
+            return [d for d in detections if self.accept(image, d)]
+        keep = self.accept_many(image, detections)
+        return [d for d, ok in zip(detections, keep, strict=True) if ok]
+
+
+def _best_score(found: Sequence[Detection], box: Sequence[float]) -> float:
+    """Highest score of the faces `found` that overlap `box` enough (0 if none)."""
+    best = 0.0
+    for face in found:
+        if box_iou(face.box, box) >= VERIFY_IOU:
+            best = max(best, face.score)
+    return best

@@ -24,7 +24,9 @@ from face_affect_msgs.msg import FaceDetectionArray
 from face_affect_ros.core.affect import AffectLoop
 from face_affect_ros.core.frames import StampCache
 from face_affect_ros.core.loop_config import loop_stamp
+from face_affect_ros.core.providers import summarize
 from face_affect_ros.core.stages import ClassifierStage
+from face_affect_ros.nodes.diagnostics import provider_values
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
 from face_affect_ros.nodes.messages import stamp_ns, tracked_faces_from_msg
 from face_affect_ros.nodes.publishers import RESULT_QOS, ResultPublishers, configure_saliency
@@ -61,7 +63,10 @@ class ClassifierRole:
         if self.affect is not None:
             self.affect.warm_up()
         emo, gen = self.stage.model_names
-        self.node.get_logger().info(f"models loaded: emotion={emo} gender={gen}")
+        self.node.get_logger().info(
+            f"models loaded: emotion={emo} gender={gen}; execution provider: "
+            + summarize(self.stage.providers_in_use())
+        )
         self.outputs = ResultPublishers(self.node, affect=True, detections=False, debug=True)
         configure_saliency(self.node, self.outputs)
 
@@ -130,6 +135,8 @@ class ClassifierRole:
         """Models loaded, label set, and the frame cache's fill and evictions."""
         stage = self.stage
         values = {"models_loaded": ", ".join(stage.model_names) if stage is not None else "none"}
+        if stage is not None:
+            values.update(provider_values(stage.config.providers, stage.providers_in_use()))
         values["label_set"] = self.node.params["label_set"]
         affect = self.affect
         if affect is not None:

@@ -22,7 +22,9 @@ from sensor_msgs.msg import Image
 
 from face_affect_ros.core.localise import LocalisationLoop
 from face_affect_ros.core.loop_config import loop_stamp
+from face_affect_ros.core.providers import summarize
 from face_affect_ros.core.stages import DetectorStage
+from face_affect_ros.nodes.diagnostics import provider_values
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
 from face_affect_ros.nodes.publishers import ResultPublishers
 from face_affect_ros.nodes.worker import Worker
@@ -57,7 +59,10 @@ class DetectorRole:
         self.loop = self._make_loop(self.stage, params)
         if self.loop is not None:
             self.loop.warm_up()
-        self.node.get_logger().info(f"models loaded: detector={self.stage.model_name}")
+        self.node.get_logger().info(
+            f"models loaded: detector={self.stage.model_name}; execution provider: "
+            + summarize(self._providers_in_use())
+        )
         self.outputs = ResultPublishers(self.node, affect=False, detections=True, debug=False)
 
     def activate(self) -> None:
@@ -121,10 +126,19 @@ class DetectorRole:
 
         self.worker.call_soon(change)
 
+    def _providers_in_use(self) -> dict[str, str]:
+        stage, loop = self.stage, self.loop
+        out = stage.providers_in_use() if stage is not None else {}
+        if loop is not None:
+            out.update(loop.providers_in_use())
+        return out
+
     def diagnostic_values(self) -> dict[str, str]:
         """The model loaded and, with tracking on, what the localisation half is doing."""
         stage, loop = self.stage, self.loop
         values = {"models_loaded": stage.model_name if stage is not None else "none"}
+        if stage is not None:
+            values.update(provider_values(stage.config.providers, self._providers_in_use()))
         if loop is not None:
             c = loop.counters
             values.update(

@@ -15,10 +15,13 @@ import statistics
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+from face_affect_ros.core import providers
+from face_affect_ros.core.providers import ProviderRequest
 
 #: Seconds of latency samples behind the reported median and maximum.
 LATENCY_WINDOW_S = 5.0
@@ -105,11 +108,15 @@ class DiagnosticsReporter:
             values["latency_max_ms"] = f"{max(lat) * 1000:.2f}"
         values.update({k: str(v) for k, v in sorted(counters.items())})
         values.update(self._values())
+        # A role's own reason to warn (e.g. a model not on the requested execution provider).
+        role_warning = values.pop("warning", "")
         level, message = DiagnosticStatus.OK, "ok" if self.active else "inactive"
         if self.active:
             if self._active_since is None:
                 self._active_since = now
             level, message = self._active_level(now, counters, before, median_ms, lat)
+            if level == DiagnosticStatus.OK and role_warning:
+                level, message = DiagnosticStatus.WARN, role_warning
         else:
             self._active_since = None
         if node.configure_error:
@@ -151,3 +158,18 @@ class DiagnosticsReporter:
         msg = DiagnosticArray(status=[self.status()])
         msg.header.stamp = self._node.get_clock().now().to_msg()
         self._pub.publish(msg)
+
+
+def provider_values(request: ProviderRequest, in_use: Mapping[str, str]) -> dict[str, str]:
+    """Diagnostics key / values of the execution providers, with a ``warning`` on a fallback.
+
+    Why a warning and not only the start-up log line: a robot whose models silently fell back
+    from the GPU to the CPU is late on every frame; the operator's monitor should show it.
+    """
+    ok, values = providers.diagnostics(request, in_use)
+    if not ok:
+        values["warning"] = (
+            f"not every model runs on execution_provider {request.name}: "
+            f"{providers.summarize(in_use)}"
+        )
+    return values

@@ -22,7 +22,9 @@ from typing import Any
 from face_affect_ros.core.config import DETECTOR
 from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.pipeline import FaceAffectPipeline
+from face_affect_ros.core.providers import summarize
 from face_affect_ros.core.temporal import PerceptionLoop
+from face_affect_ros.nodes.diagnostics import provider_values
 from face_affect_ros.nodes.frame_taker import TakenCamera
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
 from face_affect_ros.nodes.publishers import ResultPublishers, configure_saliency
@@ -63,7 +65,10 @@ class FaceAffectRole:
         )
         self.loop.warm_up()
         det, emo, gen = self.pipeline.model_names
-        self.node.get_logger().info(f"models loaded: detector={det} emotion={emo} gender={gen}")
+        self.node.get_logger().info(
+            f"models loaded: detector={det} emotion={emo} gender={gen}; execution provider: "
+            + summarize(self._providers_in_use())
+        )
         self.outputs = ResultPublishers(self.node, affect=True, detections=True, debug=True)
         configure_saliency(self.node, self.outputs)
 
@@ -120,15 +125,24 @@ class FaceAffectRole:
 
         self.worker.call_soon(change)
 
+    def _providers_in_use(self) -> dict[str, str]:
+        pipeline, loop = self.pipeline, self.loop
+        out = pipeline.providers_in_use() if pipeline is not None else {}
+        if loop is not None and loop.localisation is not None:
+            out.update(loop.localisation.providers_in_use())
+        return out
+
     def diagnostic_values(self) -> dict[str, str]:
-        """Models loaded and the label set."""
+        """Models loaded, the label set and the execution providers in use."""
         pipeline = self.pipeline
         if pipeline is None:
             return {"models_loaded": "none"}
-        return {
+        values = {
             "models_loaded": ", ".join(pipeline.model_names),
             "label_set": self.node.params["label_set"],
         }
+        values.update(provider_values(pipeline.config.providers, self._providers_in_use()))
+        return values
 
     def _process(self, item: tuple[Any, float]) -> None:
         msg, received = item

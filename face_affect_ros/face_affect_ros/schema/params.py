@@ -24,6 +24,7 @@ from typing import Any
 
 from face_affect_ros.core import detector as _det
 from face_affect_ros.core import loop_config as _tmp
+from face_affect_ros.core import providers as _prov
 from face_affect_ros.core import verify as _ver
 from face_affect_ros.core.config import (
     DEFAULT_EMOTION_MARGIN,
@@ -460,6 +461,42 @@ SPECS: tuple[ParamSpec, ...] = (
         max=64,
     ),
     ParamSpec(
+        "execution_provider",
+        "auto",
+        "onnxruntime execution provider of every model, falling back along tensorrt > cuda > "
+        "cpu, openvino > cpu; auto = cuda if the installed onnxruntime has it, else cpu. A model "
+        "that does not run on what was asked is logged as a WARNING and shown in diagnostics. "
+        "Needs the matching onnxruntime wheel (README 'Execution providers').",
+        COMMON,
+        read_only=True,
+        choices=_prov.EXECUTION_PROVIDERS,
+    ),
+    ParamSpec(
+        "provider_device",
+        "",
+        "Device of the execution provider: empty = its default; a GPU index (0, 1) for cuda / "
+        "tensorrt / auto; an OpenVINO device (CPU, GPU, GPU.1, NPU, AUTO:GPU,CPU) for openvino.",
+        COMMON,
+        read_only=True,
+    ),
+    ParamSpec(
+        "provider_fp16",
+        False,
+        "Half precision: TensorRT fp16 engines, OpenVINO FP16 on a GPU / NPU provider_device "
+        "(refused elsewhere, where it would do nothing). Not measured on robot hardware; "
+        "outputs differ from the CPU's.",
+        COMMON,
+        read_only=True,
+    ),
+    ParamSpec(
+        "provider_cache_dir",
+        "",
+        "Where TensorRT engines and OpenVINO compiled models are kept between starts; empty = "
+        "~/.cache/face_affect_ros/onnxruntime.",
+        COMMON,
+        read_only=True,
+    ),
+    ParamSpec(
         "autostart",
         True,
         "Configure and activate the lifecycle node at start-up; false "
@@ -598,6 +635,10 @@ def pipeline_config(values: Mapping[str, Any]) -> PipelineConfig:
         "tracking",
         "verify_faces",
         "verify_threshold",
+        "execution_provider",
+        "provider_device",
+        "provider_fp16",
+        "provider_cache_dir",
     ):
         if name in values:
             kwargs[name] = values[name]
