@@ -87,6 +87,31 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"dir": tmp, "status": status, "stdout": out, "stderr": err}
 
 
+def test_every_frame_mode_gives_per_frame_results_without_ids(
+    processed: dict, tmp_path: Path
+) -> None:
+    status, _, err = run_cli(
+        "process",
+        SAMPLE_BAG,
+        "--out",
+        tmp_path / "out",
+        "--json",
+        tmp_path / "stills.jsonl",
+        "--every-frame",
+        "--no-progress",
+    )
+    assert status == 0, err
+    stills = frames_from_jsonl(tmp_path / "stills.jsonl")
+    loop = frames_from_jsonl(processed["dir"] / "out.jsonl")
+    assert len(stills) == SAMPLE_FRAMES
+    assert all(f["id"] == "" for faces in stills.values() for f in faces)
+    assert {f["id"] for faces in loop.values() for f in faces} == {"face_1", "face_2"}
+    # Per-frame mode abstains on gender where the loop has accumulated evidence.
+    genders = [f["gender"] for faces in stills.values() for f in faces]
+    assert "unknown" in genders
+    assert "unknown" not in [f["gender"] for faces in loop.values() for f in faces]
+
+
 def test_sample_bag_matches_stored_expectation(processed: dict) -> None:
     assert processed["status"] == 0, processed["stderr"]
     actual = frames_from_jsonl(processed["dir"] / "out.jsonl")
