@@ -32,9 +32,12 @@ SHIPPED = PKG / "config" / "face_affect.yaml"
 SHM_PROFILE = PKG / "config" / ros_env.LARGE_SHM_PROFILE
 #: Loading three ONNX models on a busy 2-core machine.
 START_TIMEOUT_S = 90.0
-# Kept as shipped: the nodes must come up and subscribe (autostart; tracking, which the changed
-# emotion_smoothing needs); free strings (model names) are not changed.
+# Kept as shipped: the nodes must come up and subscribe (autostart, tracking); free strings
+# (model names) are not changed.
 KEEP = {"autostart", "tracking"}
+# Changed to a value that is valid together with the other changed values: TensorRT (absent
+# here: the models fall back to the CPU) is where the changed provider_fp16 applies.
+CHOSEN = {"execution_provider": "tensorrt"}
 
 
 def _non_default(name: str, value):
@@ -46,6 +49,8 @@ def _non_default(name: str, value):
     spec = P.SPEC_BY_NAME[name]
     if name in KEEP:
         return None
+    if name in CHOSEN:
+        return CHOSEN[name]
     if isinstance(value, bool):
         return not value
     if spec.choices:
