@@ -82,7 +82,7 @@ MEAN_INTERPUPILLARY_MM = 63.0
 SOLVERS = ("iterative", "iterative_noguess", "epnp", "epnp_lm", "sqpnp")
 
 #: Solver used by default, chosen with bench/bench_head_pose.py (module docstring).
-DEFAULT_SOLVER = "iterative"
+DEFAULT_SOLVER = "epnp_lm"
 
 #: Poses whose RMS reprojection error exceeds this fraction of the eye distance in pixels are
 #: invalid: the 5 points do not fit any view of an average face (a mis-detection, a face cut by

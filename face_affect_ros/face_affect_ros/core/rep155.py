@@ -45,6 +45,8 @@ GAZE_IN_FACE = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 #: camera sees on the image's right) = +optical x, face z (up) = -optical y.
 FACE_TOWARDS_CAMERA = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]])
 
+_EYE3 = np.eye(3)
+
 
 @dataclass(frozen=True)
 class Transform:
@@ -103,7 +105,9 @@ def quaternion_from_matrix(rotation: np.ndarray) -> tuple[float, float, float, f
     m = np.asarray(rotation, dtype=np.float64)
     if m.shape != (3, 3) or not np.all(np.isfinite(m)):
         raise ValueError(f"rotation must be a finite 3x3 matrix, got shape {m.shape}")
-    if not np.allclose(m @ m.T, np.eye(3), atol=1e-6) or np.linalg.det(m) < 0.0:
+    (a, b, c), (d, e, f), (g, h, i) = m.tolist()
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    if float(np.abs(m @ m.T - _EYE3).max()) > 1e-6 or det < 0.0:
         raise ValueError("rotation is not a proper rotation matrix (orthonormal, det +1)")
     # Shepperd's method: divide by the largest of the four squared components.
     tr = m[0, 0] + m[1, 1] + m[2, 2]
