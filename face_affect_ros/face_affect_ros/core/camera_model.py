@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -158,17 +159,21 @@ class CameraModel:
         eye = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
         return CameraModel.from_camera_info(width, height, "plumb_bob", [], k, eye, p, frame_id)
 
-    @property
+    @cached_property
     def matrix(self) -> np.ndarray:
-        """The 3x3 intrinsic matrix used for geometry (pixels)."""
-        return np.array(
+        """The 3x3 intrinsic matrix used for geometry (pixels; read-only)."""
+        m = np.array(
             [[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]], dtype=np.float64
         )
+        m.flags.writeable = False
+        return m
 
-    @property
+    @cached_property
     def dist_coeffs(self) -> np.ndarray:
-        """Distortion coefficients as OpenCV takes them (empty array when none)."""
-        return np.asarray(self.distortion, dtype=np.float64)
+        """Distortion coefficients as OpenCV takes them (empty array when none; read-only)."""
+        d = np.asarray(self.distortion, dtype=np.float64)
+        d.flags.writeable = False
+        return d
 
     def fits(self, width: int, height: int) -> bool:
         """True when an image of `width` x `height` pixels is the one this model describes."""

@@ -95,9 +95,10 @@ class EngagementConfig:
 
 def _cone(p: np.ndarray, tan_half: float) -> float:
     """How close point p (in a frame looking along +z) is to that frame's axis, in [0, 1]."""
-    if p[2] <= 0.0:
+    x, y, z = p.tolist()
+    if z <= 0.0:
         return 0.0
-    return max(0.0, 1.0 - math.hypot(p[0], p[1]) / (tan_half * p[2]))
+    return max(0.0, 1.0 - math.hypot(x, y) / (tan_half * z))
 
 
 def visual_social_engagement(
@@ -118,7 +119,7 @@ def visual_social_engagement(
     r_b = np.eye(3) if robot_rotation is None else np.asarray(robot_rotation, dtype=np.float64)
     t_b = np.zeros(3) if robot_position is None else np.asarray(robot_position, dtype=np.float64)
     ab = t_b - t_a
-    d = float(np.linalg.norm(ab))
+    d = math.sqrt(float(ab @ ab))
     if d >= config.max_distance_m:
         return 0.0
     tan_half = math.tan(math.radians(config.field_of_view_deg) / 2.0)
@@ -136,6 +137,7 @@ class EngagementTracker:
         self.config = config
         self.level = EngagementLevel.UNKNOWN
         self._samples: deque[tuple[float, int]] = deque()
+        self._sum = 0
         self._last_stamp: float | None = None
 
     @property
@@ -143,12 +145,13 @@ class EngagementTracker:
         """Mean of the window's +-1 samples (NaN when there are none)."""
         if not self._samples:
             return math.nan
-        return sum(v for _, v in self._samples) / len(self._samples)
+        return self._sum / len(self._samples)
 
     def reset(self) -> None:
         """Back to UNKNOWN with no samples."""
         self.level = EngagementLevel.UNKNOWN
         self._samples.clear()
+        self._sum = 0
         self._last_stamp = None
 
     def update(self, stamp: float, score: float | None) -> EngagementLevel:
@@ -158,12 +161,14 @@ class EngagementTracker:
         self._last_stamp = stamp
         window = self.config.observation_window_s
         while self._samples and self._samples[0][0] <= stamp - window:
-            self._samples.popleft()
+            self._sum -= self._samples.popleft()[1]
         if score is None:
             if not self._samples:
                 self.level = EngagementLevel.UNKNOWN
             return self.level
-        self._samples.append((stamp, 1 if score > self.config.threshold else -1))
+        sample = 1 if score > self.config.threshold else -1
+        self._samples.append((stamp, sample))
+        self._sum += sample
         if stamp - self._samples[0][0] < window / 2.0:
             return self.level
         self.level = _next_level(self.level, self.mean)

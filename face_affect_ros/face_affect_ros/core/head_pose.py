@@ -197,21 +197,24 @@ class HeadPoseEstimator:
             return HeadPose.invalid(f"solvePnP ({self.solver}) found no pose")
         rot, t = fit
         cam_pts = self.reference_m @ rot.T + t
-        if not np.all(cam_pts[:, 2] > 0.0):
+        if cam_pts[:, 2].min() <= 0.0:
             return HeadPose.invalid("solvePnP placed the face behind the camera")
-        proj = camera.matrix @ cam_pts.T
-        proj = (proj[:2] / proj[2]).T
-        rms = float(np.sqrt(np.mean(np.sum((proj - undist) ** 2, axis=1))))
-        eye_px = float(np.linalg.norm(undist[1] - undist[0]))
-        d_lm = float(np.linalg.norm(t))
+        proj = cam_pts[:, :2] / cam_pts[:, 2:]
+        proj[:, 0] = proj[:, 0] * camera.fx + camera.cx
+        proj[:, 1] = proj[:, 1] * camera.fy + camera.cy
+        diff = proj - undist
+        rms = math.sqrt(float((diff * diff).sum()) / len(diff))
+        ex, ey = (undist[1] - undist[0]).tolist()
+        eye_px = math.hypot(ex, ey)
+        tx, ty, tz = t.tolist()
         common = {
-            "rotation": tuple(tuple(float(v) for v in row) for row in rot),
-            "distance_landmarks": d_lm,
+            "rotation": tuple(map(tuple, rot.tolist())),
+            "distance_landmarks": math.sqrt(tx * tx + ty * ty + tz * tz),
             "reprojection_px": rms,
         }
         if eye_px <= 0.0 or rms > self.max_reprojection * eye_px:
             return HeadPose(
-                position=tuple(float(v) for v in t),
+                position=(tx, ty, tz),
                 source=SOURCE_LANDMARKS,
                 valid=False,
                 reason=(
@@ -221,15 +224,13 @@ class HeadPoseEstimator:
                 **common,
             )
         if depth is None:
-            return HeadPose(
-                position=tuple(float(v) for v in t), source=SOURCE_LANDMARKS, valid=True, **common
-            )
+            return HeadPose(position=(tx, ty, tz), source=SOURCE_LANDMARKS, valid=True, **common)
         if box is None:
             raise ValueError("a depth image needs the face box to read depth in")
         z, note = depth_at_face(depth, box, camera)
         if z is None:
             return HeadPose(
-                position=tuple(float(v) for v in t),
+                position=(tx, ty, tz),
                 source=SOURCE_LANDMARKS,
                 valid=True,
                 depth_note=note,
@@ -242,7 +243,7 @@ class HeadPoseEstimator:
         scale = (z - offset_z) / float(t[2])
         if not scale > 0.0:
             return HeadPose(
-                position=tuple(float(v) for v in t),
+                position=(tx, ty, tz),
                 source=SOURCE_LANDMARKS,
                 valid=True,
                 depth_note=f"depth {z:.3f} m is inconsistent with the face's orientation",

@@ -110,7 +110,7 @@ class VectorFilter:
         p = self.params
         raw_speed = (x - self.value) / dt
         self._speed = self._speed + _alpha(p.d_cutoff, dt) * (raw_speed - self._speed)
-        cutoff = p.min_cutoff + p.beta * float(np.linalg.norm(self._speed))
+        cutoff = p.min_cutoff + p.beta * math.sqrt(float(self._speed @ self._speed))
         self.value = self.value + _alpha(cutoff, dt) * (x - self.value)
         self._stamp = stamp
         return self.value.copy()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -227,15 +227,10 @@ class People:
         if self.config.smoothing:
             position = track.position.update(position, stamp)
             rotation = track.orientation.update(rotation, stamp)
-            pose = HeadPose(
-                position=(float(position[0]), float(position[1]), float(position[2])),
-                rotation=tuple(tuple(row) for row in rotation.tolist()),
-                source=pose.source,
-                valid=True,
-                distance_landmarks=pose.distance_landmarks,
-                distance_depth=pose.distance_depth,
-                depth_note=pose.depth_note,
-                reprojection_px=pose.reprojection_px,
+            pose = replace(
+                pose,
+                position=tuple(position.tolist()),
+                rotation=tuple(map(tuple, rotation.tolist())),
             )
         score = visual_social_engagement(
             gaze_rotation_in_optical(rotation),

@@ -27,6 +27,7 @@ point p_child maps to p_parent = R @ p_child + t).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -87,12 +88,7 @@ def face_transform(
 
 def gaze_transform(track_id: str) -> Transform:
     """``gaze_<id>`` in ``face_<id>``: same origin, optical convention (z along the gaze)."""
-    return Transform(
-        face_frame(track_id),
-        gaze_frame(track_id),
-        (0.0, 0.0, 0.0),
-        quaternion_from_matrix(GAZE_IN_FACE),
-    )
+    return Transform(face_frame(track_id), gaze_frame(track_id), (0.0, 0.0, 0.0), _GAZE_Q)
 
 
 def gaze_rotation_in_optical(face_rotation: np.ndarray) -> np.ndarray:
@@ -162,12 +158,19 @@ def _vector3(values: Sequence[float], name: str) -> tuple[float, float, float]:
     return (float(v[0]), float(v[1]), float(v[2]))
 
 
+_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
 def _checked_id(track_id: str) -> str:
     if not isinstance(track_id, str) or not track_id:
         raise ValueError(f"track id must be a non-empty string, got {track_id!r}")
-    if not (track_id[0].isalpha() and all(c.isalnum() or c == "_" for c in track_id)):
+    if _ID.fullmatch(track_id) is None:
         raise ValueError(
             f"track id {track_id!r} cannot name a TF frame / ROS topic: it must start with a "
             "letter and hold only letters, digits and '_'"
         )
     return track_id
+
+
+#: GAZE_IN_FACE as a quaternion (x, y, z, w): (-0.5, 0.5, -0.5, 0.5).
+_GAZE_Q = quaternion_from_matrix(GAZE_IN_FACE)
