@@ -24,7 +24,7 @@ Method (synthetic, known ground truth):
 * CPU: People.step per track per frame (pose + one-euro + REP-155 transforms + engagement),
   one thread, median of repeated calls.
 
-Usage: python bench/bench_head_pose.py [--samples N] [--quick]
+Usage: python bench/bench_head_pose.py [--samples N] [--quick] [--sweep]
 Writes bench/results/head_pose.json.
 """
 
@@ -227,6 +227,86 @@ def depth_vs_landmarks(rng: np.random.Generator, samples: int, solver: str, rel:
     return out
 
 
+# ----------------------------------------------------------------------------- smoothing
+def filter_effect(rng: np.random.Generator, rel: float, rate: float = 15.0) -> dict:
+    """Jitter at rest and lag in motion of People's one-euro smoothing (defaults) vs raw."""
+    from face_affect_ros.core.people import FaceInput, People, PeopleConfig
+
+    out = {}
+    for name, speed in (("at rest", 0.0), ("walking 0.5 m/s across", 0.5)):
+        raw_p, smooth_p = People(PeopleConfig(smoothing=False)), People()
+        err_raw, err_s, ang_raw, ang_s = [], [], [], []
+        rot = head_rotation(0, 0, 0)
+        for k in range(int(6 * rate)):
+            t_s = k / rate
+            t = np.array([-0.6 + speed * t_s, 0.0, 2.0])
+            pts = project(rot, t)
+            noisy = pts + rng.normal(0.0, rel * frontal_eye_px(t), pts.shape)
+            face = FaceInput("a1", (0.0, 0.0, 1.0, 1.0), noisy)
+            a = raw_p.step(t_s, [face], CAMERA)[0]
+            b = smooth_p.step(t_s, [face], CAMERA)[0]
+            if k < rate or not (a.valid and b.valid):
+                continue  # the first second: the filters settle
+            err_raw.append(np.linalg.norm(np.subtract(a.pose.position, t)))
+            err_s.append(np.linalg.norm(np.subtract(b.pose.position, t)))
+            ang_raw.append(rotation_angle_deg(a.pose.rotation_matrix, rot))
+            ang_s.append(rotation_angle_deg(b.pose.rotation_matrix, rot))
+        out[name] = {
+            "position_err_cm_raw": _pct([e * 100 for e in err_raw]),
+            "position_err_cm_smoothed": _pct([e * 100 for e in err_s]),
+            "rotation_err_deg_raw": _pct(ang_raw),
+            "rotation_err_deg_smoothed": _pct(ang_s),
+        }
+    return out
+
+
+def smoothing_sweep(rng: np.random.Generator, rel: float, rate: float = 15.0) -> dict:
+    """Median errors of one-euro parameters on raw poses (how core/one_euro's defaults were set).
+
+    Sequences of 8 s at `rate` Hz, head at 2 m: at rest; walking 0.5 m/s across; turning at
+    60 deg/s from -40 deg yaw. Position: rest + walk; orientation: rest + turn.
+    """
+    from face_affect_ros.core.one_euro import OneEuroParams, OrientationFilter, VectorFilter
+    from face_affect_ros.core.people import FaceInput, People, PeopleConfig
+
+    seqs = {}
+    for name, speed, yaw_rate in (("rest", 0.0, 0.0), ("walk", 0.5, 0.0), ("turn", 0.0, 60.0)):
+        raw, data = People(PeopleConfig(smoothing=False)), []
+        for k in range(int(8 * rate)):
+            ts = k / rate
+            t = np.array([-0.6 + speed * ts, 0.0, 2.0])
+            rot = head_rotation(-40 + yaw_rate * ts if yaw_rate else 0.0, 0.0, 0.0)
+            pts = project(rot, t)
+            noisy = pts + rng.normal(0, rel * frontal_eye_px(t), pts.shape)
+            p = raw.step(ts, [FaceInput("a1", (0, 0, 1, 1), noisy)], CAMERA)[0]
+            if p.valid:
+                data.append((ts, t, rot, np.array(p.pose.position), p.pose.rotation_matrix))
+        seqs[name] = data
+    out: dict = {"position_cm": {}, "orientation_deg": {}}
+    for mc in (0.3, 0.5, 1.0, 2.0):
+        for beta in (0.5, 1.0, 2.0, 4.0):
+            row = []
+            for name in ("rest", "walk"):
+                f, e = VectorFilter(OneEuroParams(mc, beta, 1.0)), []
+                for ts, t, _, pos, _ in seqs[name]:
+                    y = f.update(pos, ts)
+                    if ts > 1:
+                        e.append(float(np.linalg.norm(y - t)) * 100)
+                row.append(float(np.median(e)))
+            out["position_cm"][f"{mc}/{beta}"] = row
+        for beta in (0.3, 1.0, 3.0):
+            row = []
+            for name in ("rest", "turn"):
+                f, e = OrientationFilter(OneEuroParams(mc, beta, 1.0)), []
+                for ts, _, rot, _, r in seqs[name]:
+                    y = f.update(r, ts)
+                    if ts > 1:
+                        e.append(rotation_angle_deg(y, rot))
+                row.append(float(np.median(e)))
+            out["orientation_deg"][f"{mc}/{beta}"] = row
+    return out
+
+
 # ----------------------------------------------------------------------------- CPU
 def cpu_per_track(rng: np.random.Generator, tracks: int, frames: int) -> dict:
     from face_affect_ros.core.people import FaceInput, People
@@ -257,6 +337,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=400, help="heads per distance band")
     parser.add_argument("--quick", action="store_true", help="100 samples, fewer YuNet trials")
+    parser.add_argument("--sweep", action="store_true", help="also sweep one-euro parameters")
     args = parser.parse_args()
     samples = 100 if args.quick else args.samples
     cv2.setNumThreads(1)
@@ -336,6 +417,37 @@ def main() -> None:
             ],
         )
     )
+    smoothing = filter_effect(np.random.default_rng(11), rel)
+    print("\none-euro smoothing (defaults), head at 2 m, 15 Hz, YuNet noise:")
+    print(
+        benchlib.table(
+            ["motion", "pos err cm raw", "smoothed", "rot err deg raw", "smoothed"],
+            [
+                [
+                    k,
+                    _mp(v["position_err_cm_raw"]),
+                    _mp(v["position_err_cm_smoothed"]),
+                    _mp(v["rotation_err_deg_raw"]),
+                    _mp(v["rotation_err_deg_smoothed"]),
+                ]
+                for k, v in smoothing.items()
+            ],
+        )
+    )
+    sweep = {}
+    if args.sweep:
+        sweep = smoothing_sweep(np.random.default_rng(11), rel)
+        for kind, rows in sweep.items():
+            print(f"\none-euro sweep, {kind} (min_cutoff Hz / beta): median error per sequence")
+            print(
+                benchlib.table(
+                    ["min_cutoff/beta", "rest", "moving", "mean"],
+                    [
+                        [k, f"{a:.2f}", f"{b:.2f}", f"{(a + b) / 2:.2f}"]
+                        for k, (a, b) in rows.items()
+                    ],
+                )
+            )
     cpu = {}
     try:
         cpu = cpu_per_track(np.random.default_rng(1), 4, 200 if args.quick else 600)
@@ -357,6 +469,8 @@ def main() -> None:
             "default_solver": DEFAULT_SOLVER,
             "face_size_spread": size,
             "depth_vs_landmarks": depth,
+            "smoothing": smoothing,
+            "smoothing_sweep": sweep,
             "cpu": cpu,
             "machine": benchlib.machine_info(),
         },
