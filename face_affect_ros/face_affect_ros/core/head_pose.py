@@ -8,20 +8,23 @@ points on an average adult face, ``cv2.solvePnP`` recovers the rotation and the 
 
 The 3D reference (:data:`REFERENCE_POINTS_MM`, millimetres, in the REP-155 face frame: origin at
 the sellion, x out of the face, y to the person's left, z up) is taken from MediaPipe's
-canonical face model (``mediapipe/modules/face_geometry/data/canonical_face_model.obj``,
-Apache-2.0, an average adult face in centimetres; google/mediapipe, vertex indices of its 468-point
-face mesh, 0-based):
+canonical face model (google/mediapipe,
+``mediapipe/modules/face_geometry/data/canonical_face_model.obj``, Apache-2.0: an average adult
+face in centimetres; vertex indices of its 468-point face mesh, 0-based):
 
 - eye centre = mean of the 16 vertices of the eye's contour (right eye 33, 7, 163, 144, 145,
-  153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246; the left eye mirrored). YuNet's eye
-  landmark is the centre of the visible eye (its training annotations are pupil / eye
-  centres), so the model needs eye centres: eye **corners** are 89 mm apart (outer, vertices
-  33 / 263) or 37 mm (inner, 133 / 362) against 63 mm between the centres, and pairing eye
-  centres in the image with a corner model scales every distance by that ratio (x1.4 for outer
-  corners). The model's 63.2 mm interpupillary distance matches the adult mean of 63 mm (SD
-  about 3.8 mm) of N. A. Dodgson, "Variation and extrema of human interpupillary distance",
-  Proc. SPIE 5291, 2004 (from the ANSUR 1988 survey). ros4hri/hri_face_detect's own model has
-  the eyes 131 mm apart, which places faces about twice too far when the eye pair dominates.
+  153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246; the left eye mirrored). YuNet learnt
+  its landmarks from WIDER FACE's 5-point annotations made for RetinaFace (Deng et al., CVPR
+  2020: eye centres, nose tip, mouth corners), so the model needs eye centres: eye **corners**
+  are 89 mm apart (outer, vertices 33 / 263) or 37 mm (inner, 133 / 362) against 63 mm between
+  the centres, and pairing eye centres in the image with a corner model biases every distance
+  (outer corners: +13 % here, where the unchanged nose and mouth pull against the eyes; x1.4 if
+  the eyes alone set the scale; test_core_head_pose.py checks it). The model's 63.2 mm
+  interpupillary distance matches the adult mean of 63 mm (SD about 3.8 mm) of N. A. Dodgson,
+  "Variation and extrema of human interpupillary distance", Proc. SPIE 5291, 2004 (from the
+  ANSUR 1988 survey). ros4hri/hri_face_detect 1.5.3's model has the eyes 131 mm apart: fitted
+  with its 4 points (eyes, nose, stomion) to projections of this model, it places a frontal
+  face 32 % too far (1.32 m for 1 m, 2.63 m for 2 m).
 - nose tip = vertex 4 (pronasale, the most anterior point of the mesh);
 - mouth corners = vertices 61 / 291 (cheilion; 49 mm apart);
 - sellion = vertex 168 (the deepest midline point between the eyes, the face frame's origin).
