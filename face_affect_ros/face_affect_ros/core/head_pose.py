@@ -35,10 +35,10 @@ about 68 % of adults are within +-6 % (+-12 % for 95 %); children's faces are sm
 placed too far. A registered depth image removes that error (see :func:`depth_at_face`).
 
 Solver: chosen by ``bench/bench_head_pose.py`` (synthetic heads at 0.5-5 m, yaw +-60 deg, pitch
-+-30 deg, landmark noise proportional to face size, 640x480 camera); see
-:data:`DEFAULT_SOLVER` for the numbers. ``SOLVEPNP_UPNP`` is not offered: OpenCV runs EPnP for
-it. P3P / AP3P take exactly 4 points and IPPE needs a planar model, which the 5 points are not
-(the nose tip stands 24 mm out of the eyes' plane).
++-30 deg, landmark noise proportional to face size as measured on YuNet, and 1-3 px, 640x480
+camera); see :data:`DEFAULT_SOLVER` for the numbers. ``SOLVEPNP_UPNP`` is not offered: OpenCV
+runs EPnP for it. P3P / AP3P take exactly 4 points and IPPE needs a planar model, which the 5
+points are not (the nose tip stands 24 mm out of the eyes' plane).
 
 Frames and units: positions in metres in the camera's optical frame (z forward, x right, y down;
 the image's ``frame_id``), rotations as 3x3 matrices whose columns are the face frame's axes in
@@ -84,7 +84,20 @@ MEAN_INTERPUPILLARY_MM = 63.0
 #: "sqpnp": SOLVEPNP_SQPNP (globally optimal for the algebraic error).
 SOLVERS = ("iterative", "iterative_noguess", "epnp", "epnp_lm", "sqpnp")
 
-#: Solver used by default, chosen with bench/bench_head_pose.py (module docstring).
+#: Solver used by default, chosen with bench/bench_head_pose.py (400 heads per distance band,
+#: gate off; bench/results/head_pose.txt). Median / 90th percentile distance error (%) and
+#: rotation error (deg), 3.5-5 m band (noise: 7 % of the eye distance, as YuNet's, or 2 px):
+#:
+#:   noise      iterative          epnp               epnp_lm            sqpnp
+#:   YuNet 7 %  3.9/9.5  7.7/13.5  6.7/23.5 14.7/36   3.6/8.5  7.7/13.4  3.8/8.9  7.8/13.8
+#:   2 px       13.5/79  24.2/50   14.8/51  34.0/62   11.0/26  24.3/50   16.9/32  26.9/55
+#:
+#: EPnP refined by Levenberg-Marquardt is the most accurate or tied everywhere (0.5-1 m, 1 px:
+#: 1.1 % / 2.0 deg for all three refined solvers), needs no starting guess (ITERATIVE from a
+#: frontal start falls into the mirror minimum of a far, turned face: its p90 of 79 % above),
+#: and the fewest of its fits fail the reprojection gate. SQPnP ties up to YuNet's noise and
+#: costs ~50 us less per face (~150 vs ~200 us on the 2-core EPYC): set ``solver`` to it when
+#: CPU matters more than faces beyond 3 m. EPnP alone is 2-3 x worse at the tail.
 DEFAULT_SOLVER = "epnp_lm"
 
 #: Poses whose RMS reprojection error exceeds this fraction of the eye distance in pixels are

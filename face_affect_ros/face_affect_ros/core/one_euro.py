@@ -39,10 +39,11 @@ from dataclasses import dataclass
 import numpy as np
 
 #: Defaults, chosen by a sweep (min_cutoff 0.3-2 Hz x beta 0.3-4) on synthetic heads at 2 m seen
-#: at 15 Hz with YuNet's measured landmark noise (bench/bench_head_pose.py, "smoothing"): median
-#: position error 5.9 cm raw -> 3.1 cm at rest and 4.3 cm walking 0.5 m/s across; rotation error
-#: 6.1 deg raw -> 3.4 deg at rest, 5.5 deg turning at 60 deg/s. The sweep is flat near the
-#: optimum (+-0.3 cm, +-0.3 deg), so the values are round.
+#: at 15 Hz with YuNet's measured landmark noise (``bench/bench_head_pose.py --sweep``; numbers
+#: in bench/results/head_pose.txt): median position error 8.9 cm raw -> 4.7 cm at rest and
+#: 8.4 -> 6.2 cm walking 0.5 m/s across; rotation error 9.2 -> 5.2 deg at rest, 7.3 -> 4.0 deg
+#: walking. The sweep is flat near the optimum (within 0.1-0.3 cm and deg of the best cell),
+#: so the values are round.
 #: Position (metres): 0.5 Hz at rest; at 0.5 m/s the cutoff is 0.5 + 2 * 0.5 = 1.5 Hz.
 DEFAULT_POSITION_MIN_CUTOFF = 0.5
 DEFAULT_POSITION_BETA = 2.0
