@@ -128,3 +128,19 @@ def test_deterministic_given_stamps_and_a_stamp_going_back_resets() -> None:
 def test_parameters_are_validated(kw: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         EngagementConfig(**kw)
+
+
+def test_a_robot_frame_off_the_camera_is_engaged_when_looked_at() -> None:
+    # The robot's eyes 0.6 m right of the camera (same orientation); the person 2 m in front.
+    robot_r, robot_t = np.eye(3), np.array([0.6, 0.0, 0.0])
+    person = np.array([0.0, 0.0, 2.0])
+    at_robot = math.degrees(math.atan2(0.6, 2.0))  # turn to their left (image right) this much
+    gaze_at_camera = gaze_rotation_in_optical(face_turned(0))
+    gaze_at_robot = gaze_rotation_in_optical(face_turned(at_robot))
+    cfg = EngagementConfig(field_of_view_deg=60.0)
+    cam_a = visual_social_engagement(gaze_at_camera, person, cfg)
+    cam_b = visual_social_engagement(gaze_at_robot, person, cfg)
+    rob_a = visual_social_engagement(gaze_at_camera, person, cfg, robot_r, robot_t)
+    rob_b = visual_social_engagement(gaze_at_robot, person, cfg, robot_r, robot_t)
+    assert cam_a > cam_b
+    assert rob_b > rob_a

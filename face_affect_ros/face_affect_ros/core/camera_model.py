@@ -243,7 +243,7 @@ def _finite_array(values: Sequence[float], size: int | None, name: str) -> np.nd
         raise ValueError(f"camera_info's {name} is not a list of numbers: {exc}") from None
     if size is not None and arr.size != size:
         raise ValueError(f"camera_info's {name} must have {size} values, got {arr.size}")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise ValueError(f"camera_info's {name} has a non-finite value: {arr.tolist()}")
     return arr
 

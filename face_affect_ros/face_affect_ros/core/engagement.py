@@ -116,15 +116,15 @@ def visual_social_engagement(
     """
     r_a = np.asarray(gaze_rotation, dtype=np.float64)
     t_a = np.asarray(gaze_position, dtype=np.float64)
-    r_b = np.eye(3) if robot_rotation is None else np.asarray(robot_rotation, dtype=np.float64)
-    t_b = np.zeros(3) if robot_position is None else np.asarray(robot_position, dtype=np.float64)
-    ab = t_b - t_a
+    ab = -t_a if robot_position is None else np.asarray(robot_position, dtype=np.float64) - t_a
     d = math.sqrt(float(ab @ ab))
     if d >= config.max_distance_m:
         return 0.0
     tan_half = math.tan(math.radians(config.field_of_view_deg) / 2.0)
     gaze_ab = _cone(r_a.T @ ab, tan_half)  # the robot, seen from the person's gaze
-    gaze_ba = _cone(r_b.T @ (-ab), tan_half)  # the person, seen from the robot
+    # The person, seen from the robot (the camera itself when no robot frame is given).
+    ba = -ab if robot_rotation is None else np.asarray(robot_rotation, dtype=np.float64).T @ -ab
+    gaze_ba = _cone(ba, tan_half)
     m = config.max_distance_m
     factor = math.log(m - d + 1.0) / math.log(m + 1.0)
     return min(1.0, gaze_ab * gaze_ba * factor)

@@ -81,8 +81,10 @@ MEAN_INTERPUPILLARY_MM = 63.0
 #: "iterative_noguess": SOLVEPNP_ITERATIVE with OpenCV's own start (DLT; can fail on 5 points);
 #: "epnp": SOLVEPNP_EPNP (closed form, no refinement);
 #: "epnp_lm": EPnP then Levenberg-Marquardt refinement (cv2.solvePnPRefineLM);
+#: "epnp_vvs": EPnP then virtual visual servoing refinement (cv2.solvePnPRefineVVS, a
+#:   Gauss-Newton on the same reprojection error; cheaper per call than RefineLM in OpenCV);
 #: "sqpnp": SOLVEPNP_SQPNP (globally optimal for the algebraic error).
-SOLVERS = ("iterative", "iterative_noguess", "epnp", "epnp_lm", "sqpnp")
+SOLVERS = ("iterative", "iterative_noguess", "epnp", "epnp_lm", "epnp_vvs", "sqpnp")
 
 #: Solver used by default, chosen with bench/bench_head_pose.py (400 heads per distance band,
 #: gate off; bench/results/head_pose.txt). Median / 90th percentile distance error (%) and
@@ -98,7 +100,7 @@ SOLVERS = ("iterative", "iterative_noguess", "epnp", "epnp_lm", "sqpnp")
 #: and the fewest of its fits fail the reprojection gate. SQPnP ties up to YuNet's noise and
 #: costs ~50 us less per face (~150 vs ~200 us on the 2-core EPYC): set ``solver`` to it when
 #: CPU matters more than faces beyond 3 m. EPnP alone is 2-3 x worse at the tail.
-DEFAULT_SOLVER = "epnp_lm"
+DEFAULT_SOLVER = "epnp_vvs"
 
 #: Poses whose RMS reprojection error exceeds this fraction of the eye distance in pixels are
 #: invalid: the 5 points do not fit any view of an average face (a mis-detection, a face cut by
@@ -177,7 +179,7 @@ class HeadPoseEstimator:
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
         ref = np.asarray(reference_mm, dtype=np.float64)
-        if ref.shape != (5, 3) or not np.all(np.isfinite(ref)):
+        if ref.shape != (5, 3) or not np.isfinite(ref).all():
             raise ValueError(f"reference_mm must be 5x3 finite millimetres, got {ref.shape}")
         if not max_reprojection > 0.0:
             raise ValueError(f"max_reprojection must be > 0, got {max_reprojection!r}")
@@ -205,9 +207,9 @@ class HeadPoseEstimator:
         pts = np.asarray(landmarks, dtype=np.float64)
         if pts.shape != (5, 2):
             raise ValueError(f"landmarks must be 5x2 pixels, got shape {pts.shape}")
-        if not np.all(np.isfinite(pts)):
+        if not np.isfinite(pts).all():
             return HeadPose.invalid("landmarks are not finite")
-        undist = camera.undistort(pts)
+        undist = camera.undistort(pts) if camera.distortion else pts
         fit = self._solve(undist, camera)
         if fit is None:
             return HeadPose.invalid(f"solvePnP ({self.solver}) found no pose")
@@ -295,11 +297,15 @@ class HeadPoseEstimator:
                 ok, rvec, tvec = cv2.solvePnP(obj, img, k, None, flags=cv2.SOLVEPNP_EPNP)
                 if ok:
                     rvec, tvec = cv2.solvePnPRefineLM(obj, img, k, None, rvec, tvec)
+            elif self.solver == "epnp_vvs":
+                ok, rvec, tvec = cv2.solvePnP(obj, img, k, None, flags=cv2.SOLVEPNP_EPNP)
+                if ok:
+                    rvec, tvec = cv2.solvePnPRefineVVS(obj, img, k, None, rvec, tvec)
             else:
                 ok, rvec, tvec = cv2.solvePnP(obj, img, k, None, flags=cv2.SOLVEPNP_SQPNP)
         except cv2.error:
             return None
-        if not ok or not np.all(np.isfinite(rvec)) or not np.all(np.isfinite(tvec)):
+        if not ok or not np.isfinite(rvec).all() or not np.isfinite(tvec).all():
             return None
         rot, _ = cv2.Rodrigues(rvec)
         return rot, tvec.reshape(3)

@@ -101,7 +101,7 @@ class VectorFilter:
     def update(self, x: np.ndarray, stamp: float) -> np.ndarray:
         """Fold in sample `x` taken at `stamp` (s); returns the filtered vector (a copy)."""
         x = np.asarray(x, dtype=np.float64)
-        if not np.all(np.isfinite(x)) or not math.isfinite(stamp):
+        if not np.isfinite(x).all() or not math.isfinite(stamp):
             raise ValueError(f"sample and stamp must be finite, got {x.tolist()} at {stamp!r}")
         if self.value is not None and self.value.shape != x.shape:
             raise ValueError(f"sample shape {x.shape} differs from {self.value.shape}")

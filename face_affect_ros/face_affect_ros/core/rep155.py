@@ -99,7 +99,7 @@ def gaze_rotation_in_optical(face_rotation: np.ndarray) -> np.ndarray:
 def quaternion_from_matrix(rotation: np.ndarray) -> tuple[float, float, float, float]:
     """Unit quaternion (x, y, z, w), w >= 0, of a 3x3 rotation matrix (ValueError if not one)."""
     m = np.asarray(rotation, dtype=np.float64)
-    if m.shape != (3, 3) or not np.all(np.isfinite(m)):
+    if m.shape != (3, 3) or not np.isfinite(m).all():
         raise ValueError(f"rotation must be a finite 3x3 matrix, got shape {m.shape}")
     (a, b, c), (d, e, f), (g, h, i) = m.tolist()
     det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
@@ -129,7 +129,7 @@ def quaternion_from_matrix(rotation: np.ndarray) -> tuple[float, float, float, f
 def rotation_matrix(quaternion: Sequence[float]) -> np.ndarray:
     """3x3 rotation matrix of a quaternion (x, y, z, w); normalised, ValueError if zero."""
     q = np.asarray(quaternion, dtype=np.float64).ravel()
-    if q.size != 4 or not np.all(np.isfinite(q)):
+    if q.size != 4 or not np.isfinite(q).all():
         raise ValueError(f"quaternion must be 4 finite numbers (x, y, z, w), got {q.tolist()}")
     n = np.linalg.norm(q)
     if n < 1e-12:
@@ -153,7 +153,7 @@ def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
 
 def _vector3(values: Sequence[float], name: str) -> tuple[float, float, float]:
     v = np.asarray(values, dtype=np.float64).ravel()
-    if v.size != 3 or not np.all(np.isfinite(v)):
+    if v.size != 3 or not np.isfinite(v).all():
         raise ValueError(f"{name} must be 3 finite numbers (metres), got {v.tolist()}")
     return (float(v[0]), float(v[1]), float(v[2]))
 
