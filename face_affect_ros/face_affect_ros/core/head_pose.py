@@ -88,18 +88,21 @@ SOLVERS = ("iterative", "iterative_noguess", "epnp", "epnp_lm", "epnp_vvs", "sqp
 
 #: Solver used by default, chosen with bench/bench_head_pose.py (400 heads per distance band,
 #: gate off; bench/results/head_pose.txt). Median / 90th percentile distance error (%) and
-#: rotation error (deg), 3.5-5 m band (noise: 7 % of the eye distance, as YuNet's, or 2 px):
+#: rotation error (deg), 3.5-5 m band (noise: 7 % of the eye distance, as YuNet's, or 2 px),
+#: and time per face (2-core EPYC, shared):
 #:
-#:   noise      iterative          epnp               epnp_lm            sqpnp
-#:   YuNet 7 %  3.9/9.5  7.7/13.5  6.7/23.5 14.7/36   3.6/8.5  7.7/13.4  3.8/8.9  7.8/13.8
-#:   2 px       13.5/79  24.2/50   14.8/51  34.0/62   11.0/26  24.3/50   16.9/32  26.9/55
+#:   noise      iterative          epnp               epnp_lm / epnp_vvs  sqpnp
+#:   YuNet 7 %  3.9/9.5  7.7/13.5  6.7/23.5 14.7/36   3.6/8.5  7.7/13.4   3.8/8.9  7.8/13.8
+#:   2 px       13.5/79  24.2/50   14.8/51  34.0/62   11.0/26  24.3/50    16.9/32  26.9/55
+#:   us / face  ~180               ~70                ~200 / ~130         ~140
 #:
-#: EPnP refined by Levenberg-Marquardt is the most accurate or tied everywhere (0.5-1 m, 1 px:
-#: 1.1 % / 2.0 deg for all three refined solvers), needs no starting guess (ITERATIVE from a
+#: EPnP refined on the reprojection error is the most accurate or tied everywhere (0.5-1 m,
+#: 1 px: 1.1 % / 2.0 deg for all refined solvers), needs no starting guess (ITERATIVE from a
 #: frontal start falls into the mirror minimum of a far, turned face: its p90 of 79 % above),
-#: and the fewest of its fits fail the reprojection gate. SQPnP ties up to YuNet's noise and
-#: costs ~50 us less per face (~150 vs ~200 us on the 2-core EPYC): set ``solver`` to it when
-#: CPU matters more than faces beyond 3 m. EPnP alone is 2-3 x worse at the tail.
+#: and the fewest of its fits fail the reprojection gate. OpenCV's VVS refinement gives the same
+#: numbers as its Levenberg-Marquardt one at ~70 us less per face; where VVS diverges (0.5-3 %
+#: of far faces at 2-3 px of noise) LM takes over from the same EPnP start. SQPnP ties up to
+#: YuNet's noise but is 50 % worse beyond 3.5 m at 2 px. EPnP alone is 2-3 x worse at the tail.
 DEFAULT_SOLVER = "epnp_vvs"
 
 #: Poses whose RMS reprojection error exceeds this fraction of the eye distance in pixels are
@@ -298,9 +301,15 @@ class HeadPoseEstimator:
                 if ok:
                     rvec, tvec = cv2.solvePnPRefineLM(obj, img, k, None, rvec, tvec)
             elif self.solver == "epnp_vvs":
-                ok, rvec, tvec = cv2.solvePnP(obj, img, k, None, flags=cv2.SOLVEPNP_EPNP)
+                ok, rvec0, tvec0 = cv2.solvePnP(obj, img, k, None, flags=cv2.SOLVEPNP_EPNP)
                 if ok:
-                    rvec, tvec = cv2.solvePnPRefineVVS(obj, img, k, None, rvec, tvec)
+                    rvec, tvec = cv2.solvePnPRefineVVS(
+                        obj, img, k, None, rvec0.copy(), tvec0.copy()
+                    )
+                    if not (np.isfinite(rvec).all() and np.isfinite(tvec).all() and tvec[2] > 0):
+                        # VVS diverged (seen on 0.5-3 % of far faces with 2-3 px of noise):
+                        # Levenberg-Marquardt from the same start.
+                        rvec, tvec = cv2.solvePnPRefineLM(obj, img, k, None, rvec0, tvec0)
             else:
                 ok, rvec, tvec = cv2.solvePnP(obj, img, k, None, flags=cv2.SOLVEPNP_SQPNP)
         except cv2.error:
