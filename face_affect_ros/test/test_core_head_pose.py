@@ -207,3 +207,29 @@ def test_depth_of_another_size_is_not_used_and_says_why() -> None:
     )
     assert pose.source == "landmarks"
     assert "320x240" in pose.depth_note and "registered" in pose.depth_note
+
+
+# ----------------------------------------------------------------------------- a real face
+def test_a_real_face_and_its_mirror_image_have_opposite_yaw() -> None:
+    cv2 = pytest.importorskip("cv2")
+    data = pytest.importorskip("skimage.data")
+    from face_affect_ros.core.detector import FaceDetector
+    from face_affect_ros.core.paths import model_manifest_path
+
+    detector = FaceDetector(model_manifest_path("yunet_n_dynamic"), input_size=(512, 512))
+    image = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    camera = CameraModel.ideal(512, 512, 50.0)
+    est = HeadPoseEstimator()
+    poses = []
+    for im in (image, np.ascontiguousarray(image[:, ::-1])):
+        (face,) = detector.detect(im)
+        poses.append(est.estimate(np.asarray(face.landmarks), camera))
+    a, b = poses
+    assert a.valid and b.valid, (a.reason, b.reason)
+    # The astronaut faces the camera (a few degrees of yaw) at arm's length.
+    assert abs(yaw_of(a.rotation_matrix)) < 15.0
+    assert 0.4 < a.distance < 1.5
+    # YuNet's landmarks of the mirrored image are not exactly the mirrored landmarks: 2 deg, 1 cm.
+    assert yaw_of(b.rotation_matrix) == pytest.approx(-yaw_of(a.rotation_matrix), abs=2.0)
+    assert b.position[0] == pytest.approx(-a.position[0], abs=0.01)
+    assert b.distance == pytest.approx(a.distance, rel=0.02)
