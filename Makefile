@@ -46,7 +46,10 @@ $(STAMPS)/deps: requirements/dev.in $(ROS_IN) $(wildcard $(LOCK)) scripts/fix_ro
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/msgs: $(STAMPS)/deps scripts/build_msgs.sh face_affect_msgs/CMakeLists.txt \
-		face_affect_msgs/package.xml $(wildcard face_affect_msgs/msg/*.msg)
+		face_affect_msgs/package.xml $(wildcard face_affect_msgs/msg/*.msg) \
+		third_party/tf2_msgs/CMakeLists.txt third_party/tf2_msgs/package.xml \
+		$(wildcard third_party/tf2_msgs/msg/*.msg third_party/tf2_msgs/srv/*.srv \
+		third_party/tf2_msgs/action/*.action)
 	scripts/build_msgs.sh $(VENV)
 	@touch $@
 

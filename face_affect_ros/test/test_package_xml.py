@@ -17,6 +17,8 @@ IMPORT_TO_KEY = {
     "rclpy": "rclpy",
     "std_msgs": "std_msgs",
     "sensor_msgs": "sensor_msgs",
+    "geometry_msgs": "geometry_msgs",
+    "tf2_msgs": "tf2_msgs",
     "diagnostic_msgs": "diagnostic_msgs",
     "lifecycle_msgs": "lifecycle_msgs",
     "rcl_interfaces": "rcl_interfaces",

@@ -39,7 +39,7 @@ from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS
 from face_affect_ros.core.loop_config import TemporalConfig, loop_stamp
 from face_affect_ros.core.pipeline import FrameResult, PipelineConfig
 from face_affect_ros.schema import params as params_table
-from face_affect_ros.schema.messages import face_affect_array_fields
+from face_affect_ros.schema.messages import face_affect_array_fields, face_pose_fields
 from face_affect_ros.schema.results import SCHEMA, frame_to_dict
 
 _LOG = logging.getLogger(__name__)
@@ -370,6 +370,9 @@ class _Codec:
         self._array = types[OUTPUT_TYPE]
         self._face = types["face_affect_msgs/msg/FaceAffect"]
         self._roi = types["sensor_msgs/msg/RegionOfInterest"]
+        self._pose = types["geometry_msgs/msg/Pose"]
+        self._point = types["geometry_msgs/msg/Point"]
+        self._quaternion = types["geometry_msgs/msg/Quaternion"]
 
     def image(self, raw: bytes) -> Any:
         """The image message of CDR bytes (raises on corrupt CDR)."""
@@ -391,6 +394,13 @@ class _Codec:
             face["roi"] = self._roi(**face["roi"], do_rectify=False)
             for key in ("landmarks", "emotion_scores", "gender_scores"):
                 face[key] = np.asarray(face[key], dtype=np.float32)
+            # The bag tool reads no camera_info: the 3D fields say so (pose_valid false).
+            face.update(face_pose_fields(None))
+            pose = face["head_pose"]
+            face["head_pose"] = self._pose(
+                position=self._point(**pose["position"]),
+                orientation=self._quaternion(**pose["orientation"]),
+            )
             faces.append(self._face(**face))
         msg = self._array(header=header, faces=faces, **fields)
         return bytes(self.store.serialize_cdr(msg, OUTPUT_TYPE))

@@ -12,6 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from face_affect_ros.core.detector import Detection
+from face_affect_ros.core.engagement import EngagementLevel
+from face_affect_ros.core.head_pose import SOURCE_DEPTH, SOURCE_LANDMARKS
+from face_affect_ros.core.people import Person
+from face_affect_ros.core.rep155 import Transform
 from face_affect_ros.core.results import FaceResult, FrameResult, clamped_roi
 
 #: face_affect_msgs/FaceAffect.AGE_OFF: the age fields' value when age estimation is off (not
@@ -82,4 +86,79 @@ def face_detection_fields(
         "box": [float(v) for v in det.box],
         "confidence": float(det.score),
         "landmarks": landmarks_flat(det),
+    }
+
+
+# ----------------------------------------------------------------------------- 3D (issue 18)
+#: face_affect_msgs/FaceAffect pose_source constants.
+POSE_SOURCE_NONE = 0
+POSE_SOURCE_LANDMARKS = 1
+POSE_SOURCE_DEPTH = 2
+_POSE_SOURCES = {SOURCE_LANDMARKS: POSE_SOURCE_LANDMARKS, SOURCE_DEPTH: POSE_SOURCE_DEPTH}
+#: FaceAffect.DISTANCE_INVALID / ENGAGEMENT_INVALID: the fields' value when pose_valid is false.
+DISTANCE_INVALID = -1.0
+ENGAGEMENT_INVALID = -1.0
+#: pose_status of faces for which no 3D estimate was attempted (e.g. the bag tool, which reads no
+#: camera_info).
+NOT_LOCALISED = "3D localisation not run"
+
+_IDENTITY_POSE = {
+    "position": {"x": 0.0, "y": 0.0, "z": 0.0},
+    "orientation": {"x": 0.0, "y": 0.0, "z": 0.0, "w": 1.0},
+}
+
+
+def face_pose_fields(person: Person | None, status: str = NOT_LOCALISED) -> dict[str, Any]:
+    """FaceAffect's pose and engagement fields of one face's :class:`Person` result.
+
+    ``head_pose`` is a geometry_msgs/Pose field dict (``position`` {x, y, z}, ``orientation``
+    {x, y, z, w}); the caller builds its library's Pose from it. `person` None (no 3D estimate
+    attempted for this face) gives the invalid values with `status` as ``pose_status``.
+    """
+    if person is None or not person.valid:
+        return {
+            "pose_source": POSE_SOURCE_NONE,
+            "pose_valid": False,
+            "pose_status": status if person is None else person.reason,
+            "head_pose": {k: dict(v) for k, v in _IDENTITY_POSE.items()},
+            "distance": DISTANCE_INVALID,
+            "engagement": ENGAGEMENT_INVALID,
+            "engagement_level": int(
+                EngagementLevel.UNKNOWN if person is None else person.engagement_level
+            ),
+        }
+    face = person.face
+    if face is None:
+        raise ValueError(f"valid Person {person.track_id!r} has no face transform")
+    px, py, pz = face.translation
+    qx, qy, qz, qw = face.rotation
+    return {
+        "pose_source": _POSE_SOURCES[person.source],
+        "pose_valid": True,
+        "pose_status": person.pose.depth_note,
+        "head_pose": {
+            "position": {"x": px, "y": py, "z": pz},
+            "orientation": {"x": qx, "y": qy, "z": qz, "w": qw},
+        },
+        "distance": float(person.distance),
+        "engagement": float(person.engagement),
+        "engagement_level": int(person.engagement_level),
+    }
+
+
+def transform_fields(transform: Transform) -> dict[str, Any]:
+    """geometry_msgs/TransformStamped fields of a REP-155 transform, except ``header.stamp``.
+
+    The caller sets the stamp to the image's (REP-155: face frames are stamped with the image
+    they were seen in) and builds its library's message from the nested dicts.
+    """
+    tx, ty, tz = transform.translation
+    qx, qy, qz, qw = transform.rotation
+    return {
+        "header": {"frame_id": transform.parent},
+        "child_frame_id": transform.child,
+        "transform": {
+            "translation": {"x": tx, "y": ty, "z": tz},
+            "rotation": {"x": qx, "y": qy, "z": qz, "w": qw},
+        },
     }
