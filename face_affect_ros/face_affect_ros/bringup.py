@@ -33,6 +33,8 @@ LAYOUTS: dict[str, tuple[str, ...]] = {
     "single": ("face_affect_node",),
     "split": ("camera_node", "detector_node", "classifier_node"),
 }
+#: The nodes that localise faces (and so read camera_info for 3D).
+LOCALISING_NODES = ("face_affect_node", "detector_node")
 #: The nodes that read the camera (and so get the camera remapping).
 CAMERA_NODES = ("face_affect_node", "camera_node")
 #: Allowed values of the image_transport launch argument; "" = the parameter file decides.
@@ -76,6 +78,12 @@ class NodeSpec:
         return [sys.executable, "-m", f"{PACKAGE}.nodes.{self.executable}", *self.ros_args()]
 
 
+def camera_info_topic(camera_topic: str) -> str:
+    """The camera_info topic beside an image topic (image_transport's rule)."""
+    head, sep, _ = camera_topic.rstrip("/").rpartition("/")
+    return f"{head}{sep}camera_info"
+
+
 def node_specs(
     *,
     layout: str = "single",
@@ -98,13 +106,17 @@ def node_specs(
     parameters = (("input_transport", image_transport),) if image_transport else ()
     env = ros_env.profile_env(fastdds_profile) if fastdds_profile else {}
     camera_remaps = (("image", camera_topic), ("image/compressed", f"{camera_topic}/compressed"))
+    # camera_info is the camera topic's sibling, as image_transport's camera subscribers find it
+    # (/cam/image_raw -> /cam/camera_info); the nodes that localise faces in 3D read it.
+    info_remaps = (("camera_info", camera_info_topic(camera_topic)),)
     return [
         NodeSpec(
             executable=executable,
             namespace=namespace.strip("/"),
             params_files=(params_file,) if params_file else (),
             parameters=parameters,
-            remappings=camera_remaps if executable in CAMERA_NODES else (),
+            remappings=(camera_remaps if executable in CAMERA_NODES else ())
+            + (info_remaps if executable in LOCALISING_NODES else ()),
             env=env,
             log_level=log_level,
         )

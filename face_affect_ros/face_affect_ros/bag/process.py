@@ -39,7 +39,7 @@ from face_affect_ros.core.image_io import DEFAULT_MAX_PIXELS
 from face_affect_ros.core.loop_config import TemporalConfig, loop_stamp
 from face_affect_ros.core.pipeline import FrameResult, PipelineConfig
 from face_affect_ros.schema import params as params_table
-from face_affect_ros.schema.messages import face_affect_array_fields, face_pose_fields
+from face_affect_ros.schema.messages import face_affect_array_fields
 from face_affect_ros.schema.results import SCHEMA, frame_to_dict
 
 _LOG = logging.getLogger(__name__)
@@ -395,7 +395,6 @@ class _Codec:
             for key in ("landmarks", "emotion_scores", "gender_scores"):
                 face[key] = np.asarray(face[key], dtype=np.float32)
             # The bag tool reads no camera_info: the 3D fields say so (pose_valid false).
-            face.update(face_pose_fields(None))
             pose = face["head_pose"]
             face["head_pose"] = self._pose(
                 position=self._point(**pose["position"]),

@@ -28,7 +28,7 @@ from face_affect_ros.core.providers import summarize
 from face_affect_ros.core.stages import ClassifierStage
 from face_affect_ros.nodes.diagnostics import provider_values
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
-from face_affect_ros.nodes.messages import stamp_ns, tracked_faces_from_msg
+from face_affect_ros.nodes.messages import pose_fields_of, stamp_ns, tracked_faces_from_msg
 from face_affect_ros.nodes.publishers import RESULT_QOS, ResultPublishers, configure_saliency
 from face_affect_ros.nodes.worker import Worker
 from face_affect_ros.schema.params import PIXEL_LIMIT, pipeline_config, temporal_config
@@ -183,7 +183,9 @@ class ClassifierRole:
                     throttle_duration_sec=10.0,
                 )
             result = self.stage.classify(image, [f.detection for f in faces])
-        self.outputs.publish(detections_msg.header, image, result, self.stage.emotion_crop)
+        # The 3D fields come from the localising node (detector_node), unchanged.
+        poses = {d.id: pose_fields_of(d) for d in detections_msg.detections if d.id}
+        self.outputs.publish(detections_msg.header, image, result, self.stage.emotion_crop, poses)
         stats = self.node.stats
         stats.count("processed")
         stats.count("faces", len(result.faces))

@@ -24,8 +24,9 @@ from face_affect_ros.core.localise import LocalisationLoop
 from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.providers import summarize
 from face_affect_ros.core.stages import DetectorStage
-from face_affect_ros.nodes.diagnostics import provider_values
+from face_affect_ros.nodes.diagnostics import merge_warnings, provider_values
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
+from face_affect_ros.nodes.people_output import ENGAGEMENT_PARAMS, PeopleOutput, people_config
 from face_affect_ros.nodes.publishers import ResultPublishers
 from face_affect_ros.nodes.worker import Worker
 from face_affect_ros.schema.params import (
@@ -51,6 +52,7 @@ class DetectorRole:
             f"{node.get_name()}_worker", self._process, node.stats, node.get_logger()
         )
         self._sub = None
+        self.people = PeopleOutput(node)
 
     def configure(self) -> None:
         """Load and verify the detector models (only those), create the detections publisher."""
@@ -59,6 +61,7 @@ class DetectorRole:
         self.loop = self._make_loop(self.stage, params)
         if self.loop is not None:
             self.loop.warm_up()
+        self.people.configure(params)
         self.node.get_logger().info(
             f"models loaded: detector={self.stage.model_name}; execution provider: "
             + summarize(self._providers_in_use())
@@ -66,7 +69,8 @@ class DetectorRole:
         self.outputs = ResultPublishers(self.node, affect=False, detections=True, debug=False)
 
     def activate(self) -> None:
-        """Start the worker and subscribe to the frames (best effort, newest only)."""
+        """Start the worker, subscribe to camera_info and the frames (best effort, newest)."""
+        self.people.activate()
         self.worker.start()
         self._sub = self.node.create_subscription(
             Image, FRAMES_TOPIC, self._on_frame, qos_profile_sensor_data
@@ -78,6 +82,7 @@ class DetectorRole:
             self.node.destroy_subscription(self._sub)
             self._sub = None
         self.worker.stop()
+        self.people.deactivate()
 
     def cleanup(self) -> None:
         """Drop the model and the publisher."""
@@ -86,6 +91,7 @@ class DetectorRole:
         self.outputs = None
         self.stage = None
         self.loop = None
+        self.people.cleanup()
 
     @staticmethod
     def _make_loop(stage: DetectorStage, params: Mapping[str, Any]) -> LocalisationLoop | None:
@@ -102,6 +108,7 @@ class DetectorRole:
             return reason
         try:
             temporal_config(params)
+            people_config(params)
         except ValueError as exc:
             return str(exc)
         return None
@@ -123,6 +130,8 @@ class DetectorRole:
                 old, self.loop = self.loop, self._make_loop(stage, params)
                 if old is not None and self.loop is not None:
                     self.loop.adopt(old)
+            if changed & ENGAGEMENT_PARAMS:
+                self.people.apply(params)
 
         self.worker.call_soon(change)
 
@@ -148,7 +157,7 @@ class DetectorRole:
                 candidates_refused=f"{c.refused}/{c.candidates}",
                 tracks_started=str(c.tracks_started),
             )
-        return values
+        return merge_warnings(values, self.people.diagnostic_values())
 
     def _on_frame(self, msg: Image) -> None:
         self.node.stats.count("received")
@@ -161,13 +170,16 @@ class DetectorRole:
         if image is None:
             return
         h, w = image.shape[:2]
+        poses = None
         if self.loop is None:
             detections = self.stage.detect(image)
         else:
             stamp = loop_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)
             # A driver without stamps: the receipt time keeps the loop's clock moving forward.
-            detections = self.loop.step(image, stamp if stamp > 0 else received).faces
-        self.outputs.publish_detections(msg.header, w, h, detections)
+            stamp = stamp if stamp > 0 else received
+            detections = self.loop.step(image, stamp).faces
+            poses = self.people.step(msg.header, stamp, (w, h), detections)
+        self.outputs.publish_detections(msg.header, w, h, detections, poses)
         stats = self.node.stats
         stats.count("processed")
         stats.count("faces", len(detections))

@@ -173,3 +173,12 @@ def provider_values(request: ProviderRequest, in_use: Mapping[str, str]) -> dict
             f"{providers.summarize(in_use)}"
         )
     return values
+
+
+def merge_warnings(values: dict[str, str], more: Mapping[str, str]) -> dict[str, str]:
+    """`values` updated with `more`, their ``warning`` entries joined (each part may warn)."""
+    warnings = [w for w in (values.get("warning", ""), more.get("warning", "")) if w]
+    values.update(more)
+    if warnings:
+        values["warning"] = "; ".join(warnings)
+    return values

@@ -20,13 +20,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from face_affect_ros.core.config import DETECTOR
+from face_affect_ros.core.localise import TrackedFace
 from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.pipeline import FaceAffectPipeline
 from face_affect_ros.core.providers import summarize
 from face_affect_ros.core.temporal import PerceptionLoop
-from face_affect_ros.nodes.diagnostics import provider_values
+from face_affect_ros.nodes.diagnostics import merge_warnings, provider_values
 from face_affect_ros.nodes.frame_taker import TakenCamera
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
+from face_affect_ros.nodes.people_output import ENGAGEMENT_PARAMS, PeopleOutput, people_config
 from face_affect_ros.nodes.publishers import ResultPublishers, configure_saliency
 from face_affect_ros.nodes.worker import Worker
 from face_affect_ros.schema.params import (
@@ -48,6 +50,7 @@ class FaceAffectRole:
         self.loop: PerceptionLoop | None = None  # likewise
         self.outputs: ResultPublishers | None = None
         self.camera = TakenCamera(node)
+        self.people = PeopleOutput(node)
         self.worker = Worker(
             f"{node.get_name()}_worker",
             self._process,
@@ -64,6 +67,7 @@ class FaceAffectRole:
             pipeline=self.pipeline, temporal=temporal_config(self.node.params)
         )
         self.loop.warm_up()
+        self.people.configure(self.node.params)
         det, emo, gen = self.pipeline.model_names
         self.node.get_logger().info(
             f"models loaded: detector={det} emotion={emo} gender={gen}; execution provider: "
@@ -73,7 +77,8 @@ class FaceAffectRole:
         configure_saliency(self.node, self.outputs)
 
     def activate(self) -> None:
-        """Create the camera subscription, then start the worker that takes from it."""
+        """Create the camera (and camera_info) subscriptions, then start the worker."""
+        self.people.activate()
         self.camera.start()
         self.worker.start()
 
@@ -81,6 +86,7 @@ class FaceAffectRole:
         """Wake and stop the worker, then destroy the camera subscription."""
         self.worker.stop()
         self.camera.stop()
+        self.people.deactivate()
 
     def cleanup(self) -> None:
         """Drop the models and the publishers."""
@@ -89,6 +95,7 @@ class FaceAffectRole:
         self.outputs = None
         self.pipeline = None
         self.loop = None
+        self.people.cleanup()
 
     def validate(self, params: Mapping[str, Any]) -> str | None:
         """A change is valid iff the core accepts the pipeline and the loop configuration."""
@@ -97,6 +104,7 @@ class FaceAffectRole:
             return reason
         try:
             temporal_config(params)
+            people_config(params)
         except ValueError as exc:
             return str(exc)
         return None
@@ -122,6 +130,8 @@ class FaceAffectRole:
                 loop.adopt(old)
                 self.loop = loop
             outputs.saliency_limiter.max_rate = rate
+            if changed & ENGAGEMENT_PARAMS:
+                self.people.apply(params)
 
         self.worker.call_soon(change)
 
@@ -142,7 +152,7 @@ class FaceAffectRole:
             "label_set": self.node.params["label_set"],
         }
         values.update(provider_values(pipeline.config.providers, self._providers_in_use()))
-        return values
+        return merge_warnings(values, self.people.diagnostic_values())
 
     def _process(self, item: tuple[Any, float]) -> None:
         msg, received = item
@@ -151,8 +161,15 @@ class FaceAffectRole:
             return
         stamp = loop_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)
         # A driver without stamps: the receipt time keeps the loop's clock moving forward.
-        result = self.loop.step(image, stamp if stamp > 0 else received)
-        self.outputs.publish(msg.header, image, result, self.pipeline.emotion_crop)
+        stamp = stamp if stamp > 0 else received
+        result = self.loop.step(image, stamp)
+        poses = self.people.step(
+            msg.header,
+            stamp,
+            (result.width, result.height),
+            [TrackedFace(f.track_id, f.detection, f.detector_look) for f in result.faces],
+        )
+        self.outputs.publish(msg.header, image, result, self.pipeline.emotion_crop, poses)
         stats = self.node.stats
         stats.count("processed")
         stats.count("faces", len(result.faces))

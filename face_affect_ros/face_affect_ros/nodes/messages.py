@@ -6,9 +6,11 @@ module only moves fields, so the nodes and the bag tool publish byte-identical m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from geometry_msgs.msg import Point, Pose, Quaternion
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
 
@@ -55,22 +57,63 @@ def roi_of(box: Sequence[float], width: int, height: int) -> RegionOfInterest:
     return RegionOfInterest(**roi_fields(box, width, height))
 
 
+#: FaceAffect / FaceDetection fields of the 3D block (schema.messages.face_pose_fields).
+POSE_FIELDS = (
+    "pose_source",
+    "pose_valid",
+    "pose_status",
+    "head_pose",
+    "distance",
+    "engagement",
+    "engagement_level",
+)
+
+
+def pose_msg(fields: Mapping[str, Any]) -> Pose:
+    """geometry_msgs/Pose of a ``head_pose`` field dict."""
+    return Pose(
+        position=Point(**fields["position"]), orientation=Quaternion(**fields["orientation"])
+    )
+
+
+def pose_fields_of(msg: Any) -> dict[str, Any]:
+    """The 3D fields of a FaceDetection (or FaceAffect) message, to copy into another."""
+    return {name: getattr(msg, name) for name in POSE_FIELDS}
+
+
+def _with_pose(fields: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(fields["head_pose"], Mapping):
+        fields["head_pose"] = pose_msg(fields["head_pose"])
+    return fields
+
+
 def detections_to_msg(
-    header: Header, width: int, height: int, detections: Sequence[Detection | TrackedFace]
+    header: Header,
+    width: int,
+    height: int,
+    detections: Sequence[Detection | TrackedFace],
+    poses: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> FaceDetectionArray:
     """FaceDetectionArray of one frame (empty `detections` when no face).
 
-    Tracked faces carry their track id and whether the detector found them in this frame;
-    bare detections (tracking off) an empty id.
+    Tracked faces carry their track id, whether the detector found them in this frame and
+    their 3D fields from `poses` (by track id); bare detections (tracking off) an empty id.
     """
+    poses = poses or {}
     msg = FaceDetectionArray(header=header, image_width=width, image_height=height)
     for item in detections:
         if isinstance(item, TrackedFace):
             fields = face_detection_fields(
-                item.detection, width, height, item.track_id, item.looked
+                item.detection,
+                width,
+                height,
+                item.track_id,
+                item.looked,
+                poses.get(item.track_id),
             )
         else:
             fields = face_detection_fields(item, width, height)
+        fields = _with_pose(fields)
         fields["roi"] = RegionOfInterest(**fields["roi"])
         msg.detections.append(FaceDetection(**fields))
     return msg
@@ -99,15 +142,19 @@ def tracked_faces_from_msg(msg: FaceDetectionArray) -> list[TrackedFace]:
     ]
 
 
-def frame_result_to_msg(header: Header, result: FrameResult) -> FaceAffectArray:
+def frame_result_to_msg(
+    header: Header, result: FrameResult, poses: Mapping[str, Mapping[str, Any]] | None = None
+) -> FaceAffectArray:
     """FaceAffectArray of one processed frame (empty `faces` when no face was found).
 
     The values come from :func:`face_affect_ros.schema.messages.face_affect_array_fields`, as
-    in the bag tool's rosbags messages.
+    in the bag tool's rosbags messages; `poses` holds each face's 3D fields by track id (as
+    dicts, or as a FaceDetection's fields when the split layout's classifier copies them).
     """
-    fields = face_affect_array_fields(result)
+    fields = face_affect_array_fields(result, poses)
     faces = []
     for face in fields.pop("faces"):
+        face = _with_pose(face)
         face["roi"] = RegionOfInterest(**face["roi"])
         faces.append(FaceAffect(**face))
     return FaceAffectArray(header=header, faces=faces, **fields)

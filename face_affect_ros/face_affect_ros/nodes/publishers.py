@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -97,10 +97,11 @@ class ResultPublishers:
         width: int,
         height: int,
         detections: Sequence[Detection | TrackedFace],
+        poses: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        """FaceDetectionArray of one frame (empty arrays too)."""
+        """FaceDetectionArray of one frame (empty arrays too), with the tracks' 3D fields."""
         if self.detections is not None:
-            self.detections.publish(detections_to_msg(header, width, height, detections))
+            self.detections.publish(detections_to_msg(header, width, height, detections, poses))
 
     def publish(
         self,
@@ -108,15 +109,20 @@ class ResultPublishers:
         image: np.ndarray,
         result: FrameResult,
         emotion_crop: Callable[[np.ndarray, Detection], np.ndarray] | None = None,
+        poses: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        """Send a frame's FaceAffectArray, detections, debug and saliency images."""
+        """Send a frame's FaceAffectArray, detections, debug and saliency images.
+
+        `poses`: each track's 3D fields by track id (none: not localised in 3D).
+        """
         if self.affect is not None:
-            self.affect.publish(frame_result_to_msg(header, result))
+            self.affect.publish(frame_result_to_msg(header, result, poses))
         self.publish_detections(
             header,
             result.width,
             result.height,
             [TrackedFace(f.track_id, f.detection, f.detector_look) for f in result.faces],
+            poses,
         )
         if self.debug is not None and self.debug.get_subscription_count() > 0:
             self.debug.publish(image_to_msg(header, draw_results(image, result)))

@@ -8,7 +8,7 @@ apart. The callers only pour the values into their library's message classes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from face_affect_ros.core.detector import Detection
@@ -44,8 +44,13 @@ def roi_fields(box: Sequence[float], width: int, height: int) -> dict[str, int]:
     return {"x_offset": x, "y_offset": y, "width": w, "height": h}
 
 
-def face_affect_fields(face: FaceResult, width: int, height: int) -> dict[str, Any]:
-    """face_affect_msgs/FaceAffect fields (``roi`` as a RegionOfInterest field dict)."""
+def face_affect_fields(
+    face: FaceResult, width: int, height: int, pose: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """face_affect_msgs/FaceAffect fields (``roi`` as a RegionOfInterest field dict).
+
+    `pose`: the face's 3D fields (:func:`face_pose_fields`); None: not localised in 3D.
+    """
     det = face.detection
     return {
         "id": face.track_id,
@@ -61,25 +66,42 @@ def face_affect_fields(face: FaceResult, width: int, height: int) -> dict[str, A
         "age_years": age_to_msg(face.age_years),
         "age_spread": age_to_msg(face.age_spread),
         "minor_probability": age_to_msg(face.minor_probability),
+        **(dict(pose) if pose is not None else face_pose_fields(None)),
     }
 
 
-def face_affect_array_fields(result: FrameResult) -> dict[str, Any]:
-    """face_affect_msgs/FaceAffectArray fields except ``header`` (``faces`` as field dicts)."""
+def face_affect_array_fields(
+    result: FrameResult, poses: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    """face_affect_msgs/FaceAffectArray fields except ``header`` (``faces`` as field dicts).
+
+    `poses`: each face's 3D fields by track id (faces without an entry: not localised).
+    """
+    poses = poses or {}
+    w, h = result.width, result.height
     return {
-        "image_width": result.width,
-        "image_height": result.height,
+        "image_width": w,
+        "image_height": h,
         "emotion_labels": list(result.emotion_labels),
         "gender_labels": list(result.gender_labels),
-        "faces": [face_affect_fields(f, result.width, result.height) for f in result.faces],
+        "faces": [face_affect_fields(f, w, h, poses.get(f.track_id)) for f in result.faces],
     }
 
 
 def face_detection_fields(
-    det: Detection, width: int, height: int, track_id: str = "", detector_look: bool = True
+    det: Detection,
+    width: int,
+    height: int,
+    track_id: str = "",
+    detector_look: bool = True,
+    pose: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """face_affect_msgs/FaceDetection fields (``roi`` as a RegionOfInterest field dict)."""
+    """face_affect_msgs/FaceDetection fields (``roi`` as a RegionOfInterest field dict).
+
+    `pose`: the face's 3D fields (:func:`face_pose_fields`); None: not localised in 3D.
+    """
     return {
+        **(dict(pose) if pose is not None else face_pose_fields(None)),
         "id": track_id,
         "detector_look": bool(detector_look),
         "roi": roi_fields(det.box, width, height),

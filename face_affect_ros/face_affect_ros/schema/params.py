@@ -375,6 +375,73 @@ SPECS: tuple[ParamSpec, ...] = (
         min=0.0,
         max=1.0,
     ),
+    # --- people in 3D (the nodes that localise faces) ------------------------------------------
+    ParamSpec(
+        "localise_3d",
+        True,
+        "Head pose, distance and engagement of each track (FaceAffect's 3D fields) and its "
+        "REP-155 face_<id> / gaze_<id> TF frames, from the camera's camera_info (topic "
+        "'camera_info'). Needs tracking.",
+        LOCALISE,
+        read_only=True,
+    ),
+    ParamSpec(
+        "rectified",
+        False,
+        "The image is rectified (image_rect*): use camera_info's P and no distortion; false: "
+        "a raw image, K and D (REP-104).",
+        LOCALISE,
+    ),
+    ParamSpec(
+        "use_depth",
+        False,
+        "Subscribe to 'depth' (16UC1 mm or 32FC1 m, registered to the colour image, same "
+        "stamp) and take each face's distance from it instead of the assumed face size.",
+        LOCALISE,
+        read_only=True,
+    ),
+    ParamSpec(
+        "publish_tf",
+        True,
+        "Publish face_<id> and gaze_<id> on /tf (parent: the image's frame_id, stamp: the "
+        "image's).",
+        LOCALISE,
+        read_only=True,
+    ),
+    ParamSpec(
+        "engagement_field_of_view",
+        120.0,
+        "Degrees, FULL angle of the attention cone of the person and of the robot (the "
+        "default reproduces hri_engagement's effective 60 deg half-angle).",
+        LOCALISE,
+        min=1.0,
+        max=179.0,
+    ),
+    ParamSpec(
+        "engagement_max_distance",
+        4.0,
+        "Metres at which visual social engagement falls to 0.",
+        LOCALISE,
+        min=0.1,
+        max=50.0,
+    ),
+    ParamSpec(
+        "engagement_threshold",
+        0.5,
+        "Engagement above which a person counts as looking at the robot (levels ENGAGING / "
+        "ENGAGED).",
+        LOCALISE,
+        min=0.0,
+        max=0.99,
+    ),
+    ParamSpec(
+        "engagement_window",
+        2.0,
+        "Seconds of engagement samples the engagement level is decided on.",
+        LOCALISE,
+        min=0.1,
+        max=60.0,
+    ),
     # --- perception over time: read by both halves -------------------------------------------
     ParamSpec(
         "track_lost_after",

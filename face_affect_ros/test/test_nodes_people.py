@@ -1,0 +1,131 @@
+"""People in 3D through the real nodes: camera_info in, FaceAffect's 3D fields and /tf out.
+
+face_affect_node (and detector_node in the split layout) read the camera's camera_info; until
+one arrives the 3D fields are invalid with the reason, and diagnostics warn with it. With it,
+the astronaut's face (a 256 px face in a 640x480 frame, 525 px focal length) is placed a few
+decimetres in front of the camera, and face_<id> / gaze_<id> come on /tf stamped like the image.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticStatus
+from node_harness import (
+    Camera,
+    Diagnostics,
+    close_client,
+    face_frame,
+    init_client,
+    spin_until,
+    start_node,
+    stop_nodes,
+)
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo
+from tf2_msgs.msg import TFMessage
+
+from face_affect_msgs.msg import FaceAffect
+
+FX = 525.0
+DIAG_PERIOD = 0.3
+
+
+@pytest.fixture(scope="module")
+def client():
+    node = init_client("face_affect_people_client")
+    yield node
+    close_client(node)
+
+
+def camera_info(frame_id: str = "test_camera_optical_frame") -> CameraInfo:
+    info = CameraInfo(width=640, height=480, distortion_model="plumb_bob")
+    info.header.frame_id = frame_id
+    info.d = [0.0] * 5
+    info.k = [FX, 0.0, 320.0, 0.0, FX, 240.0, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [FX, 0.0, 320.0, 0.0, 0.0, FX, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+def test_3d_fields_invalid_until_camera_info_then_pose_distance_and_tf(client) -> None:
+    cam_topic = "/p3d_cam/image"
+    proc = start_node(
+        "face_affect_node",
+        "-r",
+        f"image:={cam_topic}",
+        "-r",
+        "camera_info:=/p3d_cam/camera_info",
+        "-r",
+        "__ns:=/p3d",
+        "-p",
+        f"diagnostics_period:={DIAG_PERIOD}",
+        "-p",
+        "no_input_warn_s:=0.0",
+    )
+    name = "/p3d/face_affect_node"
+    tfs: list[TFMessage] = []
+    client.create_subscription(TFMessage, "/tf", tfs.append, 100)
+    info_pub = client.create_publisher(CameraInfo, "/p3d_cam/camera_info", qos_profile_sensor_data)
+    diag = Diagnostics(client)
+    try:
+        cam = Camera(client, cam_topic, results="/p3d/face_affect")
+        assert cam.wait_ready()
+        frame = face_frame()
+        before = cam.send(cam.image(frame, 1), 1)
+        assert before is not None and len(before.faces) == 1
+        face = before.faces[0]
+        assert not face.pose_valid and face.pose_status == "no camera_info yet"
+        assert face.distance == FaceAffect.DISTANCE_INVALID
+        assert face.engagement_level == FaceAffect.ENGAGEMENT_LEVEL_UNKNOWN
+        status = diag.wait(name, lambda s: s.level == DiagnosticStatus.WARN)
+        assert status is not None and "camera_info" in status.message, status
+
+        assert spin_until(client, lambda: info_pub.get_subscription_count() > 0, 10.0)
+        info_pub.publish(camera_info())
+        after = None
+        for i in range(2, 30):  # until the camera_info has arrived (best effort)
+            info_pub.publish(camera_info())
+            after = cam.send(cam.image(frame, i), i)
+            if after is not None and after.faces and after.faces[0].pose_valid:
+                break
+        assert after is not None and after.faces[0].pose_valid, after
+        face = after.faces[0]
+        assert face.pose_source == FaceAffect.POSE_SOURCE_LANDMARKS
+        # Pinhole: an adult's eye centres are ~63 mm apart, so a face whose eyes are e px apart
+        # at f = 525 px is about 525 * 0.063 / e m away (the astronaut faces the camera).
+        lm = face.landmarks
+        eyes_px = float(np.hypot(lm[2] - lm[0], lm[3] - lm[1]))
+        expected = FX * 0.063 / eyes_px
+        assert abs(face.distance - expected) < 0.25 * expected, (face.distance, expected)
+        p = face.head_pose.position
+        assert (
+            p.z > 0
+            and abs(p.x) < 0.1
+            and abs(np.hypot(np.hypot(p.x, p.y), p.z) - face.distance) < 1e-3
+        )
+        assert spin_until(
+            client,
+            lambda: any(
+                t.child_frame_id == f"face_{face.id}" and t.header.stamp == after.header.stamp
+                for m in tfs
+                for t in m.transforms
+            ),
+            5.0,
+        ), [t.child_frame_id for m in tfs for t in m.transforms]
+        sent = [t for m in tfs for t in m.transforms if t.header.stamp == after.header.stamp]
+        assert {t.child_frame_id for t in sent} == {f"face_{face.id}", f"gaze_{face.id}"}
+        parents = {t.child_frame_id: t.header.frame_id for t in sent}
+        # face_<id> hangs from the image's frame, gaze_<id> from face_<id> (as hri_face_detect).
+        assert parents == {
+            f"face_{face.id}": "test_camera_optical_frame",
+            f"gaze_{face.id}": f"face_{face.id}",
+        }
+        status = diag.wait(name, lambda s: s.level == DiagnosticStatus.OK)
+        assert status is not None, "still WARN with camera_info there"
+        assert diag.values(name)["camera_info"].startswith("640x480")
+    finally:
+        ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
+    assert code == 0 and "Traceback" not in err, err[-2000:]
