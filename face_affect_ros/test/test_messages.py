@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import rclpy
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -68,3 +70,17 @@ def test_age_fields_are_off_by_default_and_filled_when_on() -> None:
     assert on.age_years == np.float32(face.age_years) and 20 < on.age_years < 65
     assert on.age_spread == np.float32(face.age_spread)
     assert on.minor_probability == np.float32(face.minor_probability) < 0.1
+
+
+def test_detection_and_affect_carry_the_same_3d_block() -> None:
+    """FaceDetection's 3D fields are FaceAffect's, line for line (the classifier copies them)."""
+    msg_dir = Path(__file__).resolve().parents[2] / "face_affect_msgs" / "msg"
+
+    def block(name: str) -> list[str]:
+        text = (msg_dir / name).read_text()
+        lines = text[text.index("# ---- Where the head is") :].splitlines()
+        return [line for line in lines if line and not line.startswith("#")]
+
+    affect, detection = block("FaceAffect.msg"), block("FaceDetection.msg")
+    assert affect == detection
+    assert "geometry_msgs/Pose head_pose" in affect
