@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 
+import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
@@ -126,6 +127,67 @@ def test_3d_fields_invalid_until_camera_info_then_pose_distance_and_tf(client) -
         status = diag.wait(name, lambda s: s.level == DiagnosticStatus.OK)
         assert status is not None, "still WARN with camera_info there"
         assert diag.values(name)["camera_info"].startswith("640x480")
+    finally:
+        ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+
+
+def test_live_anonymised_stream_masks_faces_and_costs_nothing_unsubscribed(client) -> None:
+    from face_affect_ros.core.detector import FaceDetector
+    from face_affect_ros.core.paths import model_manifest_path
+    from sensor_msgs.msg import CompressedImage, Image
+
+    cam_topic = "/anon_cam/image"
+    proc = start_node(
+        "face_affect_node",
+        "-r",
+        f"image:={cam_topic}",
+        "-r",
+        "__ns:=/anon",
+        "-p",
+        "anonymise:=true",
+        "-p",
+        f"diagnostics_period:={DIAG_PERIOD}",
+    )
+    name = "/anon/face_affect_node"
+    diag = Diagnostics(client)
+    raw: list[Image] = []
+    jpeg: list[CompressedImage] = []
+    # An independent look: YuNet s at 640x480 and a low threshold.
+    judge = FaceDetector(
+        model_manifest_path("yunet_s_dynamic"), input_size=(640, 480), score_threshold=0.3
+    )
+    frame = face_frame()
+    assert judge.detect(frame), "the judge must find the face in the original"
+    try:
+        cam = Camera(client, cam_topic, results="/anon/face_affect")
+        assert cam.wait_ready()
+        # Unsubscribed: nothing is computed.
+        assert cam.send(cam.image(frame, 1), 1) is not None
+        status = diag.wait(name, lambda s: True)
+        assert status is not None and "anonymised" not in diag.values(name)
+        client.create_subscription(
+            Image, "/anon/face_affect/anonymised", raw.append, qos_profile_sensor_data
+        )
+        client.create_subscription(
+            CompressedImage,
+            "/anon/face_affect/anonymised/compressed",
+            jpeg.append,
+            qos_profile_sensor_data,
+        )
+        for i in range(2, 40):
+            cam.send(cam.image(frame, i), i)
+            if raw and jpeg:
+                break
+        assert raw and jpeg, "no anonymised frame"
+        got = raw[-1]
+        assert got.header.frame_id == "test_camera_optical_frame" and got.encoding == "bgr8"
+        masked = np.frombuffer(bytes(got.data), np.uint8).reshape(got.height, got.width, 3)
+        assert judge.detect(masked) == []
+        decoded = cv2.imdecode(np.frombuffer(bytes(jpeg[-1].data), np.uint8), cv2.IMREAD_COLOR)
+        assert judge.detect(decoded) == []
+        # Only around the face: the frame's corners are the original's.
+        assert np.array_equal(masked[:40, :40], frame[:40, :40])
     finally:
         ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
     assert code == 0 and "Traceback" not in err, err[-2000:]

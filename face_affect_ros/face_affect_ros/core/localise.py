@@ -231,6 +231,20 @@ class LocalisationLoop:
         self._scan.detect(blank)
         self._window.find(blank, (w / 2, h / 2), 48.0, 1.0)
 
+    def mask_boxes(self) -> list[tuple[float, float, float, float]] | None:
+        """Where every live track is in the last frame, for masking; None before any scan.
+
+        A track found in the frame gives its box, one missed in it its predicted box (a face
+        the detector lost for a frame is still there). None (no scan yet, so no face can have
+        been found): the caller masks the whole frame (fail closed).
+        """
+        stamp = self._last_stamp
+        if self._last_scan is None or stamp is None:
+            return None
+        return [
+            tuple(t.detection.box) if t.seen_now else t.predicted_box(stamp) for t in self._tracks
+        ]
+
     def providers_in_use(self) -> dict[str, str]:
         """{model (role): execution provider that runs it} of the scan and window detectors."""
         out = {f"{k} (scan)": v for k, v in self._scan.providers_in_use().items()}

@@ -24,6 +24,7 @@ from face_affect_ros.core.localise import LocalisationLoop
 from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.providers import summarize
 from face_affect_ros.core.stages import DetectorStage
+from face_affect_ros.nodes.anonymised_output import AnonymisedOutput
 from face_affect_ros.nodes.diagnostics import merge_warnings, provider_values
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
 from face_affect_ros.nodes.people_output import ENGAGEMENT_PARAMS, PeopleOutput, people_config
@@ -53,6 +54,7 @@ class DetectorRole:
         )
         self._sub = None
         self.people = PeopleOutput(node)
+        self.anonymised = AnonymisedOutput(node)
 
     def configure(self) -> None:
         """Load and verify the detector models (only those), create the detections publisher."""
@@ -62,6 +64,7 @@ class DetectorRole:
         if self.loop is not None:
             self.loop.warm_up()
         self.people.configure(params)
+        self.anonymised.configure(params)
         self.node.get_logger().info(
             f"models loaded: detector={self.stage.model_name}; execution provider: "
             + summarize(self._providers_in_use())
@@ -92,6 +95,7 @@ class DetectorRole:
         self.stage = None
         self.loop = None
         self.people.cleanup()
+        self.anonymised.cleanup()
 
     @staticmethod
     def _make_loop(stage: DetectorStage, params: Mapping[str, Any]) -> LocalisationLoop | None:
@@ -132,6 +136,7 @@ class DetectorRole:
                     self.loop.adopt(old)
             if changed & ENGAGEMENT_PARAMS:
                 self.people.apply(params)
+            self.anonymised.apply(params)
 
         self.worker.call_soon(change)
 
@@ -157,6 +162,7 @@ class DetectorRole:
                 candidates_refused=f"{c.refused}/{c.candidates}",
                 tracks_started=str(c.tracks_started),
             )
+        values.update(self.anonymised.diagnostic_values())
         return merge_warnings(values, self.people.diagnostic_values())
 
     def _on_frame(self, msg: Image) -> None:
@@ -168,16 +174,25 @@ class DetectorRole:
         msg, received = item
         image = self.node.decoder.decode(msg, PIXEL_LIMIT, FRAMES_TOPIC)
         if image is None:
+            self.anonymised.withheld()
             return
         h, w = image.shape[:2]
         poses = None
-        if self.loop is None:
-            detections = self.stage.detect(image)
-        else:
-            stamp = loop_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)
-            # A driver without stamps: the receipt time keeps the loop's clock moving forward.
-            stamp = stamp if stamp > 0 else received
-            detections = self.loop.step(image, stamp).faces
+        try:
+            if self.loop is None:
+                detections = self.stage.detect(image)
+                boxes = [d.box for d in detections]
+            else:
+                stamp = loop_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)
+                # A driver without stamps: the receipt time keeps the loop's clock moving.
+                stamp = stamp if stamp > 0 else received
+                detections = self.loop.step(image, stamp).faces
+                boxes = self.loop.mask_boxes()
+        except Exception:
+            self.anonymised.publish(msg.header, image, None)  # fail closed, then count it
+            raise
+        self.anonymised.publish(msg.header, image, boxes)
+        if self.loop is not None:
             poses = self.people.step(msg.header, stamp, (w, h), detections)
         self.outputs.publish_detections(msg.header, w, h, detections, poses)
         stats = self.node.stats

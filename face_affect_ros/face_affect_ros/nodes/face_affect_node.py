@@ -25,6 +25,7 @@ from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.pipeline import FaceAffectPipeline
 from face_affect_ros.core.providers import summarize
 from face_affect_ros.core.temporal import PerceptionLoop
+from face_affect_ros.nodes.anonymised_output import AnonymisedOutput
 from face_affect_ros.nodes.diagnostics import merge_warnings, provider_values
 from face_affect_ros.nodes.frame_taker import TakenCamera
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
@@ -51,6 +52,7 @@ class FaceAffectRole:
         self.outputs: ResultPublishers | None = None
         self.camera = TakenCamera(node)
         self.people = PeopleOutput(node)
+        self.anonymised = AnonymisedOutput(node)
         self.worker = Worker(
             f"{node.get_name()}_worker",
             self._process,
@@ -68,6 +70,7 @@ class FaceAffectRole:
         )
         self.loop.warm_up()
         self.people.configure(self.node.params)
+        self.anonymised.configure(self.node.params)
         det, emo, gen = self.pipeline.model_names
         self.node.get_logger().info(
             f"models loaded: detector={det} emotion={emo} gender={gen}; execution provider: "
@@ -96,6 +99,7 @@ class FaceAffectRole:
         self.pipeline = None
         self.loop = None
         self.people.cleanup()
+        self.anonymised.cleanup()
 
     def validate(self, params: Mapping[str, Any]) -> str | None:
         """A change is valid iff the core accepts the pipeline and the loop configuration."""
@@ -132,6 +136,7 @@ class FaceAffectRole:
             outputs.saliency_limiter.max_rate = rate
             if changed & ENGAGEMENT_PARAMS:
                 self.people.apply(params)
+            self.anonymised.apply(params)
 
         self.worker.call_soon(change)
 
@@ -152,17 +157,29 @@ class FaceAffectRole:
             "label_set": self.node.params["label_set"],
         }
         values.update(provider_values(pipeline.config.providers, self._providers_in_use()))
+        values.update(self.anonymised.diagnostic_values())
         return merge_warnings(values, self.people.diagnostic_values())
 
     def _process(self, item: tuple[Any, float]) -> None:
         msg, received = item
         image = self.camera.decode(msg)
         if image is None:
+            self.anonymised.withheld()
             return
         stamp = loop_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)
         # A driver without stamps: the receipt time keeps the loop's clock moving forward.
         stamp = stamp if stamp > 0 else received
-        result = self.loop.step(image, stamp)
+        try:
+            result = self.loop.step(image, stamp)
+        except Exception:
+            self.anonymised.publish(msg.header, image, None)  # fail closed, then count it
+            raise
+        local = self.loop.localisation
+        self.anonymised.publish(
+            msg.header,
+            image,
+            local.mask_boxes() if local is not None else [f.detection.box for f in result.faces],
+        )
         poses = self.people.step(
             msg.header,
             stamp,

@@ -442,6 +442,49 @@ SPECS: tuple[ParamSpec, ...] = (
         min=0.1,
         max=60.0,
     ),
+    # --- live anonymised stream (the nodes that localise faces) -------------------------------
+    ParamSpec(
+        "anonymise",
+        False,
+        "Publish an anonymised copy of the camera stream on face_affect/anonymised (raw) and "
+        "face_affect/anonymised/compressed (JPEG), faces masked from the current tracks, each "
+        "computed only while subscribed. Fail closed: a frame before the first scan or whose "
+        "processing failed is masked whole.",
+        LOCALISE,
+        read_only=True,
+    ),
+    ParamSpec(
+        "anonymise_mode",
+        "blur",
+        "How a face is masked: 'blur' (2 cells of colour across the face), 'pixelate' (3 cells) "
+        "or 'solid' (black).",
+        LOCALISE,
+        choices=("blur", "pixelate", "solid"),
+    ),
+    ParamSpec(
+        "anonymise_shape",
+        "ellipse",
+        "Mask shape around each face: 'ellipse' or 'box'.",
+        LOCALISE,
+        choices=("ellipse", "box"),
+    ),
+    ParamSpec(
+        "anonymise_margin",
+        2.0,
+        "Mask size / detector box size (each side, about the box centre): 2.0 covers hair and "
+        "the head's outline (bench/bench_anonymise.py).",
+        LOCALISE,
+        min=1.0,
+        max=4.0,
+    ),
+    ParamSpec(
+        "anonymise_jpeg_quality",
+        80,
+        "JPEG quality of face_affect/anonymised/compressed.",
+        LOCALISE,
+        min=1,
+        max=100,
+    ),
     # --- perception over time: read by both halves -------------------------------------------
     ParamSpec(
         "track_lost_after",
