@@ -1,0 +1,385 @@
+"""Mask faces in frames so a recording or a stream can be shared: what to mask, where, and how.
+
+Why in the core: the offline bag tool (``face-affect-bag anonymise``) and a live node option
+mask with the same functions, and whether a mask hides a face is image math that plain pytest
+must reach. Nothing here imports ROS.
+
+Three parts:
+
+* :func:`mask_faces` / :func:`mask_all`: the masks. ``blur`` and ``pixelate`` keep only a few
+  cells of colour across a face (:data:`CELLS_PER_FACE`, relative to the face, not a fixed kernel
+  in pixels: a fixed kernel leaves a large face recognisable and over-blurs a small one), so no
+  deblurring or downscale / upscale can bring back more than those few numbers per face; ``solid``
+  paints a fill value. Shape ``ellipse`` (default) or ``box``, inflated by ``margin``.
+* :func:`recall_configs`: the perception loop pushed for recall (a scan on every frame at the
+  frame's own resolution, lower thresholds; the verifier still refuses non-faces), since an
+  offline tool has the time that a live node does not.
+* :class:`FaceTimeline`: the tool sees the whole recording, so it collects every track's boxes
+  over time first (pass 1), then answers "which boxes to mask at time t" (pass 2) with each track
+  interpolated over the frames it was missed in and padded before it was first found and after
+  it was lost (extrapolated with its velocity, growing with the time from the last sighting).
+
+What cannot be promised: a face no detector finds in any frame of its track is not masked.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+Box = tuple[float, float, float, float]
+
+#: Mask modes and shapes.
+MODES: tuple[str, ...] = ("blur", "pixelate", "solid")
+SHAPES: tuple[str, ...] = ("ellipse", "box")
+DEFAULT_MODE = "blur"
+#: Ellipse by default: it covers the face with less of the scene than a box; the margin below
+#: was measured for it (bench/bench_anonymise.py --sweep).
+DEFAULT_SHAPE = "ellipse"
+#: Mask size / detector box size (each side, about the box centre). YuNet's box runs from the
+#: brows to the chin, so a tight mask leaves the hair and the head's outline around a smooth oval,
+#: which a detector still takes for a face: with blur at 3 cells YuNet s (2x, >= 0.5) found 68 of
+#: 255 masked faces of the moving sequence at margin 1.3, 22 at 1.6, 0 at 2.0 (pixelate: 1, 0, 0;
+#: solid: 0 at all three). bench/bench_anonymise.py --sweep, README.
+DEFAULT_MARGIN = 2.0
+#: Cells of colour kept across the face's width by blur and pixelate (the mask's own extent,
+#: margin included, keeps the same cell size). At 3 cells no eye, nose or mouth is resolved (an
+#: eye is a fifth of a face's width); 4 and 6 cells left blurred faces that YuNet found again at
+#: any margin up to 2 (33 and 147 of 255 at margin 2.0).
+CELLS_PER_FACE = 3.0
+#: Fill of the solid mode and of frames that could not be processed.
+DEFAULT_FILL = 0
+#: Seconds a track is padded before its first and after its last sighting (measured: README).
+DEFAULT_PAD_S = 1.0
+#: Growth of a padded box per second away from the sighting (relative to its size): the further
+#: from where the face was seen, the less sure where it is.
+PAD_GROWTH_PER_S = 0.5
+#: Velocity used to extrapolate a padded box is measured over this much of the track's end.
+_VELOCITY_SPAN_S = 0.5
+#: A padded box moves at most this many face widths per second (a bad velocity estimate must not
+#: throw the mask off the face).
+_MAX_SPEED_FACES_PER_S = 3.0
+
+
+def _check(mode: str, shape: str, margin: float) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mask mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if shape not in SHAPES:
+        raise ValueError(f"mask shape must be one of {', '.join(SHAPES)}, got {shape!r}")
+    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and 0.5 <= margin <= 5.0):
+        raise ValueError(f"mask margin must be a number in [0.5, 5], got {margin!r}")
+
+
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(
+            "expected a uint8 HxW or HxWxC image, got "
+            f"{getattr(image, 'dtype', type(image))} {getattr(image, 'shape', '')}"
+        )
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"empty image {image.shape}")
+
+
+def mask_region(box: Sequence[float], margin: float) -> Box:
+    """The region masked for a face `box` (x, y, w, h): scaled by `margin` about its centre."""
+    x, y, w, h = (float(v) for v in box)
+    cx, cy = x + w / 2, y + h / 2
+    mw, mh = w * margin, h * margin
+    return (cx - mw / 2, cy - mh / 2, mw, mh)
+
+
+def _coarse(roi: np.ndarray, cell: float, mode: str, aspect: float = 1.0) -> np.ndarray:
+    """`roi` reduced to cells of `cell` rows (`cell / aspect` columns) and brought back."""
+    rh, rw = roi.shape[:2]
+    cw, ch = max(1, round(rw * aspect / cell)), max(1, round(rh / cell))
+    small = cv2.resize(roi, (cw, ch), interpolation=cv2.INTER_AREA)
+    if mode == "pixelate":
+        out = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_NEAREST)
+    else:
+        out = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_LINEAR)
+        ky, kx = max(1, int(cell) | 1), max(1, int(cell / aspect) | 1)
+        # A box filter one cell wide smooths the bilinear ridges; O(1) per pixel at any size.
+        out = cv2.blur(out, (kx, ky), borderType=cv2.BORDER_REPLICATE)
+    return out.reshape(roi.shape)
+
+
+def _fill(roi: np.ndarray, fill: int | Sequence[int]) -> np.ndarray:
+    out = np.empty_like(roi)
+    out[...] = np.asarray(fill, dtype=np.uint8) if not isinstance(fill, int) else fill
+    return out
+
+
+def mask_faces(
+    image: np.ndarray,
+    boxes: Iterable[Sequence[float]],
+    mode: str = DEFAULT_MODE,
+    shape: str = DEFAULT_SHAPE,
+    margin: float = DEFAULT_MARGIN,
+    fill: int | Sequence[int] = DEFAULT_FILL,
+    pixel_aspect: float = 1.0,
+) -> np.ndarray:
+    """Return a copy of `image` with every face box (x, y, w, h, px) masked.
+
+    `image`: uint8 HxW or HxWxC, any channel order (masking is per channel, so an RGB, BGRA or
+    packed-YUV view is masked in place of its encoding without a colour conversion). Pixels
+    outside the masks are unchanged. `fill` (solid mode): a value, or one per channel.
+    `pixel_aspect`: image pixels per stored column (2 for a 4:2:2 macro-pixel view, whose boxes
+    are given in columns), so cells stay square in the picture.
+    Raises ValueError on a bad mode, shape, margin or image.
+    """
+    _check(mode, shape, margin)
+    _check_image(image)
+    out = image.copy()
+    ih, iw = image.shape[:2]
+    for box in boxes:
+        fw = float(box[2])
+        x, y, w, h = mask_region(box, margin)
+        x0, y0 = max(0, math.floor(x)), max(0, math.floor(y))
+        x1, y1 = min(iw, math.ceil(x + w)), min(ih, math.ceil(y + h))
+        if x1 <= x0 or y1 <= y0 or fw <= 0:
+            continue
+        roi = out[y0:y1, x0:x1]
+        if mode == "solid":
+            masked = _fill(roi, fill)
+        else:
+            # Cells relative to the face (not the margin): the same detail is removed whatever
+            # the margin; the region around the face is coarsened too.
+            cell = max(fw * pixel_aspect / CELLS_PER_FACE, 1.0)
+            masked = _coarse(image[y0:y1, x0:x1], cell, mode, pixel_aspect)
+        if shape == "box":
+            roi[...] = masked
+            continue
+        sel = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        centre = (round((x + w / 2 - x0) * 16), round((y + h / 2 - y0) * 16))
+        axes = (max(1, round(w / 2 * 16)), max(1, round(h / 2 * 16)))
+        cv2.ellipse(sel, centre, axes, 0, 0, 360, 255, -1, cv2.LINE_8, 4)
+        on = sel.astype(bool)
+        roi[on] = masked[on]
+    return out
+
+
+def mask_all(
+    image: np.ndarray, mode: str = DEFAULT_MODE, fill: int | Sequence[int] = DEFAULT_FILL
+) -> np.ndarray:
+    """Return `image` masked whole: the fail-closed answer for a frame that was not processed.
+
+    blur / pixelate keep :data:`CELLS_PER_FACE` cells across the frame's shorter side, so even a
+    face that fills the frame keeps no more detail than a masked face; solid paints `fill`.
+    """
+    _check(mode, "box", 1.0)
+    _check_image(image)
+    if mode == "solid":
+        return _fill(image, fill)
+    ih, iw = image.shape[:2]
+    return _coarse(image, max(min(iw, ih) / CELLS_PER_FACE, 1.0), mode)
+
+
+# ------------------------------------------------------------------------ recall-first perception
+#: Detector settings of the anonymiser's perception loop (see :func:`recall_configs`).
+#: Scan threshold: the verifier decides face / not face; a lower scan threshold only adds
+#: candidates for it.
+ANON_SCAN_THRESHOLD = 0.3
+#: Re-finding a known face in its window: lower than the live default, the track is verified.
+ANON_TRACK_THRESHOLD = 0.3
+#: Largest scan input (width): the scan runs at the frame's own size up to this, so a 20 px face
+#: of a 1280x720 frame stays 20 px.
+ANON_MAX_SCAN_WIDTH = 1280
+#: Classification is not needed to mask: the lowest rate the loop accepts (once per 10 s).
+ANON_CLASSIFY_RATE = 0.1
+
+
+def scan_size(width: int, height: int, max_width: int = ANON_MAX_SCAN_WIDTH) -> tuple[int, int]:
+    """Scan input for a frame: its own size (at most `max_width` wide), multiples of 32."""
+    s = min(1.0, max_width / max(width, 1))
+    return (max(32, round(width * s / 32) * 32), max(32, round(height * s / 32) * 32))
+
+
+def recall_configs(
+    width: int,
+    height: int,
+    scan_period: float = 0.0,
+    scan_threshold: float = ANON_SCAN_THRESHOLD,
+    track_threshold: float = ANON_TRACK_THRESHOLD,
+    intra_op_threads: int = 1,
+) -> tuple[object, object]:
+    """(PipelineConfig, TemporalConfig) of a perception loop pushed for recall, for a frame size.
+
+    Why these: a scan on every frame (``scan_period`` 0, never skipped on a still scene) finds a
+    face in the frame it appears, instead of up to 0.3 s (2 s on a still scene) later; at the
+    frame's own resolution a 20 px face stays 20 px. Lower thresholds give more candidates; the
+    verifier still refuses non-faces, so the mask does not wander onto cats and clocks.
+    """
+    from face_affect_ros.core.pipeline import PipelineConfig
+    from face_affect_ros.core.temporal import TemporalConfig
+
+    config = PipelineConfig(tracking=True, intra_op_threads=intra_op_threads)
+    temporal = TemporalConfig(
+        scan_period=scan_period,
+        scan_input_size=scan_size(width, height),
+        scan_threshold=scan_threshold,
+        track_threshold=track_threshold,
+        scan_idle_period=0.0,
+        classify_rate=ANON_CLASSIFY_RATE,
+    )
+    return config, temporal
+
+
+#: (track id, box) of every face found in one frame.
+Localised = list[tuple[str, Box]]
+
+
+def localise(loop: object, image: np.ndarray, stamp: float) -> Localised:
+    """The one place that asks the perception loop where the faces are (the adapter).
+
+    Today the loop classifies too (at :data:`ANON_CLASSIFY_RATE`); when the loop is split into a
+    localisation half and an affect half, only this function changes.
+    """
+    result = loop.step(image, stamp)  # type: ignore[attr-defined]
+    return [(f.track_id or "", tuple(float(v) for v in f.detection.box)) for f in result.faces]
+
+
+def make_loop(width: int, height: int, **kwargs: float) -> object:
+    """A PerceptionLoop for frames of this size configured by :func:`recall_configs`."""
+    from face_affect_ros.core.temporal import PerceptionLoop
+
+    config, temporal = recall_configs(width, height, **kwargs)
+    return PerceptionLoop(config, temporal)  # type: ignore[arg-type]
+
+
+@dataclass
+class _TrackPath:
+    stamps: list[float] = field(default_factory=list)
+    boxes: list[Box] = field(default_factory=list)
+
+    def velocity(self, end: bool) -> tuple[float, float]:
+        """Box-centre velocity (px / s) over the first or last :data:`_VELOCITY_SPAN_S`."""
+        if len(self.stamps) < 2:
+            return (0.0, 0.0)
+        if end:
+            i1 = len(self.stamps) - 1
+            i0 = bisect.bisect_left(self.stamps, self.stamps[i1] - _VELOCITY_SPAN_S)
+            i0 = min(i0, i1 - 1)
+        else:
+            i0 = 0
+            i1 = bisect.bisect_right(self.stamps, self.stamps[0] + _VELOCITY_SPAN_S) - 1
+            i1 = max(i1, 1)
+        dt = self.stamps[i1] - self.stamps[i0]
+        if dt <= 0:
+            return (0.0, 0.0)
+        (ax, ay, aw, ah), (bx, by, bw, bh) = self.boxes[i0], self.boxes[i1]
+        vx = (bx + bw / 2 - ax - aw / 2) / dt
+        vy = (by + bh / 2 - ay - ah / 2) / dt
+        limit = _MAX_SPEED_FACES_PER_S * max(aw, bw)
+        speed = math.hypot(vx, vy)
+        if speed > limit > 0:
+            vx, vy = vx * limit / speed, vy * limit / speed
+        return (vx, vy)
+
+
+def _moved(box: Box, v: tuple[float, float], dt: float, growth: float) -> Box:
+    x, y, w, h = box
+    s = 1.0 + growth * abs(dt)
+    cx, cy = x + w / 2 + v[0] * dt, y + h / 2 + v[1] * dt
+    return (cx - w * s / 2, cy - h * s / 2, w * s, h * s)
+
+
+def _lerp_box(a: Box, b: Box, u: float) -> Box:
+    return tuple(p + (q - p) * u for p, q in zip(a, b, strict=True))  # type: ignore[return-value]
+
+
+class FaceTimeline:
+    """Every track's boxes over a whole recording; the boxes to mask at any time (two passes).
+
+    Pass 1: :meth:`add` each frame's faces (from :func:`localise`) with its stamp, in time order.
+    Pass 2: :meth:`boxes_at` gives, for a frame's stamp, a box for every track alive then:
+    where it was found in that frame; between two sightings (a missed frame) interpolated;
+    within ``pad_s`` before its first and after its last sighting, extrapolated with the
+    track's velocity and grown by ``growth`` per second (the face was there before a detector
+    was sure of it, and is still there after the last sighting while it turns away or leaves).
+    Memory: one box per track per frame (no images).
+    """
+
+    def __init__(self, pad_s: float = DEFAULT_PAD_S, growth: float = PAD_GROWTH_PER_S) -> None:
+        if not (math.isfinite(pad_s) and 0.0 <= pad_s <= 60.0):
+            raise ValueError(f"pad must be in [0, 60] s, got {pad_s!r}")
+        if not (math.isfinite(growth) and 0.0 <= growth <= 10.0):
+            raise ValueError(f"pad growth must be in [0, 10] per s, got {growth!r}")
+        self.pad_s = pad_s
+        self.growth = growth
+        self._paths: dict[str, _TrackPath] = {}
+        self._anonymous = 0
+        self._spans: list[tuple[float, float, _TrackPath]] | None = None
+
+    @property
+    def tracks(self) -> int:
+        """Tracks seen so far."""
+        return len(self._paths)
+
+    def add(self, stamp: float, faces: Localised) -> None:
+        """Record the faces found in the frame at `stamp` (seconds; increasing per track)."""
+        self._spans = None
+        for track_id, box in faces:
+            key = track_id
+            if not key:  # no track id (per-frame mode): a track of its own
+                self._anonymous += 1
+                key = f"#{self._anonymous}"
+            path = self._paths.setdefault(key, _TrackPath())
+            if path.stamps and stamp < path.stamps[-1]:
+                # Time went backwards (the loop restarted its ids): a new track.
+                self._anonymous += 1
+                key = f"{key}#{self._anonymous}"
+                path = self._paths.setdefault(key, _TrackPath())
+            path.stamps.append(float(stamp))
+            path.boxes.append(tuple(float(v) for v in box))  # type: ignore[arg-type]
+
+    def _ensure_spans(self) -> list[tuple[float, float, _TrackPath]]:
+        if self._spans is None:
+            self._spans = [
+                (p.stamps[0] - self.pad_s, p.stamps[-1] + self.pad_s, p)
+                for p in self._paths.values()
+                if p.stamps
+            ]
+        return self._spans
+
+    def boxes_at(self, stamp: float) -> list[Box]:
+        """Boxes to mask in the frame at `stamp` (one per track alive or padded then)."""
+        out: list[Box] = []
+        for lo, hi, path in self._ensure_spans():
+            if not lo - 1e-6 <= stamp <= hi + 1e-6:
+                continue
+            st = path.stamps
+            if stamp < st[0]:
+                out.append(_moved(path.boxes[0], path.velocity(False), stamp - st[0], self.growth))
+            elif stamp > st[-1]:
+                out.append(_moved(path.boxes[-1], path.velocity(True), stamp - st[-1], self.growth))
+            else:
+                i = bisect.bisect_left(st, stamp)
+                if st[i] == stamp or i == 0:
+                    out.append(path.boxes[i])
+                else:
+                    u = (stamp - st[i - 1]) / (st[i] - st[i - 1])
+                    out.append(_lerp_box(path.boxes[i - 1], path.boxes[i], u))
+        return out
+
+
+def timeline_of(
+    frames: Iterable[tuple[float, np.ndarray]],
+    loop_factory: Callable[[int, int], object] = make_loop,
+    pad_s: float = DEFAULT_PAD_S,
+) -> FaceTimeline:
+    """Pass 1 over (stamp s, image) frames of one stream: the timeline of its faces.
+
+    The loop is built at the first frame (its scan runs at the frame's size).
+    """
+    timeline = FaceTimeline(pad_s)
+    loop = None
+    for stamp, image in frames:
+        if loop is None:
+            loop = loop_factory(image.shape[1], image.shape[0])
+        timeline.add(stamp, localise(loop, image, stamp))
+    return timeline
