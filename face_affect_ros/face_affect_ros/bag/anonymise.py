@@ -285,11 +285,10 @@ class _Frames:
     def blank_compressed(self, msg: Any) -> Any:
         """A fully masked frame of the size and format its header declares."""
         raw = bytes(msg.data)
-        try:
-            header = image_io.read_compressed_header(raw, self.max_pixels)
-        except ValueError as exc:
-            raise FrameError(f"header unreadable ({bs.one_line(exc)})") from exc
-        blank = np.zeros((header.height, header.width, 3), np.uint8)
+        size = _declared_size(raw)
+        if size is None or size[0] * size[1] > self.max_pixels:
+            raise FrameError("no readable JPEG / PNG header: the frame's size is unknown")
+        blank = np.zeros((size[1], size[0], 3), np.uint8)
         return dataclasses.replace(msg, data=self._encode(raw, blank))
 
     def _encode(self, original: bytes, image: np.ndarray) -> np.ndarray:
@@ -310,6 +309,28 @@ class _Frames:
 
     def blank(self, msg: Any) -> Any:
         return self.blank_compressed(msg) if self.compressed else self.blank_raw(msg)
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) a JPEG's SOF or a PNG's IHDR declares, even if the rest is damaged.
+
+    Lenient on purpose (unlike image_io.read_compressed_header, which refuses a truncated
+    frame): a frame cut short still says how large a fully masked replacement must be.
+    """
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return (w, h) if w > 0 and h > 0 else None
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 < len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h = int.from_bytes(data[i + 5 : i + 7], "big")
+            w = int.from_bytes(data[i + 7 : i + 9], "big")
+            return (w, h) if w > 0 and h > 0 else None
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
 
 
 def _grey_original(data: bytes, is_png: bool) -> bool:
