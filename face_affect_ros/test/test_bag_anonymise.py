@@ -444,3 +444,36 @@ def test_temporal_padding_masks_the_face_before_its_first_detection(tmp_path: Pa
         assert changed > 0.8, (i, w, changed)
         checked += 1
     assert checked >= 2, "the test needs partly uncovered faces the detector misses"
+
+
+def test_anonymise_runs_without_ros_installed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from test_bag_offline import _BLOCKED_RUN, ROS_MODULES
+
+    frames = moving_frames(2.5, 2.7)
+    src = write_bag(
+        tmp_path / "in",
+        {COMPRESSED: (COMPRESSED_TYPE, [(ns, compressed(ns, f)) for ns, f, _ in frames])},
+        "mcap",
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _BLOCKED_RUN,
+            ",".join(ROS_MODULES),
+            "anonymise",
+            str(src),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "LOADED \n" in proc.stdout, proc.stdout  # nothing of ROS was imported
+    _, after, _ = read(tmp_path / "out")
+    assert len(after[COMPRESSED]) == len(frames)
