@@ -197,7 +197,7 @@ def upscale(items: Sequence[Item], size: tuple[int, int]) -> list[Item]:
     ]
 
 
-def bag_tool_fps(items: Sequence[Item]) -> dict[str, float]:
+def bag_tool_fps(items: Sequence[Item], scale: float) -> dict[str, float]:
     """Our whole bag tool on a bgr8 bag of `items`: frames / s of wall and of CPU time."""
     from face_affect_ros.bag import anonymise as ba
     from face_affect_ros.bag import storage as bs
@@ -228,7 +228,11 @@ def bag_tool_fps(items: Sequence[Item]) -> dict[str, float]:
         writer.close()
         src = Path(tmp) / "in"
         w0, c0 = time.perf_counter(), time.process_time()
-        report = ba.anonymise_bag(src, Path(tmp) / "out")
+        report = ba.anonymise_bag(
+            src,
+            Path(tmp) / "out",
+            loop_factory=lambda w, h: an.make_loop(w, h, scan_scale=scale),
+        )
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     n = report.frames
     return {"frames": n, "fps_wall": n / wall, "fps_cpu": n / cpu}
@@ -245,9 +249,10 @@ def sweep(items: Sequence[Item], threshold: float) -> int:
     rows, payload = [], []
     base = still_found(detect, items, [f for _, f, _ in items])
     for mode in ("blur", "pixelate", "solid"):
-        for cells in (3.0, 4.0, 6.0) if mode != "solid" else (0.0,):
+        for cells in (2.0, 3.0, 4.0) if mode != "solid" else (0.0,):
             for margin in (1.3, 1.6, 2.0):
-                an.CELLS_PER_FACE = cells or an.CELLS_PER_FACE
+                if cells:
+                    an.CELLS_PER_FACE[mode] = cells
                 outs = [
                     an.mask_faces(f, timeline.boxes_at(t), mode, "ellipse", margin)
                     for t, f, _ in items
@@ -313,6 +318,7 @@ def main() -> int:
         outputs = {
             "unmasked": [f for _, f, _ in items],
             "ours": ours(items)[0],
+            "ours --scan-scale 1": ours(items, loop_kwargs={"scan_scale": 1.0})[0],
             "deface": theirs(worker, items)[0],
         }
         results["sets"][name] = {}
@@ -378,6 +384,7 @@ def main() -> int:
         "margin": an.DEFAULT_MARGIN,
         "pad_s": an.DEFAULT_PAD_S,
         "cells_per_face": an.CELLS_PER_FACE,
+        "scan_scale": an.ANON_SCAN_SCALE,
         "yunet_threshold": args.yunet_threshold,
         "centerface_threshold": args.centerface_threshold,
         "quick": args.quick,

@@ -141,7 +141,7 @@ def test_mask_all_leaves_no_more_detail_than_a_masked_face(redetect, frame_and_f
     assert (an.mask_all(frame, "solid") == 0).all()
     # At most CELLS_PER_FACE cells across the shorter side: nearly no distinct rows.
     pix = an.mask_all(frame, "pixelate")
-    assert len(np.unique(pix[:, 320, 0])) <= an.CELLS_PER_FACE + 1
+    assert len(np.unique(pix[:, 320, 0])) <= an.CELLS_PER_FACE["pixelate"] + 1
 
 
 def test_bad_arguments_are_refused() -> None:

@@ -47,11 +47,13 @@ DEFAULT_SHAPE = "ellipse"
 #: 255 masked faces of the moving sequence at margin 1.3, 22 at 1.6, 0 at 2.0 (pixelate: 1, 0, 0;
 #: solid: 0 at all three). bench/bench_anonymise.py --sweep, README.
 DEFAULT_MARGIN = 2.0
-#: Cells of colour kept across the face's width by blur and pixelate (the mask's own extent,
-#: margin included, keeps the same cell size). At 3 cells no eye, nose or mouth is resolved (an
-#: eye is a fifth of a face's width); 4 and 6 cells left blurred faces that YuNet found again at
-#: any margin up to 2 (33 and 147 of 255 at margin 2.0).
-CELLS_PER_FACE = 3.0
+#: Cells of colour kept across the face's width by each mode (the mask's own extent, margin
+#: included, keeps the same cell size). At 3 cells no eye, nose or mouth is resolved (an eye is
+#: a fifth of a face's width). Blur needs fewer: its smooth oval inside the head's outline is
+#: what a detector takes for a face. Measured on the 18 s moving sequence, margin 2.0, YuNet s
+#: (2x, >= 0.5): blur at 3 cells left 4 of 765 faces found, at 2 cells 0; pixelate at 3 cells 0
+#: (also at margin 1.6); blur at 4 and 6 cells left 33 and 147 of 255 (every 3rd frame).
+CELLS_PER_FACE: dict[str, float] = {"blur": 2.0, "pixelate": 3.0}
 #: Fill of the solid mode and of frames that could not be processed.
 DEFAULT_FILL = 0
 #: Seconds a track is padded before its first and after its last sighting (measured: README).
@@ -149,7 +151,7 @@ def mask_faces(
         else:
             # Cells relative to the face (not the margin): the same detail is removed whatever
             # the margin; the region around the face is coarsened too.
-            cell = max(fw * pixel_aspect / CELLS_PER_FACE, 1.0)
+            cell = max(fw * pixel_aspect / CELLS_PER_FACE[mode], 1.0)
             masked = _coarse(image[y0:y1, x0:x1], cell, mode, pixel_aspect)
         if shape == "box":
             roi[...] = masked
@@ -176,7 +178,7 @@ def mask_all(
     if mode == "solid":
         return _fill(image, fill)
     ih, iw = image.shape[:2]
-    return _coarse(image, max(min(iw, ih) / CELLS_PER_FACE, 1.0), mode)
+    return _coarse(image, max(min(iw, ih) / CELLS_PER_FACE[mode], 1.0), mode)
 
 
 # ------------------------------------------------------------------------ recall-first perception
@@ -186,16 +188,25 @@ def mask_all(
 ANON_SCAN_THRESHOLD = 0.3
 #: Re-finding a known face in its window: lower than the live default, the track is verified.
 ANON_TRACK_THRESHOLD = 0.3
-#: Largest scan input (width): the scan runs at the frame's own size up to this, so a 20 px face
-#: of a 1280x720 frame stays 20 px.
+#: Scan input / frame size: 2 finds far faces the frame's own size misses (lfw faces pasted at
+#: 20-27 px into 640x480 stills: 21 of 41 found at 1x, 38 of 41 at 2x; 16-19 px: 3 and 10 of
+#: 18), at about 2.5x the CPU (bench/bench_anonymise.py). 1 is the fast option.
+ANON_SCAN_SCALE = 2.0
+#: Largest scan input (width): the scan runs at `scan_scale` times the frame's size up to this
+#: (a 1280x720 frame is scanned at its own size).
 ANON_MAX_SCAN_WIDTH = 1280
 #: Classification is not needed to mask: the lowest rate the loop accepts (once per 10 s).
 ANON_CLASSIFY_RATE = 0.1
 
 
-def scan_size(width: int, height: int, max_width: int = ANON_MAX_SCAN_WIDTH) -> tuple[int, int]:
-    """Scan input for a frame: its own size (at most `max_width` wide), multiples of 32."""
-    s = min(1.0, max_width / max(width, 1))
+def scan_size(
+    width: int,
+    height: int,
+    scale: float = ANON_SCAN_SCALE,
+    max_width: int = ANON_MAX_SCAN_WIDTH,
+) -> tuple[int, int]:
+    """Scan input for a frame: `scale` x its size (at most `max_width` wide), multiples of 32."""
+    s = min(scale, max_width / max(width, 1))
     return (max(32, round(width * s / 32) * 32), max(32, round(height * s / 32) * 32))
 
 
@@ -205,6 +216,7 @@ def recall_configs(
     scan_period: float = 0.0,
     scan_threshold: float = ANON_SCAN_THRESHOLD,
     track_threshold: float = ANON_TRACK_THRESHOLD,
+    scan_scale: float = ANON_SCAN_SCALE,
     intra_op_threads: int = 1,
 ) -> tuple[object, object]:
     """(PipelineConfig, TemporalConfig) of a perception loop pushed for recall, for a frame size.
@@ -213,6 +225,7 @@ def recall_configs(
     face in the frame it appears, instead of up to 0.3 s (2 s on a still scene) later; at the
     frame's own resolution a 20 px face stays 20 px. Lower thresholds give more candidates; the
     verifier still refuses non-faces, so the mask does not wander onto cats and clocks.
+    ``scan_scale`` 2 (default) scans a 640x480 frame at 1280x960, for faces under 25 px.
     """
     from face_affect_ros.core.pipeline import PipelineConfig
     from face_affect_ros.core.temporal import TemporalConfig
@@ -220,7 +233,7 @@ def recall_configs(
     config = PipelineConfig(tracking=True, intra_op_threads=intra_op_threads)
     temporal = TemporalConfig(
         scan_period=scan_period,
-        scan_input_size=scan_size(width, height),
+        scan_input_size=scan_size(width, height, scan_scale),
         scan_threshold=scan_threshold,
         track_threshold=track_threshold,
         scan_idle_period=0.0,
