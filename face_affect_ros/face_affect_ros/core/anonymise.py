@@ -55,7 +55,9 @@ DEFAULT_MARGIN = 2.0
 #: (also at margin 1.6); blur at 4 and 6 cells left 33 and 147 of 255 (every 3rd frame).
 CELLS_PER_FACE: dict[str, float] = {"blur": 2.0, "pixelate": 3.0}
 #: Blur with an ellipse: the blur fades out over this fraction of the mask's size outside it.
-BLUR_FADE = 0.15
+#: Off: a fade of 0.15 removed 1 of the 2 masks YuNet s (2x) took for a face on the moving
+#: sequence, but CenterFace (>= 0.2) then found 9 soft skin-coloured blobs where it found 0.
+BLUR_FADE = 0.0
 #: Fill of the solid mode and of frames that could not be processed.
 DEFAULT_FILL = 0
 #: Seconds a track is padded before its first and after its last sighting. On the moving
@@ -186,9 +188,9 @@ def mask_faces(
 def mask_extent(box: Sequence[float], margin: float, mode: str, shape: str) -> Box:
     """The region a face's mask changes: :func:`mask_region`, plus the fade of a blurred ellipse.
 
-    Why the fade: a blurred ellipse with a crisp outline is itself an oval blob that a detector
-    at a low threshold calls a face (2 of 765 masked faces of the moving sequence); fading the
-    blur out over :data:`BLUR_FADE` of the mask's size beyond the ellipse removes the outline.
+    The fade (:data:`BLUR_FADE`, off by default) would soften a blurred ellipse's crisp outline,
+    which YuNet at a low threshold sometimes calls a face; it makes CenterFace call the soft
+    blob a face more often, so it is measured and left off.
     """
     x, y, w, h = mask_region(box, margin)
     if mode != "blur" or shape != "ellipse":
