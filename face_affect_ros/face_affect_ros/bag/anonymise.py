@@ -233,9 +233,10 @@ class _Frames:
 
     # -- raw: masked in the encoding's own layout, padding bytes kept
     def _masked_raw(self, msg: Any, boxes: Sequence[an.Box] | None, opts: MaskOptions) -> Any:
+        self.image(msg)  # the same checks as pass 1: encoding, size, step, data length
         spec = image_io.ENCODINGS.get(msg.encoding)
-        self.image(msg)  # the same checks as pass 1: size, step, data length
-        assert spec is not None  # image() refused unknown encodings
+        if spec is None:  # image() refuses unknown encodings; kept explicit for the reader
+            raise FrameError(f"unsupported encoding {image_io.printable(msg.encoding)}")
         h, w, step = int(msg.height), int(msg.width), int(msg.step)
         data = np.frombuffer(bytes(msg.data), np.uint8).copy()
         # A view of the pixels in the encoding's own layout, row padding left out (and kept).
