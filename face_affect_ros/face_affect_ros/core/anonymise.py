@@ -224,7 +224,8 @@ ANON_SCAN_THRESHOLD = 0.3
 ANON_TRACK_THRESHOLD = 0.3
 #: Scan input / frame size: 2 finds far faces the frame's own size misses (lfw faces pasted at
 #: 20-27 px into 640x480 stills: 21 of 41 found at 1x, 38 of 41 at 2x; 16-19 px: 3 and 10 of
-#: 18), at about 2.5x the CPU (bench/bench_anonymise.py). 1 is the fast option.
+#: 18), at 4x the pass-1 CPU (640x480: 18.0 vs 4.5 ms / frame; both passes 50 vs 153 frames / s;
+#: bench/bench_anonymise.py). 1 is the fast option.
 ANON_SCAN_SCALE = 2.0
 #: Largest scan input (width): the scan runs at `scan_scale` times the frame's size up to this
 #: (a 1280x720 frame is scanned at its own size).
