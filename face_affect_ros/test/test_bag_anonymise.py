@@ -477,3 +477,19 @@ def test_anonymise_runs_without_ros_installed(tmp_path: Path) -> None:
     assert "LOADED \n" in proc.stdout, proc.stdout  # nothing of ROS was imported
     _, after, _ = read(tmp_path / "out")
     assert len(after[COMPRESSED]) == len(frames)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--margin", "0.1"), "margin"),
+        (("--pad", "-1"), "pad"),
+        (("--scan-scale", "9"), "--scan-scale"),
+    ],
+)
+def test_bad_options_are_usage_errors_before_the_bag_is_read(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    status, _, err = run_cli("anonymise", tmp_path / "missing.mcap", "--out", tmp_path / "o", *args)
+    assert status == cli.EXIT_USAGE and message in err
+    assert not (tmp_path / "o").exists()
