@@ -53,7 +53,12 @@ UP_FROM_CORE = tuple(f"{PACKAGE}.{p}" for p in ("schema", "nodes", "bag", "cli",
         ("nodes", _modules("nodes"), (*TORCH, f"{PACKAGE}.bag", f"{PACKAGE}.cli")),
         (
             "offline tools",
-            [f"{PACKAGE}.bag.process", f"{PACKAGE}.cli.bag", f"{PACKAGE}.cli.image"],
+            [
+                f"{PACKAGE}.bag.process",
+                f"{PACKAGE}.bag.anonymise",
+                f"{PACKAGE}.cli.bag",
+                f"{PACKAGE}.cli.image",
+            ],
             (*ROS, *TORCH, f"{PACKAGE}.nodes"),
         ),
     ],

@@ -224,7 +224,8 @@ ANON_SCAN_THRESHOLD = 0.3
 ANON_TRACK_THRESHOLD = 0.3
 #: Scan input / frame size: 2 finds far faces the frame's own size misses (lfw faces pasted at
 #: 20-27 px into 640x480 stills: 21 of 41 found at 1x, 38 of 41 at 2x; 16-19 px: 3 and 10 of
-#: 18), at about 2.5x the CPU (bench/bench_anonymise.py). 1 is the fast option.
+#: 18), at 4x the pass-1 CPU (640x480: 18.0 vs 4.5 ms / frame; both passes 50 vs 153 frames / s;
+#: bench/bench_anonymise.py). 1 is the fast option.
 ANON_SCAN_SCALE = 2.0
 #: Largest scan input (width): the scan runs at `scan_scale` times the frame's size up to this
 #: (a 1280x720 frame is scanned at its own size).
@@ -287,21 +288,22 @@ Localised = list[tuple[str, Box]]
 
 
 def localise(loop: object, image: np.ndarray, stamp: float) -> Localised:
-    """The one place that asks the perception loop where the faces are (the adapter).
-
-    Today the loop classifies too (at :data:`ANON_CLASSIFY_RATE`); when the loop is split into a
-    localisation half and an affect half, only this function changes.
-    """
-    result = loop.step(image, stamp)  # type: ignore[attr-defined]
-    return [(f.track_id or "", tuple(float(v) for v in f.detection.box)) for f in result.faces]
+    """The one place that asks the localisation half where the faces are (no classification)."""
+    frame = loop.step(image, stamp)  # type: ignore[attr-defined]
+    return [(f.track_id or "", tuple(float(v) for v in f.detection.box)) for f in frame.faces]
 
 
 def make_loop(width: int, height: int, **kwargs: float) -> object:
-    """A PerceptionLoop for frames of this size configured by :func:`recall_configs`."""
-    from face_affect_ros.core.temporal import PerceptionLoop
+    """The perception loop's localisation half for frames of this size (:func:`recall_configs`).
+
+    Masking needs where the faces are, not what they express: the affect half is not run.
+    """
+    from face_affect_ros.core.localise import LocalisationLoop
+    from face_affect_ros.core.stages import DetectorStage
 
     config, temporal = recall_configs(width, height, **kwargs)
-    return PerceptionLoop(config, temporal)  # type: ignore[arg-type]
+    stage = DetectorStage(config)  # type: ignore[arg-type]
+    return LocalisationLoop(config, temporal, verifier=lambda: stage.verifier)  # type: ignore[arg-type]
 
 
 @dataclass
