@@ -1,12 +1,12 @@
-"""REP-155 output through the real nodes: face_affect_node + hri_node as `hri:=true` starts them.
+"""REP-155 output through the real nodes: either layout + hri_node, as `hri:=true` starts them.
 
-The nodes are started from bringup.node_specs(hri=True) (the launch file's own decisions, as
-test_bringup does), fed camera frames and a camera_info, and every REP-155 topic is read back by
-a plain rclpy subscriber with libhri's QoS (reliable, volatile) and compared with the
-FaceAffectArray of the same stamp: /humans/faces/tracked, roi, landmarks, expression,
+The nodes of each layout are started from bringup.node_specs(hri=True) (the launch file's own
+decisions, as test_bringup does), fed camera frames and a camera_info, and every REP-155 topic is
+read back by a plain rclpy subscriber with libhri's QoS (reliable, volatile) and compared with
+the FaceAffectArray of the same stamp: /humans/faces/tracked, roi, landmarks, expression,
 softbiometrics, engagement_status of the person hri_person_manager would associate (a fake
 person manager here), and cropped / aligned, which exist only while someone subscribes (the
-camera subscription of hri_node comes and goes with them). When the face leaves, its topics go.
+frame subscription of hri_node comes and goes with them). When the face leaves, its topics go.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from test_nodes_people import camera_info
 
 from face_affect_ros import bringup
 
-NS = "hri_t"
 CAM = "/hri_cam/image"
 #: libhri subscribes with SystemDefaultsQoS: reliable, volatile (deeper here to keep history).
 LIBHRI_QOS = QoSProfile(
@@ -78,10 +77,15 @@ def client():
     close_client(node)
 
 
-@pytest.fixture(scope="module")
-def nodes(client):
-    specs = bringup.node_specs(layout="single", camera_topic=CAM, namespace=NS, hri=True)
-    assert [s.executable for s in specs] == ["face_affect_node", "hri_node"]
+@pytest.fixture(scope="module", params=sorted(bringup.LAYOUTS))
+def nodes(client, request):
+    """The layout's nodes and hri_node, as `hri:=true` starts them; yields (namespace, frames)."""
+    layout = request.param
+    ns = f"hri_{layout}"
+    specs = bringup.node_specs(layout=layout, camera_topic=CAM, namespace=ns, hri=True)
+    assert [s.executable for s in specs] == [*bringup.LAYOUTS[layout], "hri_node"]
+    # Where hri_node takes its frames from: the camera, or camera_node's decoded frames.
+    frames = CAM if layout == "single" else f"/{ns}/{bringup.SPLIT_FRAMES_TOPIC}"
     procs = [
         subprocess.Popen(
             spec.command(),
@@ -92,21 +96,26 @@ def nodes(client):
         )
         for spec in specs
     ]
-    yield procs
+    yield ns, frames
     for code, _, err in stop_nodes(procs):
         assert code == 0 and "Traceback" not in err, err[-3000:]
 
 
-def _hri_subscribes_camera(client) -> bool:
+def _hri_subscribes(client, ns: str, topic: str) -> bool:
     try:
-        subs = client.get_subscriber_names_and_types_by_node("hri_node", f"/{NS}")
+        subs = client.get_subscriber_names_and_types_by_node("hri_node", f"/{ns}")
     except Exception:  # node info not discovered yet
         return False
-    return CAM in {name for name, _ in subs}
+    return topic in {name for name, _ in subs}
 
 
 def test_rep155_topics_match_the_results_of_the_same_frame(client, nodes) -> None:
-    cam = Camera(client, CAM, results=f"/{NS}/face_affect")
+    ns_nodes, frames_topic = nodes
+
+    def hri_on_frames() -> bool:
+        return _hri_subscribes(client, ns_nodes, frames_topic)
+
+    cam = Camera(client, CAM, results=f"/{ns_nodes}/face_affect")
     info_pub = client.create_publisher(CameraInfo, "/hri_cam/camera_info", qos_profile_sensor_data)
     tracked = Topic(client, IdsList, "/humans/faces/tracked")
     assert cam.wait_ready(60.0)
@@ -142,7 +151,7 @@ def test_rep155_topics_match_the_results_of_the_same_frame(client, nodes) -> Non
     assert spin_until(
         client, lambda: all(client.count_publishers(f"{ns}/{t}") == 1 for t in topics), 10.0
     )
-    assert not _hri_subscribes_camera(client), "camera subscribed while no chip is wanted"
+    assert not hri_on_frames(), "camera subscribed while no chip is wanted"
 
     checked = []
     for i in itertools.islice(frames, 40):
@@ -215,7 +224,7 @@ def test_rep155_topics_match_the_results_of_the_same_frame(client, nodes) -> Non
     got, subscribed = None, False
     for i in itertools.islice(frames, 30):
         result = cam.send(cam.image(frame, i), i)
-        subscribed = subscribed or _hri_subscribes_camera(client)
+        subscribed = subscribed or hri_on_frames()
         key = cam.key(i)
         both = lambda key=key: key in cropped.by_stamp and key in aligned.by_stamp  # noqa: E731
         if result is not None and result.faces and spin_until(client, both, 2.0):
@@ -245,9 +254,9 @@ def test_rep155_topics_match_the_results_of_the_same_frame(client, nodes) -> Non
     client.destroy_subscription(aligned.sub)
     for i in itertools.islice(frames, 20):  # hri_node notices on the next results
         cam.send(cam.image(frame, i), i)
-        if spin_until(client, lambda: not _hri_subscribes_camera(client), 1.0):
+        if spin_until(client, lambda: not hri_on_frames(), 1.0):
             break
-    assert not _hri_subscribes_camera(client), "camera still subscribed without chip subscriber"
+    assert not hri_on_frames(), "camera still subscribed without chip subscriber"
 
     # The face leaves: tracked empties and its topics are destroyed.
     empty = np.full_like(frame, 90)
