@@ -158,7 +158,8 @@ def test_nodes_under_a_namespace_get_the_params_file(
     """Every changed value of a /**/-keyed file reaches the nodes in /robot1 and /a/b.
 
     `image_transport` empty: the file's input_transport (compressed) wins over the launch file;
-    given: the launch argument the user named wins over the file.
+    given: the launch argument the user named wins over the file. hri_node (hri=True) is
+    started with them and gets its section too.
     """
     path, changed = user_params
     specs = bringup.node_specs(
@@ -168,7 +169,9 @@ def test_nodes_under_a_namespace_get_the_params_file(
         namespace=namespace,
         params_file=str(path),
         fastdds_profile=str(SHM_PROFILE),
+        hri=True,
     )
+    assert specs[-1].executable == bringup.HRI_NODE
     procs = _start(specs, dict(os.environ))
     try:
         for spec in specs:
