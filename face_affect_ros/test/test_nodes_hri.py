@@ -27,7 +27,15 @@ from hri_msgs.msg import (
     NormalizedRegionOfInterest2D,
     SoftBiometrics,
 )
-from node_harness import Camera, close_client, face_frame, init_client, spin_until, stop_nodes
+from node_harness import (
+    Camera,
+    Diagnostics,
+    close_client,
+    face_frame,
+    init_client,
+    spin_until,
+    stop_nodes,
+)
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
@@ -267,3 +275,32 @@ def test_rep155_topics_match_the_results_of_the_same_frame(client, nodes) -> Non
     assert spin_until(client, lambda: list(tracked.by_stamp[max(tracked.by_stamp)].ids) == [], 5)
     assert spin_until(client, lambda: client.count_publishers(f"{ns}/roi") == 0, 10.0)
     assert client.count_publishers(f"{ns}/landmarks") == 0
+
+
+def test_an_id_seen_again_after_time_went_back_is_reported(client, nodes) -> None:
+    """The loop restarts its numbering when stream time goes backwards: hri_node says so."""
+    ns_nodes, _ = nodes
+    cam = Camera(client, CAM, results=f"/{ns_nodes}/face_affect")
+    diag = Diagnostics(client)
+    assert cam.wait_ready(60.0)
+    frame = face_frame()
+
+    def first_id(numbers) -> str | None:
+        for i in numbers:
+            result = cam.send(cam.image(frame, i), i)
+            if result is not None and result.faces:
+                return result.faces[0].id
+        return None
+
+    later = first_id(range(1000, 1030))
+    assert later is not None
+    cam.send(cam.image(np.full_like(frame, 90), 1030), 1030)  # the track goes
+    # Stamps before the previous ones: a new stream for the loop, ids from face_1 again.
+    earlier = first_id(range(500, 530))
+    assert earlier == "face_1", (later, earlier)  # face_1 was tracked before in this run
+
+    def reused(status) -> bool:
+        return int({kv.key: kv.value for kv in status.values}.get("reused_ids", 0)) >= 1
+
+    status = diag.wait(f"/{ns_nodes}/hri_node", reused, 10.0)
+    assert status is not None, diag.values(f"/{ns_nodes}/hri_node")
