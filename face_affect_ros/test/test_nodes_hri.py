@@ -6,7 +6,8 @@ read back by a plain rclpy subscriber with libhri's QoS (reliable, volatile) and
 the FaceAffectArray of the same stamp: /humans/faces/tracked, roi, landmarks, expression,
 softbiometrics, engagement_status of the person hri_person_manager would associate (a fake
 person manager here), and cropped / aligned, which exist only while someone subscribes (the
-frame subscription of hri_node comes and goes with them). When the face leaves, its topics go.
+frame subscription of hri_node comes and goes with them). When the face leaves, its topics go;
+an id the loop hands out again after stream time went back is reported (`reused_ids`).
 """
 
 from __future__ import annotations
