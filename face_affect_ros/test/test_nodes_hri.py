@@ -13,12 +13,15 @@ an id the loop hands out again after stream time went back is reported (`reused_
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import subprocess
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import yaml
 from face_affect_ros.core.align import ChipAligner
 from hri_msgs.msg import (
     EngagementLevel,
@@ -42,9 +45,11 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 from test_nodes_people import camera_info
 
+from face_affect_msgs.msg import FaceAffect
 from face_affect_ros import bringup
 
 CAM = "/hri_cam/image"
+SHIPPED = Path(__file__).resolve().parents[1] / "config" / "face_affect.yaml"
 #: libhri subscribes with SystemDefaultsQoS: reliable, volatile (deeper here to keep history).
 LIBHRI_QOS = QoSProfile(
     depth=50, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE
@@ -87,11 +92,24 @@ def client():
 
 
 @pytest.fixture(scope="module", params=sorted(bringup.LAYOUTS))
-def nodes(client, request):
-    """The layout's nodes and hri_node, as `hri:=true` starts them; yields (namespace, frames)."""
+def nodes(client, request, tmp_path_factory):
+    """The layout's nodes and hri_node, as `hri:=true` starts them; yields (namespace, frames).
+
+    The single layout runs with `age` on (a params file, as a robot would give it), the split
+    one with the shipped file (age off), so softbiometrics is checked both ways.
+    """
     layout = request.param
     ns = f"hri_{layout}"
-    specs = bringup.node_specs(layout=layout, camera_topic=CAM, namespace=ns, hri=True)
+    params_file = ""
+    if layout == "single":
+        shipped = yaml.safe_load(SHIPPED.read_text())
+        shipped["/**/face_affect_node"]["ros__parameters"]["age"] = True
+        path = tmp_path_factory.mktemp("hri_params") / "age_on.yaml"
+        path.write_text(yaml.safe_dump(shipped))
+        params_file = str(path)
+    specs = bringup.node_specs(
+        layout=layout, camera_topic=CAM, namespace=ns, params_file=params_file, hri=True
+    )
     assert [s.executable for s in specs] == [*bringup.LAYOUTS[layout], "hri_node"]
     # Where hri_node takes its frames from: the camera, or camera_node's decoded frames.
     frames = CAM if layout == "single" else f"/{ns}/{bringup.SPLIT_FRAMES_TOPIC}"
@@ -162,7 +180,7 @@ def test_rep155_topics_match_the_results_of_the_same_frame(client, nodes) -> Non
     )
     assert not hri_on_frames(), "camera subscribed while no chip is wanted"
 
-    checked = []
+    checked, ages = [], []
     for i in itertools.islice(frames, 40):
         persons_pub.publish(IdsList(ids=[PERSON]))
         result = cam.send(cam.image(frame, i), i)
@@ -217,11 +235,18 @@ def test_rep155_topics_match_the_results_of_the_same_frame(client, nodes) -> Non
         gender = {"woman": SoftBiometrics.FEMALE, "man": SoftBiometrics.MALE}
         assert sb.gender == gender.get(face.gender, SoftBiometrics.UNDEFINED)
         assert sb.gender_confidence == pytest.approx(face.gender_confidence)
-        assert (sb.age, sb.age_confidence) == (0, 0.0)  # age is off by default
+        if face.age_years == FaceAffect.AGE_OFF:
+            assert (sb.age, sb.age_confidence) == (0, 0.0)
+        else:  # P(|apparent age - published| <= 5 years) under the model's normal spread
+            ages.append(sb.age)
+            assert sb.age == round(face.age_years)
+            want = math.erf(5.0 / (face.age_spread * math.sqrt(2.0)))
+            assert sb.age_confidence == pytest.approx(want, rel=1e-5)
         assert engagement.by_stamp[key].level == face.engagement_level
         if len(checked) >= 3 and face.engagement_level != EngagementLevel.UNKNOWN:
             break
     assert len(checked) >= 3, checked
+    assert bool(ages) == ("single" in ns_nodes), ages  # age on in the single layout only
     # The astronaut looks into the camera from ~1 m: the level leaves UNKNOWN once the window
     # has samples, and hri_node passes it on.
     levels = [engagement.by_stamp[cam.key(k)].level for k in checked]
