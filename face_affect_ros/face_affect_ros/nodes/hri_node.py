@@ -66,7 +66,8 @@ HRI_QOS = QoSProfile(
 ENGAGEMENT_QOS = QoSProfile(
     depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE
 )
-#: hri_person_manager latches each person's face_id (libhri: transient local, reliable).
+#: hri_person_manager (2.0.1, managed_person.cpp) latches each person's face_id: transient
+#: local, reliable, as libhri's Person subscribes to it.
 LATCHED_QOS = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
 )
