@@ -49,7 +49,9 @@ $(STAMPS)/msgs: $(STAMPS)/deps scripts/build_msgs.sh face_affect_msgs/CMakeLists
 		face_affect_msgs/package.xml $(wildcard face_affect_msgs/msg/*.msg) \
 		third_party/tf2_msgs/CMakeLists.txt third_party/tf2_msgs/package.xml \
 		$(wildcard third_party/tf2_msgs/msg/*.msg third_party/tf2_msgs/srv/*.srv \
-		third_party/tf2_msgs/action/*.action)
+		third_party/tf2_msgs/action/*.action) \
+		third_party/hri_msgs/CMakeLists.txt third_party/hri_msgs/package.xml \
+		$(wildcard third_party/hri_msgs/msg/*.msg)
 	scripts/build_msgs.sh $(VENV)
 	@touch $@
 

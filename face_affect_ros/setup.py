@@ -49,6 +49,7 @@ setup(
             "detector_node = face_affect_ros.entry:detector_node",
             "classifier_node = face_affect_ros.entry:classifier_node",
             "face_affect_node = face_affect_ros.entry:face_affect_node",
+            "hri_node = face_affect_ros.entry:hri_node",
             # Command-line tools
             "face-affect-image = face_affect_ros.entry:face_affect_image",
             "face-affect-bag = face_affect_ros.entry:face_affect_bag",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the interface packages the venv needs with plain CMake and install them into a venv holding
-# the ROS 2 PyPI wheels: third_party/tf2_msgs (upstream's, no wheel on PyPI; see its PROVENANCE.md),
-# then face_affect_msgs.
+# the ROS 2 PyPI wheels: third_party/tf2_msgs and third_party/hri_msgs (upstream's, no wheel on
+# PyPI; see their PROVENANCE.md), then face_affect_msgs.
 # Why not colcon here: the venv is the install prefix (so `import face_affect_msgs` works with no
 # setup.bash to source), and a plain CMake build is all rosidl needs.
 # Usage: scripts/build_msgs.sh VENV
@@ -25,4 +25,5 @@ build_one() {  # build_one SOURCE_DIR NAME PYTHON_IMPORT_CHECK
 }
 
 build_one "$root/third_party/tf2_msgs" tf2_msgs "from tf2_msgs.msg import TFMessage"
+build_one "$root/third_party/hri_msgs" hri_msgs "from hri_msgs.msg import IdsList, FacialLandmarks"
 build_one "$root/face_affect_msgs" face_affect_msgs "from face_affect_msgs.msg import FaceAffectArray"

@@ -39,6 +39,10 @@ LOCALISING_NODES = ("face_affect_node", "detector_node")
 CAMERA_NODES = ("face_affect_node", "camera_node")
 #: Allowed values of the image_transport launch argument; "" = the parameter file decides.
 IMAGE_TRANSPORTS = ("", "raw", "compressed")
+#: The REP-155 output node (launch argument hri), added to either layout.
+HRI_NODE = "hri_node"
+#: What hri_node reads its frames from in the split layout: camera_node's decoded frames (raw).
+SPLIT_FRAMES_TOPIC = "face_affect/frames"
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,13 @@ def node_specs(
     params_file: str = "",
     fastdds_profile: str = "",
     log_level: str = "info",
+    hri: bool = False,
 ) -> list[NodeSpec]:
     """The nodes of `layout` and what each is given; arguments are the launch file's.
+
+    `hri` adds hri_node (REP-155 topics from our results): it reads `face_affect` in the same
+    namespace and, for its cropped / aligned chips, the camera (single layout, with the camera
+    remappings and the chosen transport) or camera_node's raw `face_affect/frames` (split layout).
 
     Raises:
         ValueError: an argument has a value the launch file does not accept.
@@ -109,7 +118,7 @@ def node_specs(
     # camera_info is the camera topic's sibling, as image_transport's camera subscribers find it
     # (/cam/image_raw -> /cam/camera_info); the nodes that localise faces in 3D read it.
     info_remaps = (("camera_info", camera_info_topic(camera_topic)),)
-    return [
+    specs = [
         NodeSpec(
             executable=executable,
             namespace=namespace.strip("/"),
@@ -122,3 +131,18 @@ def node_specs(
         )
         for executable in LAYOUTS[layout]
     ]
+    if hri:
+        split = layout == "split"
+        specs.append(
+            NodeSpec(
+                executable=HRI_NODE,
+                namespace=namespace.strip("/"),
+                params_files=(params_file,) if params_file else (),
+                # camera_node republishes every frame decoded, as raw Images.
+                parameters=(("input_transport", "raw"),) if split else parameters,
+                remappings=(("image", SPLIT_FRAMES_TOPIC),) if split else camera_remaps,
+                env=env,
+                log_level=log_level,
+            )
+        )
+    return specs

@@ -112,6 +112,7 @@ camera_node = _run("face_affect_ros.nodes.camera_node", "main", NODE_EXIT_ON_SIG
 detector_node = _run("face_affect_ros.nodes.detector_node", "main", NODE_EXIT_ON_SIGNAL)
 classifier_node = _run("face_affect_ros.nodes.classifier_node", "main", NODE_EXIT_ON_SIGNAL)
 face_affect_node = _run("face_affect_ros.nodes.face_affect_node", "main", NODE_EXIT_ON_SIGNAL)
+hri_node = _run("face_affect_ros.nodes.hri_node", "main", NODE_EXIT_ON_SIGNAL)
 face_affect_image = _run("face_affect_ros.cli.image", "main", TOOL_EXIT_ON_SIGNAL)
 face_affect_bag = _run("face_affect_ros.cli.bag", "main", TOOL_EXIT_ON_SIGNAL)
 face_affect_demo = _run("face_affect_ros.cli.demo", "main", TOOL_EXIT_ON_SIGNAL)

@@ -2,6 +2,7 @@
 
     ros2 launch face_affect_ros face_affect.launch.py camera_topic:=/head_camera/rgb/image_raw
     ros2 launch face_affect_ros face_affect.launch.py layout:=split image_transport:=compressed
+    ros2 launch face_affect_ros face_affect.launch.py hri:=true   # + REP-155 /humans/faces/...
 
 Why two layouts: the single-process node passes frames between its stages without serialisation
 (lowest latency, least CPU); the split layout runs camera handling, detection and classification
@@ -16,7 +17,8 @@ tests use to start the same nodes without `launch`.
 
 Topics are remapped, never passed as parameters: the camera topic is remapped onto the nodes'
 `image` (and `image/compressed`) input; outputs live under the chosen namespace
-(`face_affect`, `face_affect/detections`, `face_affect/debug_image`).
+(`face_affect`, `face_affect/detections`, `face_affect/debug_image`). With `hri:=true`,
+hri_node adds REP-155's `/humans/faces/...` topics (absolute, as ROS4HRI consumers expect).
 """
 
 from launch import LaunchDescription
@@ -40,6 +42,7 @@ def _nodes(context, *args, **kwargs):
         "params_file",
         "fastdds_profile",
         "log_level",
+        "hri",
     )
     configurations = [
         LaunchConfiguration("layout"),
@@ -49,8 +52,10 @@ def _nodes(context, *args, **kwargs):
         LaunchConfiguration("params_file"),
         LaunchConfiguration("fastdds_profile"),
         LaunchConfiguration("log_level"),
+        LaunchConfiguration("hri"),
     ]
     values = {n: c.perform(context) for n, c in zip(names, configurations, strict=True)}
+    values["hri"] = values["hri"].lower() == "true"
     return [
         Node(
             package=PACKAGE,
@@ -114,6 +119,13 @@ def generate_launch_description() -> LaunchDescription:
             "log_level",
             default_value="info",
             description="Logging level of the nodes.",
+        ),
+        DeclareLaunchArgument(
+            "hri",
+            default_value="false",
+            choices=["true", "false"],
+            description="'true': also start hri_node, which republishes the results on REP-155's "
+            "(ROS4HRI) /humans/faces/... topics (needs hri_msgs).",
         ),
     ]
     return LaunchDescription(

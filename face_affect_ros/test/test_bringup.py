@@ -122,7 +122,30 @@ def _start(specs: list[bringup.NodeSpec], base_env: dict[str, str]) -> list[subp
 
 def test_shipped_file_keys_match_any_namespace() -> None:
     keys = set(yaml.safe_load(SHIPPED.read_text()))
-    assert keys == {f"/**/{n}" for nodes in bringup.LAYOUTS.values() for n in nodes}, keys
+    nodes = {n for layout in bringup.LAYOUTS.values() for n in layout} | {bringup.HRI_NODE}
+    assert keys == {f"/**/{n}" for n in nodes}, keys
+
+
+@pytest.mark.parametrize("layout", sorted(bringup.LAYOUTS))
+def test_hri_adds_hri_node_fed_by_the_layout(layout: str) -> None:
+    """hri=True adds hri_node to either layout, reading the camera the layout's nodes read."""
+    kwargs = dict(layout=layout, camera_topic="/cam/image_raw", image_transport="compressed")
+    plain = bringup.node_specs(**kwargs, namespace="r1", params_file="/p.yaml")
+    specs = bringup.node_specs(**kwargs, namespace="r1", params_file="/p.yaml", hri=True)
+    assert specs[:-1] == plain and [s.executable for s in plain] == list(bringup.LAYOUTS[layout])
+    hri = specs[-1]
+    assert hri.executable == bringup.HRI_NODE and hri.namespace == "r1"
+    assert hri.params_files == ("/p.yaml",)
+    if layout == "single":  # the camera itself, with the transport the user chose
+        assert dict(hri.remappings) == {
+            "image": "/cam/image_raw",
+            "image/compressed": "/cam/image_raw/compressed",
+        }
+        assert hri.parameters == (("input_transport", "compressed"),)
+    else:  # camera_node's decoded frames, raw whatever the camera's transport
+        assert dict(hri.remappings) == {"image": bringup.SPLIT_FRAMES_TOPIC}
+        assert hri.parameters == (("input_transport", "raw"),)
+    assert "-r" in hri.command() and hri.command()[2] == f"{bringup.PACKAGE}.nodes.hri_node"
 
 
 @pytest.mark.parametrize(
@@ -135,7 +158,8 @@ def test_nodes_under_a_namespace_get_the_params_file(
     """Every changed value of a /**/-keyed file reaches the nodes in /robot1 and /a/b.
 
     `image_transport` empty: the file's input_transport (compressed) wins over the launch file;
-    given: the launch argument the user named wins over the file.
+    given: the launch argument the user named wins over the file. hri_node (hri=True) is
+    started with them and gets its section too.
     """
     path, changed = user_params
     specs = bringup.node_specs(
@@ -145,7 +169,9 @@ def test_nodes_under_a_namespace_get_the_params_file(
         namespace=namespace,
         params_file=str(path),
         fastdds_profile=str(SHM_PROFILE),
+        hri=True,
     )
+    assert specs[-1].executable == bringup.HRI_NODE
     procs = _start(specs, dict(os.environ))
     try:
         for spec in specs:

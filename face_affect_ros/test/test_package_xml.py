@@ -19,6 +19,7 @@ IMPORT_TO_KEY = {
     "sensor_msgs": "sensor_msgs",
     "geometry_msgs": "geometry_msgs",
     "tf2_msgs": "tf2_msgs",
+    "hri_msgs": "hri_msgs",
     "diagnostic_msgs": "diagnostic_msgs",
     "lifecycle_msgs": "lifecycle_msgs",
     "rcl_interfaces": "rcl_interfaces",

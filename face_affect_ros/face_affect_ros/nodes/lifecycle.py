@@ -1,8 +1,8 @@
 """The one node class, composed of a role and shared parts; main() constructs, then autostarts.
 
-Why composition: the four executables differ in what they run (camera input, detector,
-classifier, all three), not in how they are managed. :class:`ManagedNode` owns what every node
-has (its parameters, :class:`~face_affect_ros.nodes.diagnostics.Stats`, the
+Why composition: the five executables differ in what they run (camera input, detector,
+classifier, all three, the REP-155 output), not in how they are managed. :class:`ManagedNode`
+owns what every node has (its parameters, :class:`~face_affect_ros.nodes.diagnostics.Stats`, the
 :class:`~face_affect_ros.nodes.diagnostics.DiagnosticsReporter`, the frame decoder) and forwards
 the lifecycle and parameter changes to a *role* object (:class:`Role`) that each executable's
 module builds from parts (CameraInput, Worker, ResultPublishers). No hook methods, no class flags,

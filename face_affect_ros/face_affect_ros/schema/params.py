@@ -43,16 +43,23 @@ PIXEL_LIMIT = 1 << 28
 # The perception loop over time is two halves (core/localise.py, core/affect.py):
 # LOCALISE (scans, track windows, verification, ids) runs where the detector runs, AFFECT
 # (per-track estimates) where the classifiers run, LOOP parameters are read by both halves.
+# INPUT: how a node reads the camera (camera nodes, and hri_node for its chips). COMMON: the
+# onnxruntime settings of the nodes that run models (and camera_node). NODE: every node's
+# lifecycle and diagnostics. HRI: the optional REP-155 output node (hri_node).
 CAMERA, DETECTOR, CLASSIFIER, COMMON = "camera", "detector", "classifier", "common"
 LOCALISE, AFFECT, LOOP = "localise", "affect", "loop"
+INPUT, NODE, HRI = "input", "node", "hri"
 #: The stages of the perception loop (a change of one of these parameters reconfigures it).
 LOOP_STAGES = frozenset({LOCALISE, AFFECT, LOOP})
-NODE_NAMES = ("face_affect_node", "camera_node", "detector_node", "classifier_node")
+NODE_NAMES = ("face_affect_node", "camera_node", "detector_node", "classifier_node", "hri_node")
 NODE_STAGES: dict[str, frozenset[str]] = {
-    "camera_node": frozenset({CAMERA, COMMON}),
-    "detector_node": frozenset({DETECTOR, LOCALISE, LOOP, COMMON}),
-    "classifier_node": frozenset({CLASSIFIER, AFFECT, LOOP, COMMON}),
-    "face_affect_node": frozenset({CAMERA, DETECTOR, CLASSIFIER, LOCALISE, AFFECT, LOOP, COMMON}),
+    "camera_node": frozenset({CAMERA, INPUT, COMMON, NODE}),
+    "detector_node": frozenset({DETECTOR, LOCALISE, LOOP, COMMON, NODE}),
+    "classifier_node": frozenset({CLASSIFIER, AFFECT, LOOP, COMMON, NODE}),
+    "face_affect_node": frozenset(
+        {CAMERA, INPUT, DETECTOR, CLASSIFIER, LOCALISE, AFFECT, LOOP, COMMON, NODE}
+    ),
+    "hri_node": frozenset({INPUT, HRI, NODE}),
 }
 
 
@@ -79,7 +86,7 @@ SPECS: tuple[ParamSpec, ...] = (
         "raw",
         "Camera input: 'raw' subscribes to sensor_msgs/Image on "
         "'image'; 'compressed' to sensor_msgs/CompressedImage on 'image/compressed'.",
-        CAMERA,
+        INPUT,
         read_only=True,
         choices=("raw", "compressed"),
     ),
@@ -88,7 +95,7 @@ SPECS: tuple[ParamSpec, ...] = (
         "best_effort",
         "Reliability of the camera subscription. "
         "Sensor-data QoS is best effort; 'reliable' for drivers that only offer reliable.",
-        CAMERA,
+        INPUT,
         read_only=True,
         choices=("best_effort", "reliable"),
     ),
@@ -106,7 +113,7 @@ SPECS: tuple[ParamSpec, ...] = (
         DEFAULT_MAX_PIXELS,
         "Refuse frames with more pixels than this "
         "(protects the node from corrupt headers claiming huge images).",
-        CAMERA,
+        INPUT,
         min=1,
         max=PIXEL_LIMIT,
     ),
@@ -559,6 +566,34 @@ SPECS: tuple[ParamSpec, ...] = (
         max=600,
         split_only=True,
     ),
+    # --- REP-155 output (hri_node, launch argument hri:=true) -------------------------------
+    ParamSpec(
+        "hri_chip_size",
+        128,
+        "Side in pixels of /humans/faces/<id>/cropped and /aligned (hri_face_detect's 128).",
+        HRI,
+        min=16,
+        max=1024,
+    ),
+    ParamSpec(
+        "hri_image_cache_size",
+        30,
+        "Frames kept (only while a cropped or aligned topic has a subscriber) until the results "
+        "of the same stamp arrive: about one second at 30 Hz.",
+        HRI,
+        read_only=True,
+        min=1,
+        max=600,
+    ),
+    ParamSpec(
+        "hri_person_engagement",
+        True,
+        "Publish each track's engagement level on /humans/persons/<person_id>/engagement_status "
+        "for the persons hri_person_manager associates with our faces (/humans/persons/tracked, "
+        "<person_id>/face_id). Do not run hri_engagement as well.",
+        HRI,
+        read_only=True,
+    ),
     # --- every node -------------------------------------------------------------------------
     ParamSpec(
         "intra_op_threads",
@@ -611,14 +646,14 @@ SPECS: tuple[ParamSpec, ...] = (
         True,
         "Configure and activate the lifecycle node at start-up; false "
         "leaves it unconfigured for a lifecycle manager.",
-        COMMON,
+        NODE,
         read_only=True,
     ),
     ParamSpec(
         "diagnostics_period",
         1.0,
         "Seconds between /diagnostics messages.",
-        COMMON,
+        NODE,
         read_only=True,
         min=0.1,
         max=60.0,
@@ -628,7 +663,7 @@ SPECS: tuple[ParamSpec, ...] = (
         5.0,
         "Diagnostics turn WARN when an active node has received no frame for this many seconds "
         "(0 = never).",
-        COMMON,
+        NODE,
         min=0.0,
         max=3600.0,
     ),
@@ -636,7 +671,7 @@ SPECS: tuple[ParamSpec, ...] = (
         "latency_warn_ms",
         100.0,
         "Diagnostics turn WARN when the median processing latency exceeds this.",
-        COMMON,
+        NODE,
         min=1.0,
         max=10000.0,
     ),
@@ -676,7 +711,8 @@ def merged(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, 
 
 YAML_HEADER = """\
 # Parameters of every face_affect_ros node, keyed by node name (the split layout's
-# camera_node, detector_node, classifier_node, and the single-process face_affect_node).
+# camera_node, detector_node, classifier_node, the single-process face_affect_node, and
+# hri_node, the optional REP-155 output of launch argument hri:=true).
 # Each value is the default; ranges and allowed values are also in the node's parameter
 # descriptors (`ros2 param describe /face_affect_node score_threshold`).
 # (read-only) = takes effect only at start-up; the others can change at runtime
