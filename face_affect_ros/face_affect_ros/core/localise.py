@@ -18,6 +18,11 @@ What it does each frame (see :mod:`.temporal` for the why of each step):
   changed outside the known faces (then at least every ``scan_idle_period``), and at once when
   most of the frame changed since the previous frame (a cut in a recording, the robot turning
   its head fast: ``cut_fraction``), so new faces appear within a frame or two;
+* a frame larger than ``scan_input_size`` (an HD camera) is also scanned at its own resolution,
+  one tile (:mod:`.tiles`) every ``scan_tile_period`` on frames without a whole-frame scan, the
+  tiles where the picture changed outside the known faces first, oldest first: far faces of a
+  few tens of pixels that the whole-frame scan sees at a half or a third of their size. Frames
+  that fit the scan input are scanned exactly as before (no tiles);
 * a scan detection that is no known face is a candidate; the face / not-face verifier
   (:mod:`.verify`) must accept it before it becomes a track ``face_<n>``;
 * a track not found for ``track_lost_after`` seconds is retired; its id is never reused (ids
@@ -38,7 +43,8 @@ import numpy as np
 from face_affect_ros.core.config import PipelineConfig, session_kwargs
 from face_affect_ros.core.detector import Detection, FaceDetector, check_image
 from face_affect_ros.core.loop_config import EPS, LoopCounters, TemporalConfig
-from face_affect_ros.core.motion import ChangeMap, face_template, follow_template
+from face_affect_ros.core.motion import ChangeMap, changed_outside, face_template, follow_template
+from face_affect_ros.core.tiles import Tile, tile_grid
 from face_affect_ros.core.tracking import box_iou
 from face_affect_ros.core.verify import FaceVerifier
 from face_affect_ros.core.window import WindowDetector, box_centre
@@ -92,6 +98,8 @@ class LocalisedFrame:
     localise_ms: float
     #: True if a full-frame scan ran on this frame.
     scanned: bool = False
+    #: The scan tile (x, y, w, h) scanned on this frame, if any.
+    tile: Tile | None = None
 
 
 class _Track:
@@ -181,6 +189,7 @@ class LocalisationLoop:
         self._last_stamp: float | None = None
         self._changes = ChangeMap()
         self._previous_thumb: np.ndarray | None = None
+        self._tiles = _TileRotation()
         manifest = config.manifest_path(config.detector_model)
         self._scan = FaceDetector(
             manifest,
@@ -208,6 +217,7 @@ class LocalisationLoop:
         self._last_stamp = None
         self._changes.reset()
         self._previous_thumb = None
+        self._tiles = _TileRotation()
 
     def adopt(self, previous: LocalisationLoop) -> None:
         """Continue `previous`'s tracks (a runtime parameter change keeps ids and positions)."""
@@ -217,6 +227,7 @@ class LocalisationLoop:
         self._last_stamp = previous._last_stamp
         self._changes = previous._changes
         self._previous_thumb = previous._previous_thumb
+        self._tiles = previous._tiles
         self.counters = previous.counters
 
     def warm_up(self) -> None:
@@ -274,6 +285,7 @@ class LocalisationLoop:
                 scanned = True
             else:
                 self.counters.scans_skipped += 1
+        tile = None if scanned else self._scan_tile(image, stamp)
         lost_after = self.temporal.track_lost_after
         self._tracks = [t for t in self._tracks if stamp - t.stamp <= lost_after + EPS]
         faces = []
@@ -289,6 +301,7 @@ class LocalisationLoop:
             faces=tuple(faces),
             localise_ms=(time.perf_counter() - t0) * 1e3,
             scanned=scanned,
+            tile=tile,
         )
 
     # ------------------------------------------------------------------ stages
@@ -429,9 +442,63 @@ class LocalisationLoop:
                 best, best_key = det, key
         return best
 
+    def _scan_tile(self, image: np.ndarray, stamp: float) -> Tile | None:
+        """Scan the next due tile of an HD frame at its own resolution (None: none this frame).
+
+        Due every ``scan_tile_period``; which tile: those where the picture changed outside the
+        known faces since that tile was last scanned (or never scanned, or not for
+        ``scan_idle_period``), the longest unscanned first. A detection touching a tile side
+        that borders another tile is left out: the overlap makes that face whole in the
+        neighbour (or large enough for the whole-frame scan).
+        """
+        period = self.temporal.scan_tile_period
+        if period <= 0.0:
+            return None
+        rotation = self._tiles
+        tiles = rotation.grid(image.shape[1], image.shape[0], self.temporal.scan_input_size)
+        if not tiles:
+            return None
+        if rotation.last is not None and stamp - rotation.last < period - EPS:
+            return None
+        rotation.last = stamp
+        thumb = ChangeMap.thumbnail(image)
+        boxes = [t.detection.box for t in self._tracks if t.seen_now]
+        index = rotation.pick(
+            thumb, boxes, stamp, self.temporal.scan_idle_period, self._changes.level
+        )
+        if index is None:
+            self.counters.tiles_skipped += 1
+            return None
+        x, y, w, h = tile = tiles[index]
+        self.counters.tile_scans += 1
+        height, width = image.shape[:2]
+        found = []
+        for det in self._scan.detect(image[y : y + h, x : x + w], native=True):
+            bx, by, bw, bh = det.box
+            if (
+                (x > 0 and bx < 1.0)
+                or (y > 0 and by < 1.0)
+                or (x + w < width and bx + bw > w - 1.0)
+                or (y + h < height and by + bh > h - 1.0)
+            ):
+                continue
+            found.append(
+                Detection(
+                    box=(bx + x, by + y, bw, bh),
+                    score=det.score,
+                    landmarks=tuple((lx + x, ly + y) for lx, ly in det.landmarks),
+                )
+            )
+        self._admit(image, stamp, found)
+        return tile
+
     def _scan_frame(self, image: np.ndarray, stamp: float) -> None:
         self.counters.scans += 1
-        for det in self._scan.detect(image):
+        self._admit(image, stamp, self._scan.detect(image))
+
+    def _admit(self, image: np.ndarray, stamp: float, detections: Sequence[Detection]) -> None:
+        """Scan detections: known faces continue their tracks, verified new ones start tracks."""
+        for det in detections:
             if any(
                 t.seen_now and box_iou(t.detection.box, det.box) >= _SAME_FACE_IOU
                 for t in self._tracks
@@ -458,3 +525,50 @@ class LocalisationLoop:
             self._tracks.append(_Track(f"face_{self._next_id}", det, stamp, template))
             self._next_id += 1
             self.counters.tracks_started += 1
+
+
+class _TileRotation:
+    """Which scan tile of an HD frame is next (tiles of one frame shape, :mod:`.tiles`)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[int, int, tuple[int, int]] | None = None
+        self.tiles: tuple[Tile, ...] = ()
+        self.last: float | None = None  # stamp of the last tile scan (or skipped due one)
+        self.scanned: list[float | None] = []  # per tile: when it was last scanned
+        self.reference: list[np.ndarray | None] = []  # per tile: the thumbnail at that scan
+
+    def grid(self, width: int, height: int, input_size: tuple[int, int]) -> tuple[Tile, ...]:
+        """The tiles of a frame of this size (a new size starts a new rotation)."""
+        key = (width, height, tuple(input_size))
+        if key != self.key:
+            self.key = key
+            self.tiles = tile_grid(width, height, input_size)
+            self.scanned = [None] * len(self.tiles)
+            self.reference = [None] * len(self.tiles)
+        return self.tiles
+
+    def pick(
+        self,
+        thumb: np.ndarray,
+        boxes: Sequence[Sequence[float]],
+        stamp: float,
+        idle: float,
+        level: float,
+    ) -> int | None:
+        """The tile to scan now (marked scanned), or None if no tile changed."""
+        order = sorted(
+            range(len(self.tiles)),
+            key=lambda i: (self.scanned[i] is not None, self.scanned[i] or 0.0, i),
+        )
+        for i in order:
+            last = self.scanned[i]
+            if (
+                last is None
+                or idle <= 0.0
+                or stamp - last >= idle - EPS
+                or changed_outside(thumb, self.reference[i], level, boxes, 0.5, self.tiles[i])
+            ):
+                self.scanned[i] = stamp
+                self.reference[i] = thumb
+                return i
+        return None

@@ -43,6 +43,11 @@ DEFAULT_SCAN_IDLE_PERIOD = 2.0
 #: scan to run at once (a cut, a fast turn of the robot's head). 0: never.
 DEFAULT_CUT_FRACTION = 0.5
 
+#: Seconds between two scans of one native-resolution tile of a frame larger than the scan's
+#: input (HD cameras; :mod:`.tiles`), in rotation, on frames without a whole-frame scan. 0: no
+#: tiles. Frames that fit the scan input (640x480 at the default) never have tiles.
+DEFAULT_SCAN_TILE_PERIOD = 0.15
+
 #: Tolerance on "due" times: stamps of a 30 Hz camera are not exact multiples.
 EPS = 1e-3
 
@@ -73,6 +78,7 @@ class TemporalConfig:
     track_look_rate: float = DEFAULT_TRACK_LOOK_RATE
     scan_idle_period: float = DEFAULT_SCAN_IDLE_PERIOD
     cut_fraction: float = DEFAULT_CUT_FRACTION
+    scan_tile_period: float = DEFAULT_SCAN_TILE_PERIOD
     track_lost_after: float = DEFAULT_TRACK_LOST_AFTER
     classify_rate: float = DEFAULT_CLASSIFY_RATE
     emotion_time_constant: float = DEFAULT_EMOTION_TIME_CONSTANT
@@ -98,6 +104,7 @@ class TemporalConfig:
         _check_positive("track_look_rate", self.track_look_rate, 0.0, 240.0)
         _check_positive("scan_idle_period", self.scan_idle_period, 0.0, 60.0)
         _check_positive("cut_fraction", self.cut_fraction, 0.0, 1.0)
+        _check_positive("scan_tile_period", self.scan_tile_period, 0.0, 60.0)
         _check_positive("classify_rate", self.classify_rate, 0.1, 240.0)
         _check_positive("emotion_time_constant", self.emotion_time_constant, 0.0, 60.0)
         _check_positive("evidence_interval", self.evidence_interval, 0.01, 60.0)
@@ -113,6 +120,8 @@ class LoopCounters:
     window_looks: int = 0
     follows: int = 0
     scans_skipped: int = 0
+    tile_scans: int = 0
+    tiles_skipped: int = 0
     cuts: int = 0
     candidates: int = 0
     refused: int = 0

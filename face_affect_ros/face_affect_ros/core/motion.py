@@ -80,21 +80,50 @@ class ChangeMap:
         self, thumb: np.ndarray, boxes: Iterable[Sequence[float]], margin: float = 0.5
     ) -> bool:
         """True if a block outside every box (grown by `margin` x its size) changed."""
-        ref = self._reference
-        if ref is None or ref.shape != thumb.shape:
-            return True
-        mask = np.abs(thumb - ref) > self.level
-        if not mask.any():
-            return False
+        return changed_outside(thumb, self._reference, self.level, boxes, margin)
+
+
+def changed_outside(
+    thumb: np.ndarray,
+    reference: np.ndarray | None,
+    level: float,
+    boxes: Iterable[Sequence[float]],
+    margin: float = 0.5,
+    region: Sequence[int] | None = None,
+) -> bool:
+    """True if a block outside every box (grown by `margin` x its size) changed since `reference`.
+
+    A block changed if its mean moved by more than `level`; no reference, or one of another
+    shape: True.
+
+    `region` (x, y, w, h frame pixels) limits the question to the blocks that overlap it (a scan
+    tile of :mod:`.tiles`).
+    """
+    if reference is None or reference.shape != thumb.shape:
+        return True
+    mask = np.abs(thumb - reference) > level
+    if region is not None:
+        x, y, w, h = region
         rows, cols = mask.shape
-        for x, y, w, h in boxes:
-            x0 = int(max(0, (x - margin * w) // CHANGE_BLOCK))
-            y0 = int(max(0, (y - margin * h) // CHANGE_BLOCK))
-            x1 = int(min(cols, -(-(x + w + margin * w) // CHANGE_BLOCK)))
-            y1 = int(min(rows, -(-(y + h + margin * h) // CHANGE_BLOCK)))
-            if x1 > x0 and y1 > y0:
-                mask[y0:y1, x0:x1] = False
-        return bool(mask.any())
+        x0, y0 = max(0, x // CHANGE_BLOCK), max(0, y // CHANGE_BLOCK)
+        x1 = min(cols, -(-(x + w) // CHANGE_BLOCK))
+        y1 = min(rows, -(-(y + h) // CHANGE_BLOCK))
+        mask = mask[y0:y1, x0:x1]
+        offset = (x0 * CHANGE_BLOCK, y0 * CHANGE_BLOCK)
+    else:
+        offset = (0, 0)
+    if not mask.any():
+        return False
+    rows, cols = mask.shape
+    for x, y, w, h in boxes:
+        x, y = x - offset[0], y - offset[1]
+        x0 = int(max(0, (x - margin * w) // CHANGE_BLOCK))
+        y0 = int(max(0, (y - margin * h) // CHANGE_BLOCK))
+        x1 = int(min(cols, -(-(x + w + margin * w) // CHANGE_BLOCK)))
+        y1 = int(min(rows, -(-(y + h + margin * h) // CHANGE_BLOCK)))
+        if x1 > x0 and y1 > y0:
+            mask[y0:y1, x0:x1] = False
+    return bool(mask.any())
 
 
 def face_template(image: np.ndarray, box: Sequence[float]) -> np.ndarray | None:

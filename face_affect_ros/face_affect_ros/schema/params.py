@@ -375,6 +375,17 @@ SPECS: tuple[ParamSpec, ...] = (
         min=0.0,
         max=1.0,
     ),
+    ParamSpec(
+        "scan_tile_period",
+        _tmp.DEFAULT_SCAN_TILE_PERIOD,
+        "Frames larger than the scan input (HD cameras): seconds between scans of one "
+        "native-resolution tile (about the scan input's pixel count, overlapping), in rotation, "
+        "changed tiles first, so faces ~16-20 px wide in the camera's pixels are found. Frames "
+        "that fit the scan input have no tiles. 0: no tiles.",
+        LOCALISE,
+        min=0.0,
+        max=60.0,
+    ),
     # --- perception over time: read by both halves -------------------------------------------
     ParamSpec(
         "track_lost_after",
@@ -657,6 +668,7 @@ _TEMPORAL_FIELDS = (
     "track_look_rate",
     "scan_idle_period",
     "cut_fraction",
+    "scan_tile_period",
     "track_lost_after",
     "classify_rate",
     "emotion_time_constant",
