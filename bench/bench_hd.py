@@ -10,6 +10,7 @@ loop stepped on it in turn):
 * ``tiles``: the loop with its defaults (native-resolution tiles, one every
   ``scan_tile_period``, between whole-frame scans);
 * ``tiles 0.3``: tiles at the whole-frame scan's own period (half the tile CPU);
+* ``tiles t0.6``: tiles whose detections need the scan's own threshold (0.6, not 0.45);
 * ``native``: the whole frame scanned at its own resolution every ``scan_period``
   (``scan_input_size`` = the frame size): the recall ceiling and its price.
 
@@ -67,6 +68,7 @@ def modes(width: int, height: int) -> dict[str, TemporalConfig]:
         "old": TemporalConfig(scan_tile_period=0.0),
         "tiles": TemporalConfig(),
         "tiles 0.3": TemporalConfig(scan_tile_period=0.3),
+        "tiles t0.6": TemporalConfig(scan_tile_threshold=0.6),
         "native": TemporalConfig(scan_input_size=(width, height), scan_tile_period=0.0),
     }
 

@@ -151,20 +151,37 @@ def test_hd_non_face_footage_gives_no_tracks_and_still_tiles_skip() -> None:
 
 
 # ---------------------------------------------------------------------------- the parameter
-@pytest.mark.parametrize("value", [-0.1, 61.0, float("nan"), True, "0.3"])
-def test_scan_tile_period_is_validated(value: object) -> None:
-    with pytest.raises(ValueError, match="scan_tile_period"):
-        TemporalConfig(scan_tile_period=value)
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("scan_tile_period", -0.1),
+        ("scan_tile_period", 61.0),
+        ("scan_tile_period", float("nan")),
+        ("scan_tile_period", True),
+        ("scan_tile_period", "0.3"),
+        ("scan_tile_threshold", 0.0),
+        ("scan_tile_threshold", 1.5),
+    ],
+)
+def test_tile_parameters_are_validated(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        TemporalConfig(**{field: value})
 
 
-def test_scan_tile_period_is_a_localisation_parameter_of_the_nodes_that_scan() -> None:
-    spec = params.SPEC_BY_NAME["scan_tile_period"]
+@pytest.mark.parametrize(
+    ("name", "lo", "hi", "value"),
+    [("scan_tile_period", 0.0, 60.0, 0.0), ("scan_tile_threshold", 0.05, 1.0, 0.6)],
+)
+def test_tile_parameters_are_localisation_parameters_of_the_nodes_that_scan(
+    name: str, lo: float, hi: float, value: float
+) -> None:
+    spec = params.SPEC_BY_NAME[name]
     assert spec.stage == params.LOCALISE and not spec.read_only
-    assert (spec.min, spec.max, spec.default) == (0.0, 60.0, TemporalConfig().scan_tile_period)
+    assert (spec.min, spec.max, spec.default) == (lo, hi, getattr(TemporalConfig(), name))
     nodes = {n for n in params.NODE_NAMES if spec in params.specs_for(n)}
     assert nodes == {"detector_node", "face_affect_node"}
-    assert params.temporal_config({"scan_tile_period": 0.0}).scan_tile_period == 0.0
-    assert "scan_tile_period" in params.LOCALISATION_PARAMS
+    assert getattr(params.temporal_config({name: value}), name) == value
+    assert name in params.LOCALISATION_PARAMS
 
 
 def test_tile_order_prefers_changed_and_oldest_tiles() -> None:

@@ -312,11 +312,14 @@ class FaceDetector:
         return plan
 
     # ------------------------------------------------------------------ inference
-    def detect(self, image: np.ndarray, native: bool = False) -> list[Detection]:
+    def detect(
+        self, image: np.ndarray, native: bool = False, score_threshold: float | None = None
+    ) -> list[Detection]:
         """Detect faces in a uint8 BGR (HxWx3), mono (HxW) or BGRA (HxWx4) frame.
 
         `native` runs the model on the image at its own resolution (only padded to the largest
         stride), whatever ``input_size``: the perception loop's scan tiles of an HD frame.
+        `score_threshold` replaces the detector's own for this call.
 
         Returns:
             Detections in original-image pixels, highest score first; empty if none.
@@ -327,11 +330,14 @@ class FaceDetector:
         image = check_image(image)
         plan = self._preprocess(image, native)
         outputs = self._session.run(self._output_names, {self._input_name: plan.blob})
-        return self._postprocess(outputs, plan)
+        return self._postprocess(outputs, plan, score_threshold)
 
-    def _postprocess(self, outputs: list[np.ndarray], plan: _Plan) -> list[Detection]:
+    def _postprocess(
+        self, outputs: list[np.ndarray], plan: _Plan, threshold: float | None = None
+    ) -> list[Detection]:
+        threshold = self.score_threshold if threshold is None else float(threshold)
         # cls * obj >= threshold^2; with a threshold of 0 every cell passes (sqrt >= 0).
-        min_product = self.score_threshold**2 if self.score_threshold > 0 else -np.inf
+        min_product = threshold**2 if threshold > 0 else -np.inf
         boxes_l: list[np.ndarray] = []
         scores_l: list[np.ndarray] = []
         kps_l: list[np.ndarray] = []
@@ -351,7 +357,7 @@ class FaceDetector:
             if keep.size == 0:
                 continue
             score = np.sqrt(np.clip(cls[keep, 0], 0.0, 1.0) * np.clip(obj[keep, 0], 0.0, 1.0))
-            exact = score >= self.score_threshold
+            exact = score >= threshold
             if not exact.all():
                 keep, score = keep[exact], score[exact]
                 if keep.size == 0:

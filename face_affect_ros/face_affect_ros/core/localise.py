@@ -473,7 +473,9 @@ class LocalisationLoop:
         self.counters.tile_scans += 1
         height, width = image.shape[:2]
         found = []
-        for det in self._scan.detect(image[y : y + h, x : x + w], native=True):
+        tile_image = image[y : y + h, x : x + w]
+        threshold = self.temporal.scan_tile_threshold
+        for det in self._scan.detect(tile_image, native=True, score_threshold=threshold):
             bx, by, bw, bh = det.box
             if (
                 (x > 0 and bx < 1.0)

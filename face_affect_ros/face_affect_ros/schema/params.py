@@ -386,6 +386,15 @@ SPECS: tuple[ParamSpec, ...] = (
         min=0.0,
         max=60.0,
     ),
+    ParamSpec(
+        "scan_tile_threshold",
+        _tmp.DEFAULT_SCAN_TILE_THRESHOLD,
+        "Minimum detector score of a new face in a scan tile (far faces score lower; the "
+        "verifier decides after it).",
+        LOCALISE,
+        min=0.05,
+        max=1.0,
+    ),
     # --- perception over time: read by both halves -------------------------------------------
     ParamSpec(
         "track_lost_after",
@@ -669,6 +678,7 @@ _TEMPORAL_FIELDS = (
     "scan_idle_period",
     "cut_fraction",
     "scan_tile_period",
+    "scan_tile_threshold",
     "track_lost_after",
     "classify_rate",
     "emotion_time_constant",
