@@ -8,24 +8,33 @@ The package is imported from ``PYTHONPATH``, so the same script runs against ano
     PYTHONPATH=/old/checkout/face_affect_ros .venv-jazzy/bin/python bench/dump_moving.py a.json
     PYTHONPATH=face_affect_ros .venv-jazzy/bin/python bench/dump_moving.py b.json
     cmp a.json b.json
+
+``--off scan_regions`` turns a bool field of TemporalConfig off where the tree has it (a tree
+without the field runs as it is): the tiles' proof with the region scans of the same issue off.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import sys
 
 from face_affect_ros.bag import make_moving as mm
-from face_affect_ros.core.temporal import PerceptionLoop
+from face_affect_ros.core.temporal import PerceptionLoop, TemporalConfig
 
 #: Counters that exist only since issue 20 (always 0 on 640x480 frames): left out of the dump.
-NEW_COUNTERS = ("tile_scans", "tiles_skipped")
+NEW_COUNTERS = ("tile_scans", "tiles_skipped", "region_scans")
 
 
 def main() -> int:
-    out = sys.argv[1] if len(sys.argv) > 1 else "moving_dump.json"
-    loop = PerceptionLoop()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", nargs="?", default="moving_dump.json")
+    ap.add_argument("--off", nargs="*", default=[], help="TemporalConfig bool fields to turn off")
+    args = ap.parse_args()
+    out = args.out
+    fields = {f.name for f in dataclasses.fields(TemporalConfig)}
+    loop = PerceptionLoop(None, TemporalConfig(**{n: False for n in args.off if n in fields}))
     frames = []
     for t, frame, _ in mm.face_frames():
         result = loop.step(frame, t)

@@ -42,9 +42,15 @@ import numpy as np
 
 from face_affect_ros.core.config import PipelineConfig, session_kwargs
 from face_affect_ros.core.detector import Detection, FaceDetector, check_image
-from face_affect_ros.core.loop_config import EPS, LoopCounters, TemporalConfig
+from face_affect_ros.core.loop_config import (
+    EPS,
+    REGION_MARGIN,
+    REGION_MAX_FRACTION,
+    LoopCounters,
+    TemporalConfig,
+)
 from face_affect_ros.core.motion import ChangeMap, changed_outside, face_template, follow_template
-from face_affect_ros.core.tiles import Tile, tile_grid
+from face_affect_ros.core.tiles import Tile, coarse_scale, tile_grid
 from face_affect_ros.core.tracking import box_iou
 from face_affect_ros.core.verify import FaceVerifier
 from face_affect_ros.core.window import WindowDetector, box_centre
@@ -279,9 +285,10 @@ class LocalisationLoop:
             self._scan_frame(image, stamp)
             scanned = True
         elif self._last_scan is None or stamp - self._last_scan >= self.temporal.scan_period - EPS:
-            if self._scan_wanted(image, stamp):
+            region = self._scan_wanted(image, stamp)
+            if region is not None:
                 self._last_scan = stamp
-                self._scan_frame(image, stamp)
+                self._scan_frame(image, stamp, region)
                 scanned = True
             else:
                 self.counters.scans_skipped += 1
@@ -317,25 +324,41 @@ class LocalisationLoop:
         changed = np.count_nonzero(np.abs(thumb - previous) > self._changes.level)
         return changed >= self.temporal.cut_fraction * thumb.size
 
-    def _scan_wanted(self, image: np.ndarray, stamp: float) -> bool:
-        """A due scan runs unless nothing changed outside the known faces since the last one.
+    def _scan_wanted(self, image: np.ndarray, stamp: float) -> Tile | None:
+        """What a due scan covers: None (skipped), the whole frame, or the changed region.
 
-        A face can only appear where the picture changes, so on a still scene the scan waits up
-        to ``scan_idle_period`` (then runs anyway: a face the last scan missed gets another look).
+        A due scan runs unless nothing changed outside the known faces since the last one: a
+        face can only appear where the picture changes, so on a still scene the scan waits up
+        to ``scan_idle_period`` (then runs anyway, on the whole frame: a face the last scan
+        missed gets another look). When it runs because something changed, and the changed
+        blocks (grown by :data:`REGION_MARGIN`) cover at most :data:`REGION_MAX_FRACTION` of a
+        frame the scan sees at full resolution, only that region is scanned (``scan_regions``).
         """
+        height, width = image.shape[:2]
+        whole = (0, 0, width, height)
         idle = self.temporal.scan_idle_period
         if idle <= 0.0:
-            return True
+            return whole
         thumb = ChangeMap.thumbnail(image)
         boxes = [t.detection.box for t in self._tracks if t.seen_now]
-        if (
-            self._last_scan is None
-            or stamp - self._last_scan >= idle - EPS
-            or self._changes.changed_outside(thumb, boxes)
-        ):
+        if self._last_scan is None or stamp - self._last_scan >= idle - EPS:
             self._changes.set_reference(thumb)
-            return True
-        return False
+            return whole
+        changed = self._changes.changed_box(thumb, boxes)
+        if changed is None:
+            return None
+        self._changes.set_reference(thumb)
+        if (
+            not self.temporal.scan_regions
+            or coarse_scale(width, height, self.temporal.scan_input_size) != 1.0
+        ):
+            return whole
+        x0, y0 = max(0, changed[0] - REGION_MARGIN), max(0, changed[1] - REGION_MARGIN)
+        x1 = min(width, changed[2] + REGION_MARGIN)
+        y1 = min(height, changed[3] + REGION_MARGIN)
+        if (x1 - x0) * (y1 - y0) > REGION_MAX_FRACTION * width * height:
+            return whole
+        return (x0, y0, x1 - x0, y1 - y0)
 
     def _follow(
         self, image: np.ndarray, track: _Track, predicted: tuple[float, float, float, float]
@@ -502,9 +525,23 @@ class LocalisationLoop:
         self._admit(image, stamp, found)
         return tile
 
-    def _scan_frame(self, image: np.ndarray, stamp: float) -> None:
+    def _scan_frame(self, image: np.ndarray, stamp: float, region: Tile | None = None) -> None:
         self.counters.scans += 1
-        self._admit(image, stamp, self._scan.detect(image))
+        if region is None or region == (0, 0, image.shape[1], image.shape[0]):
+            self._admit(image, stamp, self._scan.detect(image))
+            return
+        # A part of a frame the scan sees at full resolution: the same scale, fewer pixels.
+        self.counters.region_scans += 1
+        x, y, w, h = region
+        found = [
+            Detection(
+                box=(d.box[0] + x, d.box[1] + y, d.box[2], d.box[3]),
+                score=d.score,
+                landmarks=tuple((lx + x, ly + y) for lx, ly in d.landmarks),
+            )
+            for d in self._scan.detect(image[y : y + h, x : x + w], native=True)
+        ]
+        self._admit(image, stamp, found)
 
     def _admit(self, image: np.ndarray, stamp: float, detections: Sequence[Detection]) -> None:
         """Scan detections: known faces continue their tracks, verified new ones start tracks."""

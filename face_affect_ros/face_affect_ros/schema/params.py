@@ -376,6 +376,14 @@ SPECS: tuple[ParamSpec, ...] = (
         max=1.0,
     ),
     ParamSpec(
+        "scan_regions",
+        _tmp.DEFAULT_SCAN_REGIONS,
+        "A scan due because the picture changed covers only the changed region outside the "
+        "known faces (grown by 48 px) when that is at most half the frame (frames the scan sees "
+        "at full resolution); off: the whole frame every time.",
+        LOCALISE,
+    ),
+    ParamSpec(
         "scan_tile_period",
         _tmp.DEFAULT_SCAN_TILE_PERIOD,
         "Frames larger than the scan input (HD cameras): seconds between scans of one "
@@ -679,6 +687,7 @@ _TEMPORAL_FIELDS = (
     "cut_fraction",
     "scan_tile_period",
     "scan_tile_threshold",
+    "scan_regions",
     "track_lost_after",
     "classify_rate",
     "emotion_time_constant",
