@@ -161,6 +161,8 @@ def test_hd_non_face_footage_gives_no_tracks_and_still_tiles_skip() -> None:
         ("scan_tile_period", "0.3"),
         ("scan_tile_threshold", 0.0),
         ("scan_tile_threshold", 1.5),
+        ("scan_regions", 1),
+        ("scan_regions", "true"),
     ],
 )
 def test_tile_parameters_are_validated(field: str, value: object) -> None:
@@ -204,3 +206,9 @@ def test_tile_order_prefers_changed_and_oldest_tiles() -> None:
     assert rotation.pick(changed2, box, 0.7, 2.0, 10.0) is None
     # after scan_idle_period every tile is due again, the oldest first
     assert [rotation.pick(blank, [], 2.5 + 0.1 * k, 2.0, 10.0) for k in range(3)] == [0, 1, 3]
+
+
+def test_scan_regions_is_a_runtime_localisation_switch() -> None:
+    spec = params.SPEC_BY_NAME["scan_regions"]
+    assert spec.stage == params.LOCALISE and not spec.read_only and spec.default is True
+    assert params.temporal_config({"scan_regions": False}).scan_regions is False
