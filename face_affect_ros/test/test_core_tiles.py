@@ -204,8 +204,14 @@ def test_tile_order_prefers_changed_and_oldest_tiles() -> None:
     changed2[(y + h) // 8 - 3, x // 8 + 3] = 100.0
     box = [((x // 8 + 3) * 8.0, ((y + h) // 8 - 3) * 8.0, 8.0, 8.0)]
     assert rotation.pick(changed2, box, 0.7, 2.0, 10.0) is None
-    # after scan_idle_period every tile is due again, the oldest first
-    assert [rotation.pick(blank, [], 2.5 + 0.1 * k, 2.0, 10.0) for k in range(3)] == [0, 1, 3]
+    # on a still picture: one tile per scan_idle_period, the longest unscanned
+    # (`changed` is what every tile last saw)
+    picks = [rotation.pick(changed, [], 2.5 + 0.1 * k, 2.0, 10.0) for k in range(3)]
+    assert picks == [0, None, None]
+    assert rotation.pick(changed, [], 4.5, 2.0, 10.0) == 1
+    assert rotation.pick(changed, [], 4.6, 2.0, 10.0) is None
+    # a change still goes first at once
+    assert rotation.pick(blank, [], 4.7, 2.0, 10.0) == 2
 
 
 def test_scan_regions_is_a_runtime_localisation_switch() -> None:

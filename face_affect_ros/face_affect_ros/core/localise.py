@@ -590,6 +590,7 @@ class _TileRotation:
         self.last: float | None = None  # stamp of the last tile scan (or skipped due one)
         self.scanned: list[float | None] = []  # per tile: when it was last scanned
         self.reference: list[np.ndarray | None] = []  # per tile: the thumbnail at that scan
+        self.idle_last: float | None = None  # last tile scan on a still picture
 
     def grid(self, width: int, height: int, input_size: tuple[int, int]) -> tuple[Tile, ...]:
         """The tiles of a frame of this size (a new size starts a new rotation)."""
@@ -609,20 +610,32 @@ class _TileRotation:
         idle: float,
         level: float,
     ) -> int | None:
-        """The tile to scan now (marked scanned), or None if no tile changed."""
+        """The tile to scan now (marked scanned), or None.
+
+        First the tiles never scanned or changed outside the known faces since their last scan,
+        the longest unscanned first. Else, on a still picture, one tile per ``idle`` seconds
+        (the longest unscanned, if it waited that long): a face a tile scan missed gets another
+        look, for a quarter (720p) or a ninth (1080p) of what rescanning every tile costs.
+        """
         order = sorted(
             range(len(self.tiles)),
             key=lambda i: (self.scanned[i] is not None, self.scanned[i] or 0.0, i),
         )
+        pick = None
         for i in order:
             last = self.scanned[i]
             if (
                 last is None
                 or idle <= 0.0
-                or stamp - last >= idle - EPS
                 or changed_outside(thumb, self.reference[i], level, boxes, 0.5, self.tiles[i])
             ):
-                self.scanned[i] = stamp
-                self.reference[i] = thumb
-                return i
-        return None
+                pick = i
+                break
+        if pick is None and (self.idle_last is None or stamp - self.idle_last >= idle - EPS):
+            last = self.scanned[order[0]]
+            if last is not None and stamp - last >= idle - EPS:
+                pick, self.idle_last = order[0], stamp
+        if pick is not None:
+            self.scanned[pick] = stamp
+            self.reference[pick] = thumb
+        return pick
