@@ -61,6 +61,9 @@ _CONTINUE_IOU = 0.2
 _SAME_FACE_IOU = 0.3
 # Two tracks on one face (IoU above this): the younger one is dropped.
 _DUPLICATE_IOU = 0.5
+# A tile detection this close to a side shared with another tile (fraction of its size, at least
+# 4 px) is a face the side cuts: left to the neighbour (or the whole-frame scan).
+_CUT_MARGIN = 0.15
 # A template match continues the track only if it correlates at least this well.
 _FOLLOW_MIN_CORRELATION = 0.7
 
@@ -500,11 +503,13 @@ class LocalisationLoop:
         threshold = self.temporal.scan_tile_threshold
         for det in self._scan.detect(tile_image, native=True, score_threshold=threshold):
             bx, by, bw, bh = det.box
+            # YuNet puts the box of a face cut by the tile's side a few pixels inside it.
+            mx, my = max(4.0, _CUT_MARGIN * bw), max(4.0, _CUT_MARGIN * bh)
             if (
-                (x > 0 and bx < 1.0)
-                or (y > 0 and by < 1.0)
-                or (x + w < width and bx + bw > w - 1.0)
-                or (y + h < height and by + bh > h - 1.0)
+                (x > 0 and bx < mx)
+                or (y > 0 and by < my)
+                or (x + w < width and bx + bw > w - mx)
+                or (y + h < height and by + bh > h - my)
             ):
                 continue
             found.append(
@@ -515,12 +520,13 @@ class LocalisationLoop:
                 )
             )
         # A tile's lower threshold also lets through the odd face-like patch beside a known face
-        # (hair, an ear: measured once in bench_hd); a second face of that size within a face
-        # width of the first would overlap it, so such a candidate is that face.
+        # (hair, an ear: measured once in bench_hd), and a tile cuts faces larger than its
+        # overlap (the whole-frame scan's): a candidate beside a known face of its size, or
+        # mostly inside one, is that face.
         found = [
             d
             for d in found
-            if not any(t.seen_now and _beside(t.detection.box, d.box) for t in self._tracks)
+            if not any(t.seen_now and _same_face(t.detection.box, d.box) for t in self._tracks)
         ]
         self._admit(image, stamp, found)
         return tile
@@ -574,11 +580,18 @@ class LocalisationLoop:
             self.counters.tracks_started += 1
 
 
-def _beside(known: Sequence[float], box: Sequence[float]) -> bool:
-    """True if `box` is centred within one width of `known` and of a similar size."""
+def _same_face(known: Sequence[float], box: Sequence[float]) -> bool:
+    """True if `box` is the face `known`: beside it and of its size, or mostly inside it.
+
+    Beside: centred within one width, width ratio 0.5-2; mostly: half its area.
+    """
     (kx, ky), (bx, by) = box_centre(known), box_centre(box)
     ratio = box[2] / max(known[2], 1.0)
-    return 0.5 < ratio < 2.0 and math.hypot(bx - kx, by - ky) < max(known[2], box[2])
+    if 0.5 < ratio < 2.0 and math.hypot(bx - kx, by - ky) < max(known[2], box[2]):
+        return True
+    iw = min(known[0] + known[2], box[0] + box[2]) - max(known[0], box[0])
+    ih = min(known[1] + known[3], box[1] + box[3]) - max(known[1], box[1])
+    return iw > 0 and ih > 0 and iw * ih >= 0.5 * box[2] * box[3]
 
 
 class _TileRotation:
