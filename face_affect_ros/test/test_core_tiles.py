@@ -126,6 +126,18 @@ def test_a_20px_face_in_1280x720_is_found_within_one_rotation_of_tiles(
     assert not found_old  # the whole-frame scan alone sees it at 10 px: not found
 
 
+def test_a_large_face_across_a_tile_seam_is_one_track() -> None:
+    """A 150 px face across the seam of 1280x720's tiles is the whole-frame scan's; a tile's
+    cut part of it is no new face (a regression guard: bench_take's 720p frame gave 3 extra
+    tracks that way before the cut-margin and inside rules; this synthetic face does not make
+    YuNet fire on the part)."""
+    loop = PerceptionLoop(PipelineConfig())
+    for t, frame, box in _hd_stream(1280, 720, 150.0, (590.0, 250.0), 30):
+        faces = loop.step(frame, t).faces
+        assert _found(faces, box) and len(faces) == 1
+    assert loop.counters.tile_scans == 4 and loop.counters.tracks_started == 1
+
+
 def test_640x480_frames_run_no_tiles_and_give_the_same_output() -> None:
     frames = [(t, mm.jpeg_round_trip(mm.render(t)[0])) for t in (i / 30 for i in range(270, 300))]
     runs = []
