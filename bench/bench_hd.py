@@ -6,13 +6,15 @@ faces are a half or a third of that in the scan. This benchmark streams such sce
 and runs, side by side in one process on the very same frames (each frame rendered once, every
 loop stepped on it in turn):
 
-* ``old``: the loop without tiles (``scan_tile_period=0``): the landed behaviour;
-* ``tiles``: the loop with its defaults (native-resolution tiles, one every
-  ``scan_tile_period``, between whole-frame scans);
-* ``tiles 0.3``: tiles at the whole-frame scan's own period (half the tile CPU);
-* ``tiles t0.6``: tiles whose detections need the scan's own threshold (0.6, not 0.45);
+* ``old``: the loop without tiles and region scans (``scan_tile_period=0``,
+  ``scan_regions=False``): the landed behaviour;
+* ``tiles``: the loop with its defaults: native-resolution tiles, one every
+  ``scan_tile_period``, between whole-frame scans, and scans of the changed region at native
+  resolution when it has at most the scan input's pixel count;
+* ``tiles 0.3``: the same with tiles at the whole-frame scan's own period (half the tile CPU);
+* ``regions only``: region scans without tiles (``scan_tile_period=0``);
 * ``native``: the whole frame scanned at its own resolution every ``scan_period``
-  (``scan_input_size`` = the frame size): the recall ceiling and its price.
+  (``scan_input_size`` = the frame size, no region scans): the brute-force alternative.
 
 Scenes: 8 real faces (scikit-image's astronaut and cameraman, matplotlib's Grace Hopper, with
 hair and shoulders, feathered edges, some mirrored) of one width (16, 20, 24, 32 px) spread over
@@ -65,11 +67,13 @@ def modes(width: int, height: int) -> dict[str, TemporalConfig]:
     if (width, height) == (640, 480):
         return {"old": TemporalConfig()}
     return {
-        "old": TemporalConfig(scan_tile_period=0.0),
+        "old": TemporalConfig(scan_tile_period=0.0, scan_regions=False),
         "tiles": TemporalConfig(),
         "tiles 0.3": TemporalConfig(scan_tile_period=0.3),
-        "tiles t0.6": TemporalConfig(scan_tile_threshold=0.6),
-        "native": TemporalConfig(scan_input_size=(width, height), scan_tile_period=0.0),
+        "regions only": TemporalConfig(scan_tile_period=0.0),
+        "native": TemporalConfig(
+            scan_input_size=(width, height), scan_tile_period=0.0, scan_regions=False
+        ),
     }
 
 

@@ -335,7 +335,10 @@ class LocalisationLoop:
         to ``scan_idle_period`` (then runs anyway, on the whole frame: a face the last scan
         missed gets another look). When it runs because something changed, and the changed
         blocks (grown by :data:`REGION_MARGIN`) cover at most :data:`REGION_MAX_FRACTION` of a
-        frame the scan sees at full resolution, only that region is scanned (``scan_regions``).
+        frame, only that region is scanned (``scan_regions``), at the frame's own resolution: a
+        frame the scan sees at full resolution (640x480), or a larger one (HD) when the region
+        has at most the scan input's pixel count (then it costs at most a scan, at the
+        resolution of the tiles).
         """
         height, width = image.shape[:2]
         whole = (0, 0, width, height)
@@ -351,15 +354,15 @@ class LocalisationLoop:
         if changed is None:
             return None
         self._changes.set_reference(thumb)
-        if (
-            not self.temporal.scan_regions
-            or coarse_scale(width, height, self.temporal.scan_input_size) != 1.0
-        ):
+        scale = coarse_scale(width, height, self.temporal.scan_input_size)
+        if not self.temporal.scan_regions or scale > 1.0:
             return whole
         x0, y0 = max(0, changed[0] - REGION_MARGIN), max(0, changed[1] - REGION_MARGIN)
         x1 = min(width, changed[2] + REGION_MARGIN)
         y1 = min(height, changed[3] + REGION_MARGIN)
-        if (x1 - x0) * (y1 - y0) > REGION_MAX_FRACTION * width * height:
+        area = (x1 - x0) * (y1 - y0)
+        in_w, in_h = self.temporal.scan_input_size
+        if area > REGION_MAX_FRACTION * width * height or (scale < 1.0 and area > in_w * in_h):
             return whole
         return (x0, y0, x1 - x0, y1 - y0)
 
