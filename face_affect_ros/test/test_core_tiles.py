@@ -116,9 +116,7 @@ def test_a_20px_face_in_1280x720_is_found_within_one_rotation_of_tiles(
     frames = list(_hd_stream(1280, 720, 20.0, centre, round((rotation + 0.2) * 30)))
     new, old = (
         PerceptionLoop(PipelineConfig(), temporal),
-        PerceptionLoop(
-            PipelineConfig(), TemporalConfig(scan_tile_period=0.0, scan_regions=False)
-        ),
+        PerceptionLoop(PipelineConfig(), TemporalConfig(scan_tile_period=0.0, scan_regions=False)),
     )
     found_new = [t for t, frame, box in frames if _found(new.step(frame, t).faces, box)]
     found_old = [t for t, frame, box in frames if _found(old.step(frame, t).faces, box)]
