@@ -54,8 +54,9 @@ DEFAULT_SCAN_TILE_THRESHOLD = 0.45
 
 #: A due scan whose only reason is a change covers the changed blocks (outside the known faces)
 #: grown by this many pixels, not the whole frame, when that region is at most
-#: :data:`REGION_MAX_FRACTION` of the frame (frames that fit the scan input; scan pixels = frame
-#: pixels). False (``scan_regions``): the whole frame every time.
+#: :data:`REGION_MAX_FRACTION` of the frame, scanned at the frame's own resolution (in frames
+#: larger than the scan input only regions of at most its pixel count). False
+#: (``scan_regions``): the whole frame every time.
 DEFAULT_SCAN_REGIONS = True
 REGION_MARGIN = 48
 REGION_MAX_FRACTION = 0.5

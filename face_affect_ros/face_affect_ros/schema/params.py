@@ -379,8 +379,9 @@ SPECS: tuple[ParamSpec, ...] = (
         "scan_regions",
         _tmp.DEFAULT_SCAN_REGIONS,
         "A scan due because the picture changed covers only the changed region outside the "
-        "known faces (grown by 48 px) when that is at most half the frame (frames the scan sees "
-        "at full resolution); off: the whole frame every time.",
+        "known faces (grown by 48 px), at the frame's own resolution, when that is at most half "
+        "the frame (and, in frames larger than the scan input, at most its pixel count); off: "
+        "the whole frame every time.",
         LOCALISE,
     ),
     ParamSpec(
