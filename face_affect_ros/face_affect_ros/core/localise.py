@@ -474,11 +474,8 @@ class LocalisationLoop:
     def _scan_tile(self, image: np.ndarray, stamp: float) -> Tile | None:
         """Scan the next due tile of an HD frame at its own resolution (None: none this frame).
 
-        Due every ``scan_tile_period``; which tile: those where the picture changed outside the
-        known faces since that tile was last scanned (or never scanned, or not for
-        ``scan_idle_period``), the longest unscanned first. A detection touching a tile side
-        that borders another tile is left out: the overlap makes that face whole in the
-        neighbour (or large enough for the whole-frame scan).
+        Due every ``scan_tile_period``; which tile: :meth:`_TileRotation.pick`. Detections as
+        :meth:`_part_detections` gives them.
         """
         period = self.temporal.scan_tile_period
         if period <= 0.0:
@@ -498,39 +495,9 @@ class LocalisationLoop:
         if index is None:
             self.counters.tiles_skipped += 1
             return None
-        x, y, w, h = tile = tiles[index]
+        tile = tiles[index]
         self.counters.tile_scans += 1
-        height, width = image.shape[:2]
-        found = []
-        tile_image = image[y : y + h, x : x + w]
-        threshold = self.temporal.scan_tile_threshold
-        for det in self._scan.detect(tile_image, native=True, score_threshold=threshold):
-            bx, by, bw, bh = det.box
-            # YuNet puts the box of a face cut by the tile's side a few pixels inside it.
-            mx, my = max(4.0, _CUT_MARGIN * bw), max(4.0, _CUT_MARGIN * bh)
-            if (
-                (x > 0 and bx < mx)
-                or (y > 0 and by < my)
-                or (x + w < width and bx + bw > w - mx)
-                or (y + h < height and by + bh > h - my)
-            ):
-                continue
-            found.append(
-                Detection(
-                    box=(bx + x, by + y, bw, bh),
-                    score=det.score,
-                    landmarks=tuple((lx + x, ly + y) for lx, ly in det.landmarks),
-                )
-            )
-        # A tile's lower threshold also lets through the odd face-like patch beside a known face
-        # (hair, an ear: measured once in bench_hd), and a tile cuts faces larger than its
-        # overlap (the whole-frame scan's): a candidate beside a known face of its size, or
-        # mostly inside one, is that face.
-        found = [
-            d
-            for d in found
-            if not any(t.seen_now and _same_face(t.detection.box, d.box) for t in self._tracks)
-        ]
+        found = self._part_detections(image, tile, self.temporal.scan_tile_threshold)
         self._admit(image, stamp, found)
         return tile
 
@@ -539,18 +506,48 @@ class LocalisationLoop:
         if region is None or region == (0, 0, image.shape[1], image.shape[0]):
             self._admit(image, stamp, self._scan.detect(image))
             return
-        # A part of a frame the scan sees at full resolution: the same scale, fewer pixels.
         self.counters.region_scans += 1
-        x, y, w, h = region
-        found = [
-            Detection(
-                box=(d.box[0] + x, d.box[1] + y, d.box[2], d.box[3]),
-                score=d.score,
-                landmarks=tuple((lx + x, ly + y) for lx, ly in d.landmarks),
+        self._admit(image, stamp, self._part_detections(image, region, None))
+
+    def _part_detections(
+        self, image: np.ndarray, part: Tile, threshold: float | None
+    ) -> list[Detection]:
+        """Scan detections in a part of the frame (a tile, a changed region) at its resolution.
+
+        In frame pixels. A detection within 15 % of its size (at least 4 px) of a side of the
+        part that is not the frame's is a face that side cuts: left out (a tile's neighbour, or
+        the whole-frame scan, sees it whole; a changed region is grown so that what changed is
+        well inside it). So are candidates that are a known face: beside one and of its size (a
+        tile's lower threshold lets the odd face-like patch by a face through: hair, an ear,
+        measured once in bench_hd), or mostly inside one (a part of a large face).
+        """
+        x, y, w, h = part
+        height, width = image.shape[:2]
+        found = []
+        for det in self._scan.detect(
+            image[y : y + h, x : x + w], native=True, score_threshold=threshold
+        ):
+            bx, by, bw, bh = det.box
+            # YuNet puts the box of a face cut by the part's side a few pixels inside it.
+            mx, my = max(4.0, _CUT_MARGIN * bw), max(4.0, _CUT_MARGIN * bh)
+            if (
+                (x > 0 and bx < mx)
+                or (y > 0 and by < my)
+                or (x + w < width and bx + bw > w - mx)
+                or (y + h < height and by + bh > h - my)
+            ):
+                continue
+            box = (bx + x, by + y, bw, bh)
+            if any(t.seen_now and _same_face(t.detection.box, box) for t in self._tracks):
+                continue
+            found.append(
+                Detection(
+                    box=box,
+                    score=det.score,
+                    landmarks=tuple((lx + x, ly + y) for lx, ly in det.landmarks),
+                )
             )
-            for d in self._scan.detect(image[y : y + h, x : x + w], native=True)
-        ]
-        self._admit(image, stamp, found)
+        return found
 
     def _admit(self, image: np.ndarray, stamp: float, detections: Sequence[Detection]) -> None:
         """Scan detections: known faces continue their tracks, verified new ones start tracks."""
