@@ -34,6 +34,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--rate", type=float, default=30.0)
+    ap.add_argument(
+        "--size",
+        default="640x480",
+        help="frame size WxH: the one-face frame scaled to it (e.g. 1280x720 for an HD camera)",
+    )
     ap.add_argument("--node", action="append", default=[], help="face_affect_node params")
     ap.add_argument(
         "--only-bare", action="store_true", help="no TakenSubscription stand-ins, just the nodes"
@@ -97,9 +102,15 @@ def main() -> int:
             *extra,
         ]
     frame = next(f for f in benchlib.comparison_frames() if len(f.faces) == 1)
+    width, height = (int(v) for v in args.size.split("x"))
+    image = frame.image
+    if image.shape[:2] != (height, width):
+        import cv2
+
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
     with tempfile.TemporaryDirectory() as tmp:
         image_path = str(Path(tmp) / "frame.npy")
-        np.save(image_path, frame.image)
+        np.save(image_path, image)
         procs = {}
         for name, cmd in subs.items():
             penv = env
@@ -167,14 +178,15 @@ def main() -> int:
         else:
             results = outputs[name].split("skipped")[0].strip()
         rows.append([name, f"{1e3 * per:.2f}", f"{per / base:.2f}", results])
-    print(f"{published} frames at {args.rate:.0f} Hz, {frame.size}, one run")
+    print(f"{published} frames at {args.rate:.0f} Hz, {width}x{height}, one run")
     print(
         benchlib.table(
             ["receiver", "CPU ms / camera frame", "x bare", "results (frames taken)"], rows
         )
     )
     path = benchlib.write_results(
-        "take", {"published": published, "rate": args.rate, "receivers": payload}
+        "take" if args.size == "640x480" else f"take_{args.size}",
+        {"published": published, "rate": args.rate, "size": args.size, "receivers": payload},
     )
     print(f"wrote {path}")
     return 0

@@ -38,6 +38,10 @@ STILL = mm.STILL_SPANS
 
 MODES = {
     "temporal loop": (PipelineConfig(), TemporalConfig()),
+    "temporal loop, whole-frame scans (scan_regions off)": (
+        PipelineConfig(),
+        TemporalConfig(scan_regions=False),
+    ),
     "temporal loop, look + scan every time (before)": (
         PipelineConfig(),
         TemporalConfig(track_look_rate=0.0, scan_idle_period=0.0),

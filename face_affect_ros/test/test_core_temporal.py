@@ -194,8 +194,10 @@ def test_template_follow_finds_a_shifted_face() -> None:
     assert follow_template(image, face_template(image, (0.0, 0.0, 80.0, 80.0)), (0, 0, 80, 80))
 
 
-def test_loop_finds_a_far_face_entering_within_half_a_second() -> None:
-    loop = PerceptionLoop(PipelineConfig())
+@pytest.mark.parametrize("regions", [True, False])
+def test_loop_finds_a_far_face_entering_within_half_a_second(regions: bool) -> None:
+    """With ``scan_regions`` the scans here cover only where the picture changed: same find."""
+    loop = PerceptionLoop(PipelineConfig(), TemporalConfig(scan_regions=regions))
     found_at = None
     for t, frame, truth in _piece(9.5, 10.5):
         far = [g for g in truth if g["id"] == "cameraman#2"]
@@ -207,6 +209,21 @@ def test_loop_finds_a_far_face_entering_within_half_a_second() -> None:
         ):
             found_at = t
     assert found_at is not None and found_at - 9.5 <= 0.5
+    assert (loop.counters.region_scans > 0) == regions
+
+
+def test_change_map_gives_the_extent_of_the_changes_outside_the_known_faces() -> None:
+    cm = ChangeMap()
+    still = np.zeros((480, 640, 3), np.uint8)
+    assert cm.changed_box(ChangeMap.thumbnail(still), []) == (0, 0, 640, 480)  # no reference
+    cm.set_reference(ChangeMap.thumbnail(still))
+    assert cm.changed_box(ChangeMap.thumbnail(still), []) is None
+    moved = still.copy()
+    moved[100:140, 200:232] = 255  # something new
+    moved[300:340, 400:440] = 255  # a known face moved
+    thumb = ChangeMap.thumbnail(moved)
+    assert cm.changed_box(thumb, [(400.0, 300.0, 40.0, 40.0)]) == (200, 96, 232, 144)
+    assert cm.changed_box(thumb, []) == (200, 96, 440, 344)
 
 
 def test_loop_never_publishes_the_cat_or_non_face_footage() -> None:

@@ -235,16 +235,20 @@ class FaceDetector:
         return {self.manifest.name: provider_in_use(self._session)}
 
     # ------------------------------------------------------------------ preprocessing
-    def _plan(self, shape: tuple[int, ...]) -> _Plan:
-        plan = self._plans.get(shape)
+    def _plan(self, shape: tuple[int, ...], native: bool = False) -> _Plan:
+        key = (*shape, native)
+        plan = self._plans.get(key)
         if plan is not None:
-            self._plans.move_to_end(shape)
+            self._plans.move_to_end(key)
             return plan
         height, width = shape[:2]
-        in_w, in_h = self.input_size
-        scale = min(in_w / width, in_h / height)
-        rw = min(in_w, max(1, round(width * scale)))
-        rh = min(in_h, max(1, round(height * scale)))
+        if native:
+            rw, rh = width, height
+        else:
+            in_w, in_h = self.input_size
+            scale = min(in_w / width, in_h / height)
+            rw = min(in_w, max(1, round(width * scale)))
+            rh = min(in_h, max(1, round(height * scale)))
         pw = -(-rw // self._pad) * self._pad
         ph = -(-rh // self._pad) * self._pad
         blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
@@ -281,13 +285,13 @@ class FaceDetector:
             blob=blob,
             priors=priors,
         )
-        self._plans[shape] = plan
+        self._plans[key] = plan
         if len(self._plans) > _PLAN_CACHE_SIZE:
             self._plans.popitem(last=False)
         return plan
 
-    def _preprocess(self, image: np.ndarray) -> _Plan:
-        plan = self._plan(image.shape)
+    def _preprocess(self, image: np.ndarray, native: bool = False) -> _Plan:
+        plan = self._plan(image.shape, native)
         rw, rh = plan.resized
         src = image
         for half in plan.halvings:
@@ -308,8 +312,14 @@ class FaceDetector:
         return plan
 
     # ------------------------------------------------------------------ inference
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(
+        self, image: np.ndarray, native: bool = False, score_threshold: float | None = None
+    ) -> list[Detection]:
         """Detect faces in a uint8 BGR (HxWx3), mono (HxW) or BGRA (HxWx4) frame.
+
+        `native` runs the model on the image at its own resolution (only padded to the largest
+        stride), whatever ``input_size``: the perception loop's scan tiles of an HD frame.
+        `score_threshold` replaces the detector's own for this call.
 
         Returns:
             Detections in original-image pixels, highest score first; empty if none.
@@ -318,13 +328,16 @@ class FaceDetector:
             ValueError: the image has the wrong type, dtype or shape, or is empty.
         """
         image = check_image(image)
-        plan = self._preprocess(image)
+        plan = self._preprocess(image, native)
         outputs = self._session.run(self._output_names, {self._input_name: plan.blob})
-        return self._postprocess(outputs, plan)
+        return self._postprocess(outputs, plan, score_threshold)
 
-    def _postprocess(self, outputs: list[np.ndarray], plan: _Plan) -> list[Detection]:
+    def _postprocess(
+        self, outputs: list[np.ndarray], plan: _Plan, threshold: float | None = None
+    ) -> list[Detection]:
+        threshold = self.score_threshold if threshold is None else float(threshold)
         # cls * obj >= threshold^2; with a threshold of 0 every cell passes (sqrt >= 0).
-        min_product = self.score_threshold**2 if self.score_threshold > 0 else -np.inf
+        min_product = threshold**2 if threshold > 0 else -np.inf
         boxes_l: list[np.ndarray] = []
         scores_l: list[np.ndarray] = []
         kps_l: list[np.ndarray] = []
@@ -344,7 +357,7 @@ class FaceDetector:
             if keep.size == 0:
                 continue
             score = np.sqrt(np.clip(cls[keep, 0], 0.0, 1.0) * np.clip(obj[keep, 0], 0.0, 1.0))
-            exact = score >= self.score_threshold
+            exact = score >= threshold
             if not exact.all():
                 keep, score = keep[exact], score[exact]
                 if keep.size == 0:

@@ -18,6 +18,11 @@ What it does each frame (see :mod:`.temporal` for the why of each step):
   changed outside the known faces (then at least every ``scan_idle_period``), and at once when
   most of the frame changed since the previous frame (a cut in a recording, the robot turning
   its head fast: ``cut_fraction``), so new faces appear within a frame or two;
+* a frame larger than ``scan_input_size`` (an HD camera) is also scanned at its own resolution,
+  one tile (:mod:`.tiles`) every ``scan_tile_period`` on frames without a whole-frame scan, the
+  tiles where the picture changed outside the known faces first, oldest first: far faces of a
+  few tens of pixels that the whole-frame scan sees at a half or a third of their size. Frames
+  that fit the scan input are scanned exactly as before (no tiles);
 * a scan detection that is no known face is a candidate; the face / not-face verifier
   (:mod:`.verify`) must accept it before it becomes a track ``face_<n>``;
 * a track not found for ``track_lost_after`` seconds is retired; its id is never reused (ids
@@ -37,8 +42,15 @@ import numpy as np
 
 from face_affect_ros.core.config import PipelineConfig, session_kwargs
 from face_affect_ros.core.detector import Detection, FaceDetector, check_image
-from face_affect_ros.core.loop_config import EPS, LoopCounters, TemporalConfig
-from face_affect_ros.core.motion import ChangeMap, face_template, follow_template
+from face_affect_ros.core.loop_config import (
+    EPS,
+    REGION_MARGIN,
+    REGION_MAX_FRACTION,
+    LoopCounters,
+    TemporalConfig,
+)
+from face_affect_ros.core.motion import ChangeMap, changed_outside, face_template, follow_template
+from face_affect_ros.core.tiles import Tile, coarse_scale, tile_grid
 from face_affect_ros.core.tracking import box_iou
 from face_affect_ros.core.verify import FaceVerifier
 from face_affect_ros.core.window import WindowDetector, box_centre
@@ -49,6 +61,9 @@ _CONTINUE_IOU = 0.2
 _SAME_FACE_IOU = 0.3
 # Two tracks on one face (IoU above this): the younger one is dropped.
 _DUPLICATE_IOU = 0.5
+# A tile detection this close to a side shared with another tile (fraction of its size, at least
+# 4 px) is a face the side cuts: left to the neighbour (or the whole-frame scan).
+_CUT_MARGIN = 0.15
 # A template match continues the track only if it correlates at least this well.
 _FOLLOW_MIN_CORRELATION = 0.7
 
@@ -92,6 +107,8 @@ class LocalisedFrame:
     localise_ms: float
     #: True if a full-frame scan ran on this frame.
     scanned: bool = False
+    #: The scan tile (x, y, w, h) scanned on this frame, if any.
+    tile: Tile | None = None
 
 
 class _Track:
@@ -181,6 +198,7 @@ class LocalisationLoop:
         self._last_stamp: float | None = None
         self._changes = ChangeMap()
         self._previous_thumb: np.ndarray | None = None
+        self._tiles = _TileRotation()
         manifest = config.manifest_path(config.detector_model)
         self._scan = FaceDetector(
             manifest,
@@ -208,6 +226,7 @@ class LocalisationLoop:
         self._last_stamp = None
         self._changes.reset()
         self._previous_thumb = None
+        self._tiles = _TileRotation()
 
     def adopt(self, previous: LocalisationLoop) -> None:
         """Continue `previous`'s tracks (a runtime parameter change keeps ids and positions)."""
@@ -217,6 +236,7 @@ class LocalisationLoop:
         self._last_stamp = previous._last_stamp
         self._changes = previous._changes
         self._previous_thumb = previous._previous_thumb
+        self._tiles = previous._tiles
         self.counters = previous.counters
 
     def warm_up(self) -> None:
@@ -282,12 +302,14 @@ class LocalisationLoop:
             self._scan_frame(image, stamp)
             scanned = True
         elif self._last_scan is None or stamp - self._last_scan >= self.temporal.scan_period - EPS:
-            if self._scan_wanted(image, stamp):
+            region = self._scan_wanted(image, stamp)
+            if region is not None:
                 self._last_scan = stamp
-                self._scan_frame(image, stamp)
+                self._scan_frame(image, stamp, region)
                 scanned = True
             else:
                 self.counters.scans_skipped += 1
+        tile = None if scanned else self._scan_tile(image, stamp)
         lost_after = self.temporal.track_lost_after
         self._tracks = [t for t in self._tracks if stamp - t.stamp <= lost_after + EPS]
         faces = []
@@ -303,6 +325,7 @@ class LocalisationLoop:
             faces=tuple(faces),
             localise_ms=(time.perf_counter() - t0) * 1e3,
             scanned=scanned,
+            tile=tile,
         )
 
     # ------------------------------------------------------------------ stages
@@ -318,25 +341,44 @@ class LocalisationLoop:
         changed = np.count_nonzero(np.abs(thumb - previous) > self._changes.level)
         return changed >= self.temporal.cut_fraction * thumb.size
 
-    def _scan_wanted(self, image: np.ndarray, stamp: float) -> bool:
-        """A due scan runs unless nothing changed outside the known faces since the last one.
+    def _scan_wanted(self, image: np.ndarray, stamp: float) -> Tile | None:
+        """What a due scan covers: None (skipped), the whole frame, or the changed region.
 
-        A face can only appear where the picture changes, so on a still scene the scan waits up
-        to ``scan_idle_period`` (then runs anyway: a face the last scan missed gets another look).
+        A due scan runs unless nothing changed outside the known faces since the last one: a
+        face can only appear where the picture changes, so on a still scene the scan waits up
+        to ``scan_idle_period`` (then runs anyway, on the whole frame: a face the last scan
+        missed gets another look). When it runs because something changed, and the changed
+        blocks (grown by :data:`REGION_MARGIN`) cover at most :data:`REGION_MAX_FRACTION` of a
+        frame, only that region is scanned (``scan_regions``), at the frame's own resolution: a
+        frame the scan sees at full resolution (640x480), or a larger one (HD) when the region
+        has at most the scan input's pixel count (then it costs at most a scan, at the
+        resolution of the tiles).
         """
+        height, width = image.shape[:2]
+        whole = (0, 0, width, height)
         idle = self.temporal.scan_idle_period
         if idle <= 0.0:
-            return True
+            return whole
         thumb = ChangeMap.thumbnail(image)
         boxes = [t.detection.box for t in self._tracks if t.seen_now]
-        if (
-            self._last_scan is None
-            or stamp - self._last_scan >= idle - EPS
-            or self._changes.changed_outside(thumb, boxes)
-        ):
+        if self._last_scan is None or stamp - self._last_scan >= idle - EPS:
             self._changes.set_reference(thumb)
-            return True
-        return False
+            return whole
+        changed = self._changes.changed_box(thumb, boxes)
+        if changed is None:
+            return None
+        self._changes.set_reference(thumb)
+        scale = coarse_scale(width, height, self.temporal.scan_input_size)
+        if not self.temporal.scan_regions or scale > 1.0:
+            return whole
+        x0, y0 = max(0, changed[0] - REGION_MARGIN), max(0, changed[1] - REGION_MARGIN)
+        x1 = min(width, changed[2] + REGION_MARGIN)
+        y1 = min(height, changed[3] + REGION_MARGIN)
+        area = (x1 - x0) * (y1 - y0)
+        in_w, in_h = self.temporal.scan_input_size
+        if area > REGION_MAX_FRACTION * width * height or (scale < 1.0 and area > in_w * in_h):
+            return whole
+        return (x0, y0, x1 - x0, y1 - y0)
 
     def _follow(
         self, image: np.ndarray, track: _Track, predicted: tuple[float, float, float, float]
@@ -443,9 +485,87 @@ class LocalisationLoop:
                 best, best_key = det, key
         return best
 
-    def _scan_frame(self, image: np.ndarray, stamp: float) -> None:
+    def _scan_tile(self, image: np.ndarray, stamp: float) -> Tile | None:
+        """Scan the next due tile of an HD frame at its own resolution (None: none this frame).
+
+        Due every ``scan_tile_period``; which tile: :meth:`_TileRotation.pick`. Detections as
+        :meth:`_part_detections` gives them.
+        """
+        period = self.temporal.scan_tile_period
+        if period <= 0.0:
+            return None
+        rotation = self._tiles
+        tiles = rotation.grid(image.shape[1], image.shape[0], self.temporal.scan_input_size)
+        if not tiles:
+            return None
+        if rotation.last is not None and stamp - rotation.last < period - EPS:
+            return None
+        rotation.last = stamp
+        thumb = ChangeMap.thumbnail(image)
+        boxes = [t.detection.box for t in self._tracks if t.seen_now]
+        index = rotation.pick(
+            thumb, boxes, stamp, self.temporal.scan_idle_period, self._changes.level
+        )
+        if index is None:
+            self.counters.tiles_skipped += 1
+            return None
+        tile = tiles[index]
+        self.counters.tile_scans += 1
+        found = self._part_detections(image, tile, self.temporal.scan_tile_threshold)
+        self._admit(image, stamp, found)
+        return tile
+
+    def _scan_frame(self, image: np.ndarray, stamp: float, region: Tile | None = None) -> None:
         self.counters.scans += 1
-        for det in self._scan.detect(image):
+        if region is None or region == (0, 0, image.shape[1], image.shape[0]):
+            self._admit(image, stamp, self._scan.detect(image))
+            return
+        self.counters.region_scans += 1
+        self._admit(image, stamp, self._part_detections(image, region, None))
+
+    def _part_detections(
+        self, image: np.ndarray, part: Tile, threshold: float | None
+    ) -> list[Detection]:
+        """Scan detections in a part of the frame (a tile, a changed region) at its resolution.
+
+        In frame pixels. A detection within 15 % of its size (at least 4 px) of a side of the
+        part that is not the frame's is a face that side cuts: left out (a tile's neighbour, or
+        the whole-frame scan, sees it whole; a changed region is grown so that what changed is
+        well inside it). So are candidates that are a known face: beside one and of its size (a
+        tile's lower threshold lets the odd face-like patch by a face through: hair, an ear,
+        measured once in bench_hd), or mostly inside one (a part of a large face).
+        """
+        x, y, w, h = part
+        height, width = image.shape[:2]
+        found = []
+        for det in self._scan.detect(
+            image[y : y + h, x : x + w], native=True, score_threshold=threshold
+        ):
+            bx, by, bw, bh = det.box
+            # YuNet puts the box of a face cut by the part's side a few pixels inside it.
+            mx, my = max(4.0, _CUT_MARGIN * bw), max(4.0, _CUT_MARGIN * bh)
+            if (
+                (x > 0 and bx < mx)
+                or (y > 0 and by < my)
+                or (x + w < width and bx + bw > w - mx)
+                or (y + h < height and by + bh > h - my)
+            ):
+                continue
+            box = (bx + x, by + y, bw, bh)
+            if any(t.seen_now and _same_face(t.detection.box, box) for t in self._tracks):
+                continue
+            found.append(
+                Detection(
+                    box=box,
+                    score=det.score,
+                    landmarks=tuple((lx + x, ly + y) for lx, ly in det.landmarks),
+                )
+            )
+        return found
+
+    def _admit(self, image: np.ndarray, stamp: float, detections: Sequence[Detection]) -> None:
+        """Scan detections: known faces continue their tracks, verified new ones start tracks."""
+        for det in detections:
             if any(
                 t.seen_now and box_iou(t.detection.box, det.box) >= _SAME_FACE_IOU
                 for t in self._tracks
@@ -472,3 +592,77 @@ class LocalisationLoop:
             self._tracks.append(_Track(f"face_{self._next_id}", det, stamp, template))
             self._next_id += 1
             self.counters.tracks_started += 1
+
+
+def _same_face(known: Sequence[float], box: Sequence[float]) -> bool:
+    """True if `box` is the face `known`: beside it and of its size, or mostly inside it.
+
+    Beside: centred within one width, width ratio 0.5-2; mostly: half its area.
+    """
+    (kx, ky), (bx, by) = box_centre(known), box_centre(box)
+    ratio = box[2] / max(known[2], 1.0)
+    if 0.5 < ratio < 2.0 and math.hypot(bx - kx, by - ky) < max(known[2], box[2]):
+        return True
+    iw = min(known[0] + known[2], box[0] + box[2]) - max(known[0], box[0])
+    ih = min(known[1] + known[3], box[1] + box[3]) - max(known[1], box[1])
+    return iw > 0 and ih > 0 and iw * ih >= 0.5 * box[2] * box[3]
+
+
+class _TileRotation:
+    """Which scan tile of an HD frame is next (tiles of one frame shape, :mod:`.tiles`)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[int, int, tuple[int, int]] | None = None
+        self.tiles: tuple[Tile, ...] = ()
+        self.last: float | None = None  # stamp of the last tile scan (or skipped due one)
+        self.scanned: list[float | None] = []  # per tile: when it was last scanned
+        self.reference: list[np.ndarray | None] = []  # per tile: the thumbnail at that scan
+        self.idle_last: float | None = None  # last tile scan on a still picture
+
+    def grid(self, width: int, height: int, input_size: tuple[int, int]) -> tuple[Tile, ...]:
+        """The tiles of a frame of this size (a new size starts a new rotation)."""
+        key = (width, height, tuple(input_size))
+        if key != self.key:
+            self.key = key
+            self.tiles = tile_grid(width, height, input_size)
+            self.scanned = [None] * len(self.tiles)
+            self.reference = [None] * len(self.tiles)
+        return self.tiles
+
+    def pick(
+        self,
+        thumb: np.ndarray,
+        boxes: Sequence[Sequence[float]],
+        stamp: float,
+        idle: float,
+        level: float,
+    ) -> int | None:
+        """The tile to scan now (marked scanned), or None.
+
+        First the tiles never scanned or changed outside the known faces since their last scan,
+        the longest unscanned first. Else, on a still picture, one tile per ``idle`` seconds
+        (the longest unscanned, if it waited that long): a face a tile scan missed gets another
+        look, for a quarter (720p) or a ninth (1080p) of what rescanning every tile costs.
+        """
+        order = sorted(
+            range(len(self.tiles)),
+            key=lambda i: (self.scanned[i] is not None, self.scanned[i] or 0.0, i),
+        )
+        pick = None
+        for i in order:
+            last = self.scanned[i]
+            if (
+                last is None
+                or idle <= 0.0
+                or changed_outside(thumb, self.reference[i], level, boxes, 0.5, self.tiles[i])
+            ):
+                pick = i
+                break
+        if pick is None and (self.idle_last is None or stamp - self.idle_last >= idle - EPS):
+            last = self.scanned[order[0]]
+            if last is not None and stamp - last >= idle - EPS:
+                pick, self.idle_last = order[0], stamp
+        if pick is not None:
+            self.scanned[pick] = stamp
+            self.reference[pick] = thumb
+        return pick

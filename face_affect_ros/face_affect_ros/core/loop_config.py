@@ -43,6 +43,24 @@ DEFAULT_SCAN_IDLE_PERIOD = 2.0
 #: scan to run at once (a cut, a fast turn of the robot's head). 0: never.
 DEFAULT_CUT_FRACTION = 0.5
 
+#: Seconds between two scans of one native-resolution tile of a frame larger than the scan's
+#: input (HD cameras; :mod:`.tiles`), in rotation, on frames without a whole-frame scan. 0: no
+#: tiles. Frames that fit the scan input (640x480 at the default) never have tiles.
+DEFAULT_SCAN_TILE_PERIOD = 0.15
+#: Score threshold of a tile's detections: a far face of 16-24 px scores around the scan's 0.6
+#: (0.37-0.6 measured, the verifier then 0.9), so tiles take more candidates and the verifier
+#: decides, as for the scan.
+DEFAULT_SCAN_TILE_THRESHOLD = 0.45
+
+#: A due scan whose only reason is a change covers the changed blocks (outside the known faces)
+#: grown by this many pixels, not the whole frame, when that region is at most
+#: :data:`REGION_MAX_FRACTION` of the frame, scanned at the frame's own resolution (in frames
+#: larger than the scan input only regions of at most its pixel count). False
+#: (``scan_regions``): the whole frame every time.
+DEFAULT_SCAN_REGIONS = True
+REGION_MARGIN = 48
+REGION_MAX_FRACTION = 0.5
+
 #: Tolerance on "due" times: stamps of a 30 Hz camera are not exact multiples.
 EPS = 1e-3
 
@@ -73,6 +91,9 @@ class TemporalConfig:
     track_look_rate: float = DEFAULT_TRACK_LOOK_RATE
     scan_idle_period: float = DEFAULT_SCAN_IDLE_PERIOD
     cut_fraction: float = DEFAULT_CUT_FRACTION
+    scan_tile_period: float = DEFAULT_SCAN_TILE_PERIOD
+    scan_tile_threshold: float = DEFAULT_SCAN_TILE_THRESHOLD
+    scan_regions: bool = DEFAULT_SCAN_REGIONS
     track_lost_after: float = DEFAULT_TRACK_LOST_AFTER
     classify_rate: float = DEFAULT_CLASSIFY_RATE
     emotion_time_constant: float = DEFAULT_EMOTION_TIME_CONSTANT
@@ -98,6 +119,10 @@ class TemporalConfig:
         _check_positive("track_look_rate", self.track_look_rate, 0.0, 240.0)
         _check_positive("scan_idle_period", self.scan_idle_period, 0.0, 60.0)
         _check_positive("cut_fraction", self.cut_fraction, 0.0, 1.0)
+        _check_positive("scan_tile_period", self.scan_tile_period, 0.0, 60.0)
+        _check_positive("scan_tile_threshold", self.scan_tile_threshold, 0.05, 1.0)
+        if not isinstance(self.scan_regions, bool):
+            raise ValueError(f"scan_regions must be a bool, got {self.scan_regions!r}")
         _check_positive("classify_rate", self.classify_rate, 0.1, 240.0)
         _check_positive("emotion_time_constant", self.emotion_time_constant, 0.0, 60.0)
         _check_positive("evidence_interval", self.evidence_interval, 0.01, 60.0)
@@ -113,6 +138,9 @@ class LoopCounters:
     window_looks: int = 0
     follows: int = 0
     scans_skipped: int = 0
+    region_scans: int = 0
+    tile_scans: int = 0
+    tiles_skipped: int = 0
     cuts: int = 0
     candidates: int = 0
     refused: int = 0

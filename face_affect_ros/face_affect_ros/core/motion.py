@@ -80,21 +80,93 @@ class ChangeMap:
         self, thumb: np.ndarray, boxes: Iterable[Sequence[float]], margin: float = 0.5
     ) -> bool:
         """True if a block outside every box (grown by `margin` x its size) changed."""
-        ref = self._reference
-        if ref is None or ref.shape != thumb.shape:
-            return True
-        mask = np.abs(thumb - ref) > self.level
-        if not mask.any():
-            return False
+        return changed_outside(thumb, self._reference, self.level, boxes, margin)
+
+    def changed_box(
+        self, thumb: np.ndarray, boxes: Iterable[Sequence[float]], margin: float = 0.5
+    ) -> tuple[int, int, int, int] | None:
+        """Frame-pixel extent of the blocks changed outside every box (:func:`changed_box`)."""
+        return changed_box(thumb, self._reference, self.level, boxes, margin)
+
+
+def changed_outside(
+    thumb: np.ndarray,
+    reference: np.ndarray | None,
+    level: float,
+    boxes: Iterable[Sequence[float]],
+    margin: float = 0.5,
+    region: Sequence[int] | None = None,
+) -> bool:
+    """True if a block outside every box (grown by `margin` x its size) changed since `reference`.
+
+    A block changed if its mean moved by more than `level`; no reference, or one of another
+    shape: True. `region` (x, y, w, h frame pixels) limits the question to the blocks that
+    overlap it (a scan tile of :mod:`.tiles`).
+    """
+    mask = _changed_mask(thumb, reference, level, boxes, margin, region)
+    return mask is None or bool(mask.any())
+
+
+def changed_box(
+    thumb: np.ndarray,
+    reference: np.ndarray | None,
+    level: float,
+    boxes: Iterable[Sequence[float]],
+    margin: float = 0.5,
+) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) frame pixels around the blocks that changed outside every box.
+
+    None if none changed; the whole thumbnail's extent without a usable reference.
+    """
+    mask = _changed_mask(thumb, reference, level, boxes, margin, None)
+    if mask is None:
+        return (0, 0, thumb.shape[1] * CHANGE_BLOCK, thumb.shape[0] * CHANGE_BLOCK)
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    return (
+        int(cols[0]) * CHANGE_BLOCK,
+        int(rows[0]) * CHANGE_BLOCK,
+        (int(cols[-1]) + 1) * CHANGE_BLOCK,
+        (int(rows[-1]) + 1) * CHANGE_BLOCK,
+    )
+
+
+def _changed_mask(
+    thumb: np.ndarray,
+    reference: np.ndarray | None,
+    level: float,
+    boxes: Iterable[Sequence[float]],
+    margin: float,
+    region: Sequence[int] | None,
+) -> np.ndarray | None:
+    """Changed blocks (of `region`, if given) outside the boxes; None without a reference."""
+    if reference is None or reference.shape != thumb.shape:
+        return None
+    mask = np.abs(thumb - reference) > level
+    if region is not None:
+        x, y, w, h = region
         rows, cols = mask.shape
-        for x, y, w, h in boxes:
-            x0 = int(max(0, (x - margin * w) // CHANGE_BLOCK))
-            y0 = int(max(0, (y - margin * h) // CHANGE_BLOCK))
-            x1 = int(min(cols, -(-(x + w + margin * w) // CHANGE_BLOCK)))
-            y1 = int(min(rows, -(-(y + h + margin * h) // CHANGE_BLOCK)))
-            if x1 > x0 and y1 > y0:
-                mask[y0:y1, x0:x1] = False
-        return bool(mask.any())
+        x0, y0 = max(0, x // CHANGE_BLOCK), max(0, y // CHANGE_BLOCK)
+        x1 = min(cols, -(-(x + w) // CHANGE_BLOCK))
+        y1 = min(rows, -(-(y + h) // CHANGE_BLOCK))
+        mask = mask[y0:y1, x0:x1]
+        offset = (x0 * CHANGE_BLOCK, y0 * CHANGE_BLOCK)
+    else:
+        offset = (0, 0)
+    if not mask.any():
+        return mask
+    rows, cols = mask.shape
+    for x, y, w, h in boxes:
+        x, y = x - offset[0], y - offset[1]
+        x0 = int(max(0, (x - margin * w) // CHANGE_BLOCK))
+        y0 = int(max(0, (y - margin * h) // CHANGE_BLOCK))
+        x1 = int(min(cols, -(-(x + w + margin * w) // CHANGE_BLOCK)))
+        y1 = int(min(rows, -(-(y + h + margin * h) // CHANGE_BLOCK)))
+        if x1 > x0 and y1 > y0:
+            mask[y0:y1, x0:x1] = False
+    return mask
 
 
 def face_template(image: np.ndarray, box: Sequence[float]) -> np.ndarray | None:

@@ -159,6 +159,8 @@ class DetectorRole:
                 tracks=str(loop.track_count),
                 scans=str(c.scans),
                 scans_at_cuts=str(c.cuts),
+                region_scans=str(c.region_scans),
+                tile_scans=str(c.tile_scans),
                 candidates_refused=f"{c.refused}/{c.candidates}",
                 tracks_started=str(c.tracks_started),
             )

@@ -382,6 +382,35 @@ SPECS: tuple[ParamSpec, ...] = (
         min=0.0,
         max=1.0,
     ),
+    ParamSpec(
+        "scan_regions",
+        _tmp.DEFAULT_SCAN_REGIONS,
+        "A scan due because the picture changed covers only the changed region outside the "
+        "known faces (grown by 48 px), at the frame's own resolution, when that is at most half "
+        "the frame (and, in frames larger than the scan input, at most its pixel count); off: "
+        "the whole frame every time.",
+        LOCALISE,
+    ),
+    ParamSpec(
+        "scan_tile_period",
+        _tmp.DEFAULT_SCAN_TILE_PERIOD,
+        "Frames larger than the scan input (HD cameras): seconds between scans of one "
+        "native-resolution tile (about the scan input's pixel count, overlapping), in rotation, "
+        "changed tiles first, so faces ~16-20 px wide in the camera's pixels are found. Frames "
+        "that fit the scan input have no tiles. 0: no tiles.",
+        LOCALISE,
+        min=0.0,
+        max=60.0,
+    ),
+    ParamSpec(
+        "scan_tile_threshold",
+        _tmp.DEFAULT_SCAN_TILE_THRESHOLD,
+        "Minimum detector score of a new face in a scan tile (far faces score lower; the "
+        "verifier decides after it).",
+        LOCALISE,
+        min=0.05,
+        max=1.0,
+    ),
     # --- people in 3D (the nodes that localise faces) ------------------------------------------
     ParamSpec(
         "localise_3d",
@@ -803,6 +832,9 @@ _TEMPORAL_FIELDS = (
     "track_look_rate",
     "scan_idle_period",
     "cut_fraction",
+    "scan_tile_period",
+    "scan_tile_threshold",
+    "scan_regions",
     "track_lost_after",
     "classify_rate",
     "emotion_time_constant",
