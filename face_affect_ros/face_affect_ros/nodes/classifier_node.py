@@ -98,14 +98,7 @@ class ClassifierRole:
 
     def validate(self, params: Mapping[str, Any]) -> str | None:
         """A change is valid iff the core accepts the classifier and the loop configuration."""
-        reason = config_error(params)
-        if reason is not None:
-            return reason
-        try:
-            temporal_config(params)
-        except ValueError as exc:
-            return str(exc)
-        return None
+        return config_error(params, temporal_config)
 
     def apply(self, params: Mapping[str, Any], changed: frozenset[str]) -> None:
         """Margins, labels, thresholds, loop parameters and saliency rate, on the worker.

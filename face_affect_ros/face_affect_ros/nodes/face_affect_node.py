@@ -103,15 +103,7 @@ class FaceAffectRole:
 
     def validate(self, params: Mapping[str, Any]) -> str | None:
         """A change is valid iff the core accepts the pipeline and the loop configuration."""
-        reason = config_error(params)
-        if reason is not None:
-            return reason
-        try:
-            temporal_config(params)
-            people_config(params)
-        except ValueError as exc:
-            return str(exc)
-        return None
+        return config_error(params, temporal_config, people_config)
 
     def apply(self, params: Mapping[str, Any], changed: frozenset[str]) -> None:
         """Rate cap here; pipeline and saliency rate on the worker, before its next frame."""

@@ -212,10 +212,18 @@ class ManagedNode(LifecycleNode):
         self.get_logger().info(f"parameters changed: {sorted(changed)}")
 
 
-def config_error(params: Mapping[str, Any]) -> str | None:
-    """Why the core rejects the pipeline configuration of `params`, or None (on-set rule)."""
+def config_error(
+    params: Mapping[str, Any], *more: Callable[[Mapping[str, Any]], object]
+) -> str | None:
+    """Why the core rejects the configuration of `params`, or None (on-set rule).
+
+    The pipeline's configuration always; `more` builders (e.g. the loop's, the 3D part's) for
+    the parts a node runs, each raising ValueError on what it rejects.
+    """
     try:
         P.pipeline_config(params)
+        for build in more:
+            build(params)
     except ValueError as exc:
         return str(exc)
     return None
