@@ -185,10 +185,11 @@ class DetectorRole:
         except Exception:
             self.anonymised.publish(msg.header, image, None)  # fail closed, then count it
             raise
-        self.anonymised.publish(msg.header, image, boxes)
         if self.loop is not None:
             poses = self.people.step(msg.header, stamp, (w, h), detections)
         self.outputs.publish_detections(msg.header, w, h, detections, poses)
+        # After the results: the classifier waits for those, a viewer of this copy does not.
+        self.anonymised.publish(msg.header, image, boxes)
         stats = self.node.stats
         stats.count("processed")
         stats.count("faces", len(detections))

@@ -166,12 +166,6 @@ class FaceAffectRole:
         except Exception:
             self.anonymised.publish(msg.header, image, None)  # fail closed, then count it
             raise
-        local = self.loop.localisation
-        self.anonymised.publish(
-            msg.header,
-            image,
-            local.mask_boxes() if local is not None else [f.detection.box for f in result.faces],
-        )
         poses = self.people.step(
             msg.header,
             stamp,
@@ -179,6 +173,13 @@ class FaceAffectRole:
             [TrackedFace(f.track_id, f.detection, f.detector_look) for f in result.faces],
         )
         self.outputs.publish(msg.header, image, result, self.pipeline.emotion_crop, poses)
+        # After the results: behaviours wait for those, a viewer of this copy does not.
+        local = self.loop.localisation
+        self.anonymised.publish(
+            msg.header,
+            image,
+            local.mask_boxes() if local is not None else [f.detection.box for f in result.faces],
+        )
         stats = self.node.stats
         stats.count("processed")
         stats.count("faces", len(result.faces))
