@@ -50,6 +50,7 @@ from face_affect_ros.core.loop_config import (
     TemporalConfig,
 )
 from face_affect_ros.core.motion import ChangeMap, changed_outside, face_template, follow_template
+from face_affect_ros.core.results import FaceResult
 from face_affect_ros.core.tiles import Tile, coarse_scale, tile_grid
 from face_affect_ros.core.tracking import box_iou
 from face_affect_ros.core.verify import FaceVerifier
@@ -94,6 +95,11 @@ class TrackedFace:
     #: followed by template matching (then the box keeps the last look's size and the landmarks
     #: moved with it).
     looked: bool = True
+
+    @classmethod
+    def of(cls, face: FaceResult) -> TrackedFace:
+        """The tracked face of a published result (its id, detection and look)."""
+        return cls(face.track_id, face.detection, face.detector_look)
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,7 @@ class AnonymisedOutput:
             )
             out = np.zeros_like(image)
         if self._raw.get_subscription_count() > 0:
-            self._raw.publish(image_to_msg(header, out) if out.ndim == 3 else _mono(header, out))
+            self._raw.publish(image_to_msg(header, out))
         if self._jpeg.get_subscription_count() > 0:
             ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, s["quality"]])
             if ok:
@@ -135,15 +135,3 @@ class AnonymisedOutput:
             "anonymise": f"{self._settings['mode']} {self._settings['shape']}",
             "anonymise_ms_median": f"{ms[len(ms) // 2]:.2f}" if ms else "-",
         }
-
-
-def _mono(header: Header, grey: np.ndarray) -> Image:
-    msg = Image(
-        header=header,
-        height=int(grey.shape[0]),
-        width=int(grey.shape[1]),
-        encoding="mono8",
-        step=int(grey.shape[1]),
-    )
-    msg.data = np.ascontiguousarray(grey).tobytes()
-    return msg

@@ -23,12 +23,16 @@ from sensor_msgs.msg import Image
 from face_affect_msgs.msg import FaceDetectionArray
 from face_affect_ros.core.affect import AffectLoop
 from face_affect_ros.core.frames import StampCache
-from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.providers import summarize
 from face_affect_ros.core.stages import ClassifierStage
 from face_affect_ros.nodes.diagnostics import provider_values
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
-from face_affect_ros.nodes.messages import pose_fields_of, stamp_ns, tracked_faces_from_msg
+from face_affect_ros.nodes.messages import (
+    frame_stamp,
+    pose_fields_of,
+    stamp_ns,
+    tracked_faces_from_msg,
+)
 from face_affect_ros.nodes.publishers import RESULT_QOS, ResultPublishers, configure_saliency
 from face_affect_ros.nodes.worker import Worker
 from face_affect_ros.schema.params import PIXEL_LIMIT, pipeline_config, temporal_config
@@ -164,9 +168,8 @@ class ClassifierRole:
             return
         faces = tracked_faces_from_msg(detections_msg)
         if self.affect is not None and all(f.track_id for f in faces):
-            stamp = loop_stamp(detections_msg.header.stamp.sec, detections_msg.header.stamp.nanosec)
-            # A driver without stamps: the receipt time keeps the loop's clock moving forward.
-            result = self.affect.step(image, stamp if stamp > 0 else received, faces)
+            stamp = frame_stamp(detections_msg.header, received)
+            result = self.affect.step(image, stamp, faces)
         else:
             if self.affect is not None:
                 self.node.stats.count("untracked_detections")

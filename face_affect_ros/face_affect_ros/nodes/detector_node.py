@@ -21,12 +21,12 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from face_affect_ros.core.localise import LocalisationLoop
-from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.providers import summarize
 from face_affect_ros.core.stages import DetectorStage
 from face_affect_ros.nodes.anonymised_output import AnonymisedOutput
 from face_affect_ros.nodes.diagnostics import merge_warnings, provider_values
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
+from face_affect_ros.nodes.messages import frame_stamp
 from face_affect_ros.nodes.people_output import ENGAGEMENT_PARAMS, PeopleOutput, people_config
 from face_affect_ros.nodes.publishers import ResultPublishers
 from face_affect_ros.nodes.worker import Worker
@@ -177,9 +177,7 @@ class DetectorRole:
                 detections = self.stage.detect(image)
                 boxes = [d.box for d in detections]
             else:
-                stamp = loop_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)
-                # A driver without stamps: the receipt time keeps the loop's clock moving.
-                stamp = stamp if stamp > 0 else received
+                stamp = frame_stamp(msg.header, received)
                 detections = self.loop.step(image, stamp).faces
                 boxes = self.loop.mask_boxes()
         except Exception:

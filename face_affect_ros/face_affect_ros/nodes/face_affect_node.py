@@ -21,7 +21,6 @@ from typing import Any
 
 from face_affect_ros.core.config import DETECTOR
 from face_affect_ros.core.localise import TrackedFace
-from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.pipeline import FaceAffectPipeline
 from face_affect_ros.core.providers import summarize
 from face_affect_ros.core.temporal import PerceptionLoop
@@ -29,6 +28,7 @@ from face_affect_ros.nodes.anonymised_output import AnonymisedOutput
 from face_affect_ros.nodes.diagnostics import merge_warnings, provider_values
 from face_affect_ros.nodes.frame_taker import TakenCamera
 from face_affect_ros.nodes.lifecycle import ManagedNode, config_error, run
+from face_affect_ros.nodes.messages import frame_stamp
 from face_affect_ros.nodes.people_output import ENGAGEMENT_PARAMS, PeopleOutput, people_config
 from face_affect_ros.nodes.publishers import ResultPublishers, configure_saliency
 from face_affect_ros.nodes.worker import Worker
@@ -158,9 +158,7 @@ class FaceAffectRole:
         if image is None:
             self.anonymised.withheld()
             return
-        stamp = loop_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec)
-        # A driver without stamps: the receipt time keeps the loop's clock moving forward.
-        stamp = stamp if stamp > 0 else received
+        stamp = frame_stamp(msg.header, received)
         try:
             result = self.loop.step(image, stamp)
         except Exception:
@@ -170,7 +168,7 @@ class FaceAffectRole:
             msg.header,
             stamp,
             (result.width, result.height),
-            [TrackedFace(f.track_id, f.detection, f.detector_look) for f in result.faces],
+            [TrackedFace.of(f) for f in result.faces],
         )
         self.outputs.publish(msg.header, image, result, self.pipeline.emotion_crop, poses)
         # After the results: behaviours wait for those, a viewer of this copy does not.

@@ -18,6 +18,7 @@ from face_affect_msgs.msg import FaceAffect, FaceAffectArray, FaceDetection, Fac
 from face_affect_ros.core import image_io
 from face_affect_ros.core.detector import Detection
 from face_affect_ros.core.localise import TrackedFace
+from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.results import FaceResult, FrameResult, StageTimings
 from face_affect_ros.schema.messages import (
     age_from_msg,
@@ -32,6 +33,16 @@ def stamp_ns(header: Header) -> int:
     return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
+def frame_stamp(header: Header, received: float) -> float:
+    """The loop's clock for a frame: its header stamp in seconds, else `received`.
+
+    ``loop_stamp`` is the one rule of every runner; `received` (monotonic seconds) keeps the
+    clock moving for a driver that does not stamp its frames.
+    """
+    stamp = loop_stamp(header.stamp.sec, header.stamp.nanosec)
+    return stamp if stamp > 0 else received
+
+
 def image_from_msg(
     msg: Image | CompressedImage, max_pixels: int, warnings: list[str] | None = None
 ) -> np.ndarray:
@@ -44,9 +55,18 @@ def image_from_msg(
     return image_io.decode_raw(msg.encoding, msg.width, msg.height, msg.step, msg.data, max_pixels)
 
 
-def image_to_msg(header: Header, bgr: np.ndarray) -> Image:
-    """A bgr8 sensor_msgs/Image with `header` (debug images, normalised camera frames)."""
-    width, height, step, data = image_io.encode_bgr8(bgr)
+def image_to_msg(header: Header, image: np.ndarray) -> Image:
+    """A bgr8 (HxWx3) or mono8 (HxW) sensor_msgs/Image with `header`.
+
+    For debug images, normalised camera frames and the anonymised stream (as its input came).
+    """
+    if image.ndim == 2:
+        grey = np.ascontiguousarray(image, dtype=np.uint8)
+        height, width = grey.shape
+        msg = Image(header=header, width=width, height=height, encoding="mono8", step=width)
+        msg.data = grey.tobytes()
+        return msg
+    width, height, step, data = image_io.encode_bgr8(image)
     msg = Image(header=header, width=width, height=height, encoding="bgr8", step=step)
     msg.data = data
     return msg

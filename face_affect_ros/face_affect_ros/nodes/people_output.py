@@ -31,6 +31,7 @@ from tf2_msgs.msg import TFMessage
 from face_affect_ros.core.camera_model import CameraModel
 from face_affect_ros.core.engagement import EngagementConfig
 from face_affect_ros.core.localise import TrackedFace
+from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.people import FaceInput, People, PeopleConfig
 from face_affect_ros.schema.messages import face_pose_fields, transform_fields
 
@@ -111,8 +112,7 @@ class PeopleOutput:
     def apply(self, params: Mapping[str, Any]) -> None:
         """New engagement parameters for the tracks to come (runs on the worker)."""
         if self.people is not None:
-            people = People(people_config(params))
-            self.people = people
+            self.people = People(people_config(params))
 
     def activate(self) -> None:
         """Subscribe to camera_info (and depth) with sensor-data QoS (matches any publisher)."""
@@ -173,8 +173,7 @@ class PeopleOutput:
         msg = self._depth
         if msg is None:
             return None
-        depth_stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        if abs(depth_stamp - stamp) > DEPTH_SYNC_S:
+        if abs(loop_stamp(msg.header.stamp.sec, msg.header.stamp.nanosec) - stamp) > DEPTH_SYNC_S:
             self.node.stats.count("depth_not_in_sync")
             return None
         try:
@@ -205,7 +204,7 @@ class PeopleOutput:
             FaceInput(f.track_id, tuple(f.detection.box), np.asarray(f.detection.landmarks))
             for f in tracked
         ]
-        depth = self._depth_for(stamp) if self._depth is not None else None
+        depth = self._depth_for(stamp)
         camera = self._camera
         persons = people.step(stamp, inputs, camera, depth, image_size, header.frame_id or None)
         transforms = []

@@ -121,7 +121,7 @@ class ResultPublishers:
             header,
             result.width,
             result.height,
-            [TrackedFace(f.track_id, f.detection, f.detector_look) for f in result.faces],
+            [TrackedFace.of(f) for f in result.faces],
             poses,
         )
         if self.debug is not None and self.debug.get_subscription_count() > 0:
