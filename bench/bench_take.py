@@ -8,7 +8,7 @@ glibc heap tuning (nodes/heap.py; and the bare subscriber with it), and optional
 time (utime + stime from /proc) per published frame and as a ratio to the bare subscriber.
 
     PYTHONPATH=face_affect_ros .venv/bin/python bench/bench_take.py [--seconds 20]
-        [--node "tracking:=true" --node "tracking:=true max_rate:=10.0"]
+        [--node "tracking:=true" --node "tracking:=true max_rate:=10.0"] [--camera-info]
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ def main() -> int:
     )
     ap.add_argument("--node", action="append", default=[], help="face_affect_node params")
     ap.add_argument(
+        "--camera-info",
+        action="store_true",
+        help="the camera also publishes camera_info with every frame (as drivers do); the nodes "
+        "subscribe to it (3D localisation on)",
+    )
+    ap.add_argument(
         "--only-bare", action="store_true", help="no TakenSubscription stand-ins, just the nodes"
     )
     ap.add_argument(
@@ -50,6 +56,8 @@ def main() -> int:
     )
     args = ap.parse_args()
     env = ros_env()
+    if args.camera_info:
+        env["BENCH_CAMERA_INFO"] = "1"
     sub_script = str(benchlib.BENCH_DIR / "ros_take_subscriber.py")
     subs = {
         "bare rclpy subscriber (executor)": [sys.executable, sub_script, "executor", CAMERA_TOPIC],
@@ -95,6 +103,8 @@ def main() -> int:
             "--ros-args",
             "-r",
             f"image:={CAMERA_TOPIC}",
+            "-r",
+            f"camera_info:={CAMERA_TOPIC.rsplit('/', 1)[0]}/camera_info",
             "-r",
             f"__node:=bench_node_{i}",
             "-r",

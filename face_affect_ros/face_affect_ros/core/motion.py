@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 import cv2
 import numpy as np
 
+from face_affect_ros.core.resample import shrink
+
 #: Side of the block a thumbnail value averages (frame pixels).
 CHANGE_BLOCK = 8
 #: A block changed if its mean grey moved by more than this (0-255); sensor noise averaged over
@@ -169,6 +171,13 @@ def _changed_mask(
     return mask
 
 
+def _scaled_grey(patch: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`patch` in grey at `size`: shrunk (resample.shrink) before the colour conversion."""
+    if size[0] < patch.shape[1] and size[1] < patch.shape[0]:
+        return grey(shrink(patch, size)[0])
+    return cv2.resize(grey(patch), size, interpolation=cv2.INTER_LINEAR)
+
+
 def face_template(image: np.ndarray, box: Sequence[float]) -> np.ndarray | None:
     """The face's grey patch scaled to TEMPLATE_PX wide, or None if it is off the frame."""
     x, y, w, h = box
@@ -181,7 +190,7 @@ def face_template(image: np.ndarray, box: Sequence[float]) -> np.ndarray | None:
         return None
     scale = TEMPLATE_PX / w
     th = max(4, round(h * scale))
-    return cv2.resize(grey(image[y0:y1, x0:x1]), (TEMPLATE_PX, th), interpolation=cv2.INTER_AREA)
+    return _scaled_grey(image[y0:y1, x0:x1], (TEMPLATE_PX, th))
 
 
 def follow_template(
@@ -205,7 +214,7 @@ def follow_template(
     sw, sh = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
     if sw < template.shape[1] or sh < template.shape[0]:
         return None
-    region = cv2.resize(grey(image[y0:y1, x0:x1]), (sw, sh), interpolation=cv2.INTER_AREA)
+    region = _scaled_grey(image[y0:y1, x0:x1], (sw, sh))
     scores = cv2.matchTemplate(region, template, cv2.TM_CCOEFF_NORMED)
     _, best, _, (bx, by) = cv2.minMaxLoc(scores)
     if not np.isfinite(best):

@@ -12,8 +12,15 @@ Topics (relative, remapped by the launch file): ``camera_info`` (sensor_msgs/Cam
 camera topic's sibling as image_transport's camera subscribers use it) and, with ``use_depth``,
 ``depth`` (sensor_msgs/Image 16UC1 in mm or 32FC1 in m, registered to the colour image). Until a
 valid camera_info has arrived every 3D field is invalid with ``pose_status`` saying why, and
-diagnostics turn WARN with the same reason. Callbacks run in the executor and only store the
-newest message; the worker reads them when it processes a frame.
+diagnostics turn WARN with the same reason.
+
+Both inputs are taken by the worker, not received through the executor (as the camera is in
+face_affect_node, nodes/frame_taker.py): a camera driver publishes camera_info with every frame,
+and each message an rclpy executor callback receives costs a wake-up of the executor and the
+conversion of the message, whether the node uses it or not (a 640x480 depth image ~4 ms, the
+camera frame's own cost). Here the middleware keeps the newest of each (history depth 1) and the
+worker takes it when it processes a frame; a camera_info equal to the one in use is not parsed
+again.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from face_affect_ros.core.engagement import EngagementConfig
 from face_affect_ros.core.localise import TrackedFace
 from face_affect_ros.core.loop_config import loop_stamp
 from face_affect_ros.core.people import FaceInput, People, PeopleConfig
+from face_affect_ros.nodes.frame_taker import TakenSubscription
 from face_affect_ros.schema.messages import face_pose_fields, transform_fields
 
 #: tf2_ros.TransformBroadcaster's QoS: reliable, volatile, keep last 100.
@@ -91,8 +99,10 @@ class PeopleOutput:
         self.people: People | None = None  # used by the worker only
         self._camera: CameraModel | None = None
         self._camera_problem = "no camera_info yet"
+        self._camera_key: tuple | None = None
         self._depth: Image | None = None
-        self._subs: list = []
+        self._info_sub: TakenSubscription | None = None
+        self._depth_sub: TakenSubscription | None = None
         self._tf = None
 
     @property
@@ -118,22 +128,19 @@ class PeopleOutput:
         """Subscribe to camera_info (and depth) with sensor-data QoS (matches any publisher)."""
         if self.people is None:
             return
-        node = self.node
-        self._subs.append(
-            node.create_subscription(
-                CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data
-            )
-        )
-        if node.params["use_depth"]:
-            self._subs.append(
-                node.create_subscription(Image, "depth", self._on_depth, qos_profile_sensor_data)
-            )
+        qos = QoSProfile(depth=1)
+        qos.reliability = qos_profile_sensor_data.reliability
+        qos.durability = qos_profile_sensor_data.durability
+        self._info_sub = TakenSubscription(self.node, CameraInfo, "camera_info", qos)
+        if self.node.params["use_depth"]:
+            self._depth_sub = TakenSubscription(self.node, Image, "depth", qos)
 
     def deactivate(self) -> None:
-        """Drop the subscriptions."""
-        for sub in self._subs:
-            self.node.destroy_subscription(sub)
-        self._subs = []
+        """Drop the subscriptions (after the worker stopped: it takes from them)."""
+        for sub in (self._info_sub, self._depth_sub):
+            if sub is not None:
+                sub.destroy()
+        self._info_sub = self._depth_sub = None
 
     def cleanup(self) -> None:
         """Drop the /tf publisher and the state."""
@@ -142,10 +149,35 @@ class PeopleOutput:
         self._tf = None
         self.people = None
         self._camera = None
+        self._camera_key = None
         self._camera_problem = "no camera_info yet"
 
-    # ------------------------------------------------------------------ executor callbacks
+    # ------------------------------------------------------------------ inputs (worker)
+    def _take_inputs(self) -> None:
+        """Take the newest camera_info and depth image, if new ones arrived (never waits)."""
+        if self._info_sub is not None:
+            taken = self._info_sub.take_newest(0.0)
+            if taken is not None:
+                self._on_camera_info(taken[0])
+        if self._depth_sub is not None:
+            taken = self._depth_sub.take_newest(0.0)
+            if taken is not None:
+                self._depth = taken[0]
+
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        key = (
+            msg.width,
+            msg.height,
+            msg.distortion_model,
+            tuple(msg.d),
+            tuple(msg.k),
+            tuple(msg.r),
+            tuple(msg.p),
+            msg.header.frame_id,
+        )
+        if key == self._camera_key:
+            return  # the same calibration as in use (a driver sends it with every frame)
+        self._camera_key = key
         try:
             self._camera = CameraModel.from_camera_info(
                 msg.width,
@@ -165,10 +197,6 @@ class PeopleOutput:
             self.node.stats.count("error_camera_info")
             self.node.get_logger().warning(self._camera_problem, throttle_duration_sec=10.0)
 
-    def _on_depth(self, msg: Image) -> None:
-        self._depth = msg
-
-    # ------------------------------------------------------------------ worker
     def _depth_for(self, stamp: float) -> np.ndarray | None:
         msg = self._depth
         if msg is None:
@@ -198,6 +226,7 @@ class PeopleOutput:
         people = self.people
         if people is None:
             return {}
+        self._take_inputs()
         tracked = [f for f in faces if f.track_id]
         out = {f.track_id: face_pose_fields(None, NEEDS_TRACKING) for f in faces if not f.track_id}
         inputs = [
