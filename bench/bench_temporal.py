@@ -42,7 +42,6 @@ MODES = {
         PipelineConfig(),
         TemporalConfig(scan_regions=False),
     ),
-    "temporal loop, track looks at 5 Hz": (PipelineConfig(), TemporalConfig(track_look_rate=5.0)),
     "temporal loop, look + scan every time (before)": (
         PipelineConfig(),
         TemporalConfig(track_look_rate=0.0, scan_idle_period=0.0),
