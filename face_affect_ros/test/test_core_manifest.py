@@ -80,6 +80,20 @@ def test_load_model_returns_the_verified_session() -> None:
     assert session.get_providers() == ["CPUExecutionProvider"]
 
 
+def test_opening_a_model_gives_opencv_the_models_thread_budget() -> None:
+    """OpenCV's pool follows intra_op_threads: 1 runs its functions on the calling thread."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    try:
+        load_model(MODELS / "emotion_mini_xception.json", intra_op_threads=2)
+        assert cv2.getNumThreads() == 2
+        load_model(MODELS / "emotion_mini_xception.json", intra_op_threads=1)
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
+
+
 def test_missing_manifest_names_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope.json"
     with pytest.raises(ModelError, match=r"nope\.json.*not found"):

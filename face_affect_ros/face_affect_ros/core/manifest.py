@@ -22,6 +22,7 @@ import cv2
 import onnxruntime as ort
 
 from face_affect_ros.core.providers import BatchInput, ProviderRequest, open_session
+from face_affect_ros.core.threads import use_threads
 
 #: Tasks a manifest may declare.
 TASKS = ("emotion", "gender", "age", "face_detection")
@@ -328,6 +329,7 @@ def create_session(
         ModelError: onnxruntime cannot load the file (the message names it).
     """
     options = session_options(intra_op_threads)
+    use_threads(intra_op_threads)  # OpenCV's pool gets the models' budget (core/threads.py)
     try:
         if isinstance(providers, ProviderRequest):
             return open_session(model_path, options, providers, batch_input=batch_input)
