@@ -1,14 +1,17 @@
-"""Shrinking an image region at a fraction of ``cv2.INTER_AREA``'s cost.
+"""Shrinking an image patch at a fraction of ``cv2.INTER_AREA``'s cost.
 
 Why (issue 20, measured on the 2-core VM): OpenCV's area interpolation has a fast path only for
-integer ratios; a 350 px window scaled to YuNet's 128 px input took 0.54 ms with INTER_AREA and
-0.07 ms as an integer-ratio area step followed by a bilinear step of less than 2:1. The perception
-loop shrinks a window for every track look and a grey patch for every template follow, so this
-was ~0.25 ms of every 30 Hz frame with one face. The area step averages every source pixel (no
-aliasing of a large face); the bilinear remainder interpolates between neighbours of that
-already-averaged image, which at under 2:1 loses little. The result is not bit-identical to
-INTER_AREA (mean absolute difference ~1.3 grey levels on a face window); the loop's recall and
-tracking benchmarks judge it (bench/bench_temporal.py).
+integer ratios; a 275x335 px grey search region scaled for a template follow took ~0.17 ms, an
+integer-ratio area step followed by a bilinear step of less than 2:1 a fraction of that. The
+perception loop follows every track by template on two of three frames at 30 Hz. The area step
+averages every source pixel (no aliasing); the bilinear remainder interpolates between
+neighbours of that already-averaged image, which at under 2:1 loses little. The result is not
+bit-identical to INTER_AREA (mean absolute difference ~1.3 grey levels).
+
+Used for template follows only (core/motion.py). Measured and not adopted for the YuNet window
+looks (core/window.py): 0.54 -> 0.07 ms per look, but their landmarks feed the classifiers'
+crops, and the moving sequence's expression-change delay went from 0.3 to 0.5 s
+(bench/bench_temporal.py, one run each): a change of what is published, not only of its cost.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ import numpy as np
 
 from face_affect_ros.core.detector import DEFAULT_NMS_THRESHOLD, Detection, FaceDetector
 from face_affect_ros.core.manifest import Providers
-from face_affect_ros.core.resample import shrink
 
 
 def _stride_multiple(value: float, stride: int = 32) -> int:
@@ -114,21 +113,12 @@ class WindowDetector:
             src = cv2.cvtColor(src, cv2.COLOR_GRAY2BGR)
         elif src.shape[2] == 4:
             src = cv2.cvtColor(src, cv2.COLOR_BGRA2BGR)
-        # Averaging when shrinking (no aliasing of a large face; resample.shrink, which may leave
-        # out the source's last pixel rows and columns), bilinear when enlarging.
-        used_w, used_h = cx1 - cx0, cy1 - cy0
-        if scale < 1.0:
-            _, used_w, used_h = shrink(src, (dx1 - dx0, dy1 - dy0), buf[dy0:dy1, dx0:dx1])
-        else:
-            cv2.resize(
-                src,
-                (dx1 - dx0, dy1 - dy0),
-                dst=buf[dy0:dy1, dx0:dx1],
-                interpolation=cv2.INTER_LINEAR,
-            )
+        # Area averaging when shrinking (no aliasing of a large face), bilinear when enlarging.
+        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+        cv2.resize(src, (dx1 - dx0, dy1 - dy0), dst=buf[dy0:dy1, dx0:dx1], interpolation=interp)
         # The exact mapping of the pixels that were written (rounding moved them a little).
-        sx = (dx1 - dx0) / used_w
-        sy = (dy1 - dy0) / used_h
+        sx = (dx1 - dx0) / (cx1 - cx0)
+        sy = (dy1 - dy0) / (cy1 - cy0)
         scale = 0.5 * (sx + sy)
         return buf, scale, cx0 - dx0 / scale, cy0 - dy0 / scale
 
