@@ -9,11 +9,13 @@ time (utime + stime from /proc) per published frame and as a ratio to the bare s
 
     PYTHONPATH=face_affect_ros .venv/bin/python bench/bench_take.py [--seconds 20]
         [--node "tracking:=true" --node "tracking:=true max_rate:=10.0"] [--camera-info]
+        [--threads]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -30,6 +32,24 @@ from bench_ros_e2e import CAMERA_TOPIC, cpu_seconds, ros_env, start_publisher
 PKG = benchlib.REPO_DIR / "face_affect_ros"
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (utime + stime) of each thread of `pid`, keyed "tid name" (kernel thread name).
+
+    Fast DDS names its threads (dds.shm.*, dds.ev.*, dds.udp.*); Python threads and OpenCV's or
+    onnxruntime's pool threads are all "python": the largest one of a node is its worker.
+    """
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            comm = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+        except OSError:
+            continue  # the thread ended
+        fields = stat.rsplit(")", 1)[1].split()
+        out[f"{tid} {comm}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -40,6 +60,11 @@ def main() -> int:
         help="frame size WxH: the one-face frame scaled to it (e.g. 1280x720 for an HD camera)",
     )
     ap.add_argument("--node", action="append", default=[], help="face_affect_node params")
+    ap.add_argument(
+        "--threads",
+        action="store_true",
+        help="also print each node's CPU per camera frame by thread (from /proc/<pid>/task)",
+    )
     ap.add_argument(
         "--camera-info",
         action="store_true",
@@ -134,6 +159,7 @@ def main() -> int:
         pub = start_publisher(env, args.rate, count, image_path)
         # CPU is measured from the first frame on: wait until the publisher has matched.
         cpu0 = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+        threads0 = {name: thread_cpu(p.pid) for name, p in procs.items()}
         answered = {i: 0 for i in range(len(node_specs))}
         import rclpy
         from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -160,6 +186,10 @@ def main() -> int:
         if pub.returncode != 0:
             raise SystemExit(f"publisher failed: {err[-800:]}")
         cpu = {name: cpu_seconds(p.pid) - cpu0[name] for name, p in procs.items()}
+        threads = {}
+        for name, p in procs.items():
+            now = thread_cpu(p.pid)
+            threads[name] = {k: v - threads0[name].get(k, 0.0) for k, v in now.items()}
         outputs = {}
         for p in procs.values():
             p.send_signal(signal.SIGINT)
@@ -194,6 +224,12 @@ def main() -> int:
             ["receiver", "CPU ms / camera frame", "x bare", "results (frames taken)"], rows
         )
     )
+    if args.threads:
+        for name in subs:
+            top = sorted(threads[name].items(), key=lambda kv: -kv[1])[:5]
+            parts = ", ".join(f"{k.split(' ', 1)[1]} {1e3 * v / published:.2f}" for k, v in top)
+            payload[name]["threads_ms_per_camera_frame"] = {k: 1e3 * v / published for k, v in top}
+            print(f"  {name}: {parts}")
     path = benchlib.write_results(
         "take" if args.size == "640x480" else f"take_{args.size}",
         {"published": published, "rate": args.rate, "size": args.size, "receivers": payload},
