@@ -297,6 +297,12 @@ class LocalisationLoop:
         if self._last_stamp is not None and stamp < self._last_stamp:
             self.reset()
         self._last_stamp = stamp
+        lost_after = self.temporal.track_lost_after
+        # A track already unseen for longer than that is lost before this frame is looked at: a
+        # window at a position predicted from long ago (a stalled stream, a bag's pause, stills)
+        # would otherwise take whatever face-like patch is there for it, and the scan would then
+        # skip the real face on that spot as "known" (seen once in bench_anonymise's stills).
+        self._tracks = [t for t in self._tracks if stamp - t.stamp <= lost_after + EPS]
         self._refind(image, stamp)
         scanned = False
         if self._is_cut(image):
@@ -316,7 +322,6 @@ class LocalisationLoop:
             else:
                 self.counters.scans_skipped += 1
         tile = None if scanned else self._scan_tile(image, stamp)
-        lost_after = self.temporal.track_lost_after
         self._tracks = [t for t in self._tracks if stamp - t.stamp <= lost_after + EPS]
         faces = []
         for track in self._tracks:
