@@ -264,6 +264,23 @@ def test_time_going_backwards_starts_a_new_stream() -> None:
     assert again.faces[0].track_id == "face_1" and loop.track_count == 1
 
 
+def test_a_track_unseen_longer_than_track_lost_after_is_not_continued() -> None:
+    """After a pause (a stalled stream, a bag's gap, stills), known faces are looked for anew.
+
+    Before the fix a window at the old track's position took a face-like patch there for the
+    track, and the scan then skipped the real face on that spot as known (bench_anonymise).
+    """
+    loop = PerceptionLoop(PipelineConfig())
+    ((t0, frame0, _),) = _piece(0.0, 1 / mm.RATE_HZ)
+    assert [f.track_id for f in loop.step(frame0, t0).faces] == ["face_1"]
+    # Longer than the scan's idle period too, so the unchanged frame is scanned again.
+    gap = max(loop.temporal.track_lost_after, loop.temporal.scan_idle_period) + 1.0
+    faces = loop.step(frame0, t0 + gap).faces
+    assert [f.track_id for f in faces] == ["face_2"]
+    # Within track_lost_after the track continues.
+    assert [f.track_id for f in loop.step(frame0, t0 + gap + 0.1).faces] == ["face_2"]
+
+
 def test_step_refuses_bad_input_with_a_reason() -> None:
     loop = PerceptionLoop(PipelineConfig())
     with pytest.raises(ValueError, match="stamp"):
