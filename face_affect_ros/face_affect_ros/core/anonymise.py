@@ -11,9 +11,10 @@ Three parts:
   in pixels: a fixed kernel leaves a large face recognisable and over-blurs a small one), so no
   deblurring or downscale / upscale can bring back more than those few numbers per face; ``solid``
   paints a fill value. Shape ``ellipse`` (default) or ``box``, inflated by ``margin``.
-* :func:`recall_configs`: the perception loop pushed for recall (a scan on every frame at the
-  frame's own resolution, lower thresholds; the verifier still refuses non-faces), since an
-  offline tool has the time that a live node does not.
+* :func:`recall_configs`: the perception loop pushed for recall (a scan every 0.1 s at twice
+  the frame's size, the scan's lowest threshold, a verifier that lets doubtful faces through),
+  since an offline tool has the time that a live node does not, and a masked non-face costs
+  little while a missed face is the failure.
 * :class:`FaceTimeline`: the tool sees the whole recording, so it collects every track's boxes
   over time first (pass 1), then answers "which boxes to mask at time t" (pass 2) with each track
   interpolated over the frames it was missed in and padded before it was first found and after
@@ -280,8 +281,8 @@ def recall_configs(
     Why these: a scan every 0.1 s (never skipped on a still scene; 0 = every frame) finds a face
     within 0.1 s of appearing, instead of up to 0.3 s (2 s on a still scene) later, and the
     timeline's padding masks it back to then; at twice the frame's size a 20 px face is 40 px.
-    Lower thresholds give more candidates; the verifier still refuses non-faces, so the mask
-    does not wander onto cats and clocks.
+    Lower thresholds give more candidates; the verifier, at a lower threshold than live, still
+    refuses most non-faces (bench/bench_anonymise.py counts the false masks that remain).
     ``scan_scale`` 2 (default) scans a 640x480 frame at 1280x960, for faces under 25 px.
     """
     from face_affect_ros.core.pipeline import PipelineConfig
