@@ -25,8 +25,10 @@ tool on a raw bgr8 bag (decode, two passes, re-encode) is timed too.
 
     PYTHONPATH=face_affect_ros .venv-jazzy/bin/python bench/bench_anonymise.py [--quick]
     ... --sweep      masks only: margin x cells x mode on the moving sequence (YuNet 2x only)
+    ... --modes      masks only: mode x cells on all four sets, both detectors (the default's
+                     measurement; bench/results/anonymise_modes.json)
 
-Writes bench/results/anonymise.json (and anonymise_sweep.json).
+Writes bench/results/anonymise.json (and anonymise_sweep.json, anonymise_modes.json).
 """
 
 from __future__ import annotations
@@ -400,6 +402,59 @@ def bag_tool_fps(items: Sequence[Item], scale: float) -> dict[str, float]:
     return {"frames": n, "fps_wall": n / wall, "fps_cpu": n / cpu}
 
 
+#: Mask modes and cells compared by ``--modes`` (margin: the default).
+MODE_GRID: tuple[tuple[str, float], ...] = (
+    ("blur", 2.0),
+    ("blur", 1.0),
+    ("pixelate", 3.0),
+    ("pixelate", 2.0),
+    ("solid", 0.0),
+)
+
+
+def modes(worker, quick: bool) -> int:
+    """Masks only, both detectors, four sets: how the default mode and cells were chosen.
+
+    Our loop runs once per set (defaults); each mode x cells masks the same boxes; YuNet s 2x
+    and CenterFace count what is still found. The sequences every 3rd frame (every frame is
+    then scanned, as the composites are).
+    """
+    detectors = {"YuNet": yunet_2x(0.5), "CenterFace": centerface(worker, 0.2)}
+    sets = {
+        "moving /3": moving_set(3),
+        "far composites": far_set(20 if quick else 60),
+        "held-out composites": heldout_far_set(20 if quick else 60),
+        "held-out moving /3": heldout_moving_set()[::3],
+    }
+    rows, payload = [], []
+    saved = dict(an.CELLS_PER_FACE)
+    try:
+        for name, items in sets.items():
+            h, w = items[0][1].shape[:2]
+            loop = an.make_loop(w, h)
+            timeline = an.FaceTimeline()
+            for t, frame, _ in items:
+                timeline.add(t, an.localise(loop, frame, t))
+            for mode, cells in MODE_GRID:
+                if cells:
+                    an.CELLS_PER_FACE[mode] = cells
+                outs = [an.mask_faces(f, timeline.boxes_at(t), mode) for t, f, _ in items]
+                row = {"set": name, "mode": mode, "cells": cells or None}
+                for det_name, detect in detectors.items():
+                    found, total, where = still_found(detect, items, outs)
+                    row[det_name] = found
+                    row["faces"] = total
+                    row[f"{det_name} where"] = where
+                payload.append(row)
+                rows.append((name, mode, cells or "-", row["YuNet"], row["CenterFace"], total))
+                print(rows[-1], flush=True)
+    finally:
+        an.CELLS_PER_FACE.update(saved)
+    print(table(("set", "mode", "cells / face", "YuNet s 2x", "CenterFace", "face-frames"), rows))
+    write_results("anonymise_modes", {"margin": an.DEFAULT_MARGIN, "rows": payload})
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 def sweep(items: Sequence[Item], threshold: float) -> int:
     detect = yunet_2x(threshold)
@@ -445,6 +500,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="every 3rd moving frame, 20 composites")
     ap.add_argument("--sweep", action="store_true", help="mask settings only (YuNet 2x)")
+    ap.add_argument(
+        "--modes", action="store_true", help="mask modes x cells, both detectors, four sets"
+    )
     ap.add_argument("--yunet-threshold", type=float, default=0.5)
     ap.add_argument("--centerface-threshold", type=float, default=0.2)
     ap.add_argument("--far", type=int, default=60, help="far-face composites")
@@ -462,6 +520,10 @@ def main() -> int:
         return sweep(moving_set(3 if args.quick else 1), args.yunet_threshold)
 
     from deface_env import DefaceUnavailableError, DefaceWorker
+
+    if args.modes:
+        with DefaceWorker() as worker:
+            return modes(worker, args.quick)
 
     sets = {
         "moving": moving_set(),
