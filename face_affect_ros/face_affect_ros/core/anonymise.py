@@ -53,13 +53,12 @@ DEFAULT_MARGIN = 2.0
 #: Cells of colour kept across the face's width by each mode (the mask's own extent, margin
 #: included, keeps the same cell size): no eye, nose or mouth is resolved (an eye is a fifth of
 #: a face's width), so no deblurring or upscaling can bring one back. Chosen by re-detection
-#: (YuNet s 2x >= 0.5 and CenterFace >= 0.2, margin 2.0, the same masked boxes; moving sequence
-#: every 3rd frame, far composites, and the held-out composites and sequence): a blurred face
-#: keeps a smooth skin-coloured oval with the hair's dark top, which both detectors still take
-#: for a face (blur at 2 cells: 2 + 3 + 2 + 10 faces found in the four sets; at 1 cell 0 + 1 +
-#: 0 + 2). Pixelation at 2 cells leaves a few flat blocks without a face's layout: 0 in all four
-#: but for faces the loop never found (at 3 cells CenterFace still found 2 + 2 small faces in the
-#: two sequences). Solid: 0, plus 1 on the held-out composites.
+#: (bench/bench_anonymise.py --modes: the same boxes masked in each mode at margin 2.0; YuNet s
+#: 2x >= 0.5 and CenterFace >= 0.2; moving sequence every 3rd frame, far composites, held-out
+#: composites and held-out sequence every 3rd frame, 1202 face-frames): a blur keeping 2 cells
+#: leaves a smooth skin-coloured oval with the hair's dark top that both detectors still call a
+#: face (14 and 16 found), 1 cell 1 and 2; pixelation at 3 cells 0 and 4, at 2 cells 0 and 1 (a
+#: face the loop never found, not a mask); solid 0 and 3.
 CELLS_PER_FACE: dict[str, float] = {"blur": 1.0, "pixelate": 2.0}
 #: Blur with an ellipse: the blur fades out over this fraction of the mask's size outside it.
 #: Off: a fade of 0.15 removed 1 of the 2 masks YuNet s (2x) took for a face on the moving
