@@ -385,11 +385,12 @@ def test_unselected_image_topics_are_named_in_a_warning(tmp_path: Path) -> None:
     assert after[COMPRESSED] == before[COMPRESSED] and after[RAW] != before[RAW]
 
 
-def _uncovered_face(n: int = 20) -> list[tuple[int, np.ndarray, tuple[float, ...]]]:
+def _uncovered_face(n: int = 40) -> list[tuple[int, np.ndarray, tuple[float, ...]]]:
     """The astronaut's face (80 px) uncovered from the left by a board sliding right, 30 Hz.
 
     Each frame's third item is the face's uncovered part (x, y, w, h): half a face is already
-    a face someone can recognise, but not yet one a detector finds.
+    a face someone can recognise, but not yet one a detector finds. The board takes 36 frames:
+    the anonymiser's recall thresholds find the face early, and the test needs frames before.
     """
     from skimage import data
 

@@ -85,15 +85,20 @@ def test_downscale_upscale_attack_does_not_bring_faces_back(
     assert all(redetect(back, f) for f in faces)
 
 
-def test_a_tight_mask_leaves_a_face_shape_the_detector_finds(redetect) -> None:
-    """Why the default margin: a blurred oval inside the hair can still be 'a face' (t = 4 s)."""
+def test_a_tight_mask_leaves_a_face_shape_the_detector_finds(redetect, monkeypatch) -> None:
+    """Why the default margin: a blurred oval inside the hair can still be 'a face' (t = 4 s).
+
+    Measured with a blur keeping 3 cells across the face (the margin sweep's setting); the
+    default margin hides the face at that blur too.
+    """
+    monkeypatch.setitem(an.CELLS_PER_FACE, "blur", 3.0)
     frame, truth = mm.render(4.0)
     frame = mm.jpeg_round_trip(frame)
     faces = [tuple(x["box"]) for x in truth if x["kind"] == "face"]
     boxes = detected_boxes(frame)
     tight = an.mask_faces(frame, boxes, "blur", margin=1.0)
     assert any(redetect(tight, f) for f in faces)
-    assert not any(redetect(an.mask_faces(frame, boxes), f) for f in faces)
+    assert not any(redetect(an.mask_faces(frame, boxes, "blur"), f) for f in faces)
 
 
 @pytest.mark.parametrize("shape", an.SHAPES)
@@ -213,3 +218,38 @@ def test_loop_and_timeline_cover_the_moving_faces() -> None:
                 face,
                 boxes,
             )
+
+
+def _lfw_composite(index: int) -> tuple[np.ndarray, list[tuple[float, ...]]]:
+    """lfw face `index` pasted at 40 and 48 px on skimage's rocket (as bench_anonymise's stills)."""
+    from skimage import data
+
+    rocket = cv2.resize(data.rocket()[:, :, ::-1], (640, 480), interpolation=cv2.INTER_AREA)
+    frame = np.ascontiguousarray(rocket)
+    patch = data.lfw_subset()[index].astype(np.float32) * 255.0
+    faces = []
+    for k, size in enumerate((40, 48)):
+        x, y = 100 + 300 * k, 200
+        grey = cv2.resize(patch, (size, size), interpolation=cv2.INTER_CUBIC)
+        grey = np.clip(grey + 0.5, 0, 255).astype(np.uint8)
+        frame[y : y + size, x : x + size] = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+        faces.append((float(x), float(y), float(size), float(size)))
+    return mm.jpeg_round_trip(frame), faces
+
+
+@pytest.mark.parametrize("index", (9, 30))
+def test_recall_thresholds_mask_tight_face_crops_the_live_thresholds_leave(
+    redetect, index: int
+) -> None:
+    """Why the anonymiser's scan threshold 0.05 and verifier 0.5: a face cropped brows to chin
+    (no hair, no head outline) scores low on the scan, yet an independent detector finds it."""
+    frame, faces = _lfw_composite(index)
+    assert all(redetect(frame, f) for f in faces)
+
+    def left(**kwargs: float) -> list[tuple[float, ...]]:
+        loop = an.make_loop(640, 480, **kwargs)
+        out = an.mask_faces(frame, [box for _, box in an.localise(loop, frame, 0.0)])
+        return [f for f in faces if redetect(out, f)]
+
+    assert left() == []
+    assert left(scan_threshold=0.3, verify_threshold=0.8) != []

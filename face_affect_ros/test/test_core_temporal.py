@@ -264,6 +264,29 @@ def test_time_going_backwards_starts_a_new_stream() -> None:
     assert again.faces[0].track_id == "face_1" and loop.track_count == 1
 
 
+def test_after_a_pause_a_track_continues_only_on_its_own_spot() -> None:
+    """After a pause longer than track_lost_after (a stalled stream, a bag's gap, stills) a
+    track gets only the narrow window look: where it went is unknown.
+
+    A wide look took a face-like patch nearby for the old track, and the scan then skipped the
+    real face on that spot as known (bench_anonymise's stills). A face still on its spot (a
+    1 Hz stream of a still scene) keeps its track.
+    """
+    frame0 = mm.jpeg_round_trip(mm.render(0.0)[0])
+    moved = mm.jpeg_round_trip(mm.render(5.0)[0])  # the astronaut 60 px away, half the size
+    gap = 10.0
+    assert gap > PerceptionLoop(PipelineConfig()).temporal.track_lost_after
+    loop = PerceptionLoop(PipelineConfig())
+    assert [f.track_id for f in loop.step(frame0, 0.0).faces] == ["face_1"]
+    ids = [f.track_id for f in loop.step(moved, gap).faces]
+    assert ids and "face_1" not in ids
+    # The same scene 1 s later (longer than track_lost_after, shorter than the scan's idle
+    # period, so no scan runs): the narrow look keeps the track.
+    loop = PerceptionLoop(PipelineConfig())
+    assert [f.track_id for f in loop.step(frame0, 0.0).faces] == ["face_1"]
+    assert [f.track_id for f in loop.step(frame0, 1.0).faces] == ["face_1"]
+
+
 def test_step_refuses_bad_input_with_a_reason() -> None:
     loop = PerceptionLoop(PipelineConfig())
     with pytest.raises(ValueError, match="stamp"):

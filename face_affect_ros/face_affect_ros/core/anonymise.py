@@ -11,9 +11,10 @@ Three parts:
   in pixels: a fixed kernel leaves a large face recognisable and over-blurs a small one), so no
   deblurring or downscale / upscale can bring back more than those few numbers per face; ``solid``
   paints a fill value. Shape ``ellipse`` (default) or ``box``, inflated by ``margin``.
-* :func:`recall_configs`: the perception loop pushed for recall (a scan on every frame at the
-  frame's own resolution, lower thresholds; the verifier still refuses non-faces), since an
-  offline tool has the time that a live node does not.
+* :func:`recall_configs`: the perception loop pushed for recall (a scan every 0.1 s at twice
+  the frame's size, the scan's lowest threshold, a verifier that lets doubtful faces through),
+  since an offline tool has the time that a live node does not, and a masked non-face costs
+  little while a missed face is the failure.
 * :class:`FaceTimeline`: the tool sees the whole recording, so it collects every track's boxes
   over time first (pass 1), then answers "which boxes to mask at time t" (pass 2) with each track
   interpolated over the frames it was missed in and padded before it was first found and after
@@ -37,7 +38,9 @@ Box = tuple[float, float, float, float]
 #: Mask modes and shapes.
 MODES: tuple[str, ...] = ("blur", "pixelate", "solid")
 SHAPES: tuple[str, ...] = ("ellipse", "box")
-DEFAULT_MODE = "blur"
+#: Pixelate by default: of the three modes, the one independent detectors found the fewest faces
+#: in (see :data:`CELLS_PER_FACE`), and like the others it keeps nothing finer than the cells.
+DEFAULT_MODE = "pixelate"
 #: Ellipse by default: it covers the face with less of the scene than a box; the margin below
 #: was measured for it (bench/bench_anonymise.py --sweep).
 DEFAULT_SHAPE = "ellipse"
@@ -48,12 +51,15 @@ DEFAULT_SHAPE = "ellipse"
 #: solid: 0 at all three). bench/bench_anonymise.py --sweep, README.
 DEFAULT_MARGIN = 2.0
 #: Cells of colour kept across the face's width by each mode (the mask's own extent, margin
-#: included, keeps the same cell size). At 3 cells no eye, nose or mouth is resolved (an eye is
-#: a fifth of a face's width). Blur needs fewer: its smooth oval inside the head's outline is
-#: what a detector takes for a face. Measured on the 18 s moving sequence, margin 2.0, YuNet s
-#: (2x, >= 0.5): blur at 3 cells left 4 of 765 faces found, at 2 cells 0; pixelate at 3 cells 0
-#: (also at margin 1.6); blur at 4 and 6 cells left 33 and 147 of 255 (every 3rd frame).
-CELLS_PER_FACE: dict[str, float] = {"blur": 2.0, "pixelate": 3.0}
+#: included, keeps the same cell size): no eye, nose or mouth is resolved (an eye is a fifth of
+#: a face's width), so no deblurring or upscaling can bring one back. Chosen by re-detection
+#: (bench/bench_anonymise.py --modes: the same boxes masked in each mode at margin 2.0; YuNet s
+#: 2x >= 0.5 and CenterFace >= 0.2; moving sequence every 3rd frame, far composites, held-out
+#: composites and held-out sequence every 3rd frame, 1202 face-frames): a blur keeping 2 cells
+#: leaves a smooth skin-coloured oval with the hair's dark top that both detectors still call a
+#: face (14 and 16 found), 1 cell 1 and 2; pixelation at 3 cells 0 and 4, at 2 cells 0 and 1 (a
+#: face the loop never found, not a mask); solid 0 and 3.
+CELLS_PER_FACE: dict[str, float] = {"blur": 1.0, "pixelate": 2.0}
 #: Blur with an ellipse: the blur fades out over this fraction of the mask's size outside it.
 #: Off: a fade of 0.15 removed 1 of the 2 masks YuNet s (2x) took for a face on the moving
 #: sequence, but CenterFace (>= 0.2) then found 9 soft skin-coloured blobs where it found 0.
@@ -218,8 +224,11 @@ def mask_all(
 # ------------------------------------------------------------------------ recall-first perception
 #: Detector settings of the anonymiser's perception loop (see :func:`recall_configs`).
 #: Scan threshold: the verifier decides face / not face; a lower scan threshold only adds
-#: candidates for it.
-ANON_SCAN_THRESHOLD = 0.3
+#: candidates for it. Pasted lfw faces of 40-48 px (no hair, no head outline) score 0.07-0.2 on
+#: YuNet n at the 2x scan while YuNet s finds them: at 0.3, 3 of 360 far-composite faces were
+#: never masked; at 0.05 (the loop's lowest), 0 (10 times the candidates on the moving sequence,
+#: ~1 ms each: 6 ms more per scan).
+ANON_SCAN_THRESHOLD = 0.05
 #: Re-finding a known face in its window: lower than the live default, the track is verified.
 ANON_TRACK_THRESHOLD = 0.3
 #: Scan input / frame size: 2 finds far faces the frame's own size misses (lfw faces pasted at
@@ -235,6 +244,12 @@ ANON_MAX_SCAN_WIDTH = 1280
 #: (scan x2): every frame 63 ms / frame and 1 face of 765 found again by YuNet s 2x, every 0.1 s
 #: 19 ms and 1 (with the blur's fade), every 0.2 s 10 ms and 2.
 ANON_SCAN_PERIOD = 0.1
+#: Verifier threshold of the anonymiser's loop: lower than the live default
+#: (:data:`~face_affect_ros.core.verify.DEFAULT_VERIFY_THRESHOLD`, 0.8, chosen so that the emotion
+#: model never sees a non-face), since a masked non-face costs little and a missed face is the
+#: failure. Far-composite faces YuNet s (2x) finds scored 0.62 and 0.74 on the verifier's look;
+#: at 0.5 more of the scenery is masked (bench/bench_anonymise.py counts it: "false masks").
+ANON_VERIFY_THRESHOLD = 0.5
 #: Classification is not needed to mask: the lowest rate the loop accepts (once per 10 s).
 ANON_CLASSIFY_RATE = 0.1
 
@@ -257,6 +272,7 @@ def recall_configs(
     scan_threshold: float = ANON_SCAN_THRESHOLD,
     track_threshold: float = ANON_TRACK_THRESHOLD,
     scan_scale: float = ANON_SCAN_SCALE,
+    verify_threshold: float = ANON_VERIFY_THRESHOLD,
     intra_op_threads: int = 1,
 ) -> tuple[object, object]:
     """(PipelineConfig, TemporalConfig) of a perception loop pushed for recall, for a frame size.
@@ -264,14 +280,16 @@ def recall_configs(
     Why these: a scan every 0.1 s (never skipped on a still scene; 0 = every frame) finds a face
     within 0.1 s of appearing, instead of up to 0.3 s (2 s on a still scene) later, and the
     timeline's padding masks it back to then; at twice the frame's size a 20 px face is 40 px.
-    Lower thresholds give more candidates; the verifier still refuses non-faces, so the mask
-    does not wander onto cats and clocks.
+    Lower thresholds give more candidates; the verifier, at a lower threshold than live, still
+    refuses most non-faces (bench/bench_anonymise.py counts the false masks that remain).
     ``scan_scale`` 2 (default) scans a 640x480 frame at 1280x960, for faces under 25 px.
     """
     from face_affect_ros.core.pipeline import PipelineConfig
     from face_affect_ros.core.temporal import TemporalConfig
 
-    config = PipelineConfig(tracking=True, intra_op_threads=intra_op_threads)
+    config = PipelineConfig(
+        tracking=True, intra_op_threads=intra_op_threads, verify_threshold=verify_threshold
+    )
     temporal = TemporalConfig(
         scan_period=scan_period,
         scan_input_size=scan_size(width, height, scan_scale),

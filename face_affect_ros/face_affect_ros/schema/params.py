@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from face_affect_ros.core import anonymise as _anon
 from face_affect_ros.core import detector as _det
 from face_affect_ros.core import loop_config as _tmp
 from face_affect_ros.core import providers as _prov
@@ -491,22 +492,24 @@ SPECS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec(
         "anonymise_mode",
-        "blur",
-        "How a face is masked: 'blur' (2 cells of colour across the face), 'pixelate' (3 cells) "
-        "or 'solid' (black).",
+        _anon.DEFAULT_MODE,
+        f"How a face is masked: 'pixelate' ({_anon.CELLS_PER_FACE['pixelate']:g} cells of colour "
+        f"across the face), 'blur' ({_anon.CELLS_PER_FACE['blur']:g}) or 'solid' (black); the "
+        "default is the one independent detectors found the fewest faces in "
+        "(bench/bench_anonymise.py).",
         LOCALISE,
-        choices=("blur", "pixelate", "solid"),
+        choices=_anon.MODES,
     ),
     ParamSpec(
         "anonymise_shape",
-        "ellipse",
+        _anon.DEFAULT_SHAPE,
         "Mask shape around each face: 'ellipse' or 'box'.",
         LOCALISE,
         choices=("ellipse", "box"),
     ),
     ParamSpec(
         "anonymise_margin",
-        2.0,
+        _anon.DEFAULT_MARGIN,
         "Mask size / detector box size (each side, about the box centre): 2.0 covers hair and "
         "the head's outline (bench/bench_anonymise.py).",
         LOCALISE,
