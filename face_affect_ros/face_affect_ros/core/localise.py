@@ -746,10 +746,10 @@ class _TileRotation:
         """The tile to scan now (marked scanned), or None.
 
         First the tiles never scanned or changed outside the known persons
-        (:func:`person_boxes`) since their blocks' last native look, the longest unscanned first. Else, on a still picture, one tile per
-        ``idle`` seconds (the longest unscanned, if it waited that long): a face a tile scan
-        missed gets another look, for a quarter (720p) or a ninth (1080p) of what rescanning
-        every tile costs.
+        (:func:`person_boxes`) since their blocks' last native look, the longest unscanned
+        first. Else, on a still picture, one tile per ``idle`` seconds (the longest unscanned,
+        if it waited that long): a face a tile scan missed gets another look, for a quarter
+        (720p) or a ninth (1080p) of what rescanning every tile costs.
         """
         if self.native is None or self.native.shape != thumb.shape:
             self.native = np.full(thumb.shape, np.inf, np.float32)
