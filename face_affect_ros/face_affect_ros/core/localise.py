@@ -333,12 +333,23 @@ class LocalisationLoop:
         lost_after = self.temporal.track_lost_after
         self._tracks = [t for t in self._tracks if stamp - t.stamp <= lost_after + EPS]
         faces = []
+        leader, newborn = None, []
         for track in self._tracks:
             if not track.seen_now:
                 continue
+            if track.classify_mark is None:
+                newborn.append(track)
+            elif leader is None:
+                leader = track
             if due(track.classify_mark, stamp, self.temporal.classify_rate):
                 track.classify_mark = stamp
             faces.append(TrackedFace(track.track_id, track.detection, track.looked_now))
+        if leader is not None:
+            # A new face keeps the schedule of the oldest face in view (the same rule as the
+            # affect half's, `align_schedule`): their window looks and classifications then
+            # fall on the same frames, one batched model run each instead of one per phase.
+            for track in newborn:
+                track.classify_mark, track.looked_at = leader.classify_mark, leader.looked_at
         return LocalisedFrame(
             width=int(image.shape[1]),
             height=int(image.shape[0]),
