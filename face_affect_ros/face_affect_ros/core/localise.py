@@ -735,6 +735,11 @@ class _TileRotation:
             if chosen:
                 for part, _ in chosen:
                     self._mark(part, thumb, stamp)
+                for i, tile in enumerate(self.tiles):
+                    if self.scanned[i] is None:
+                        x0, y0, x1, y1 = block_span(tile, CHANGE_BLOCK, thumb.shape)
+                        if np.isfinite(looked[y0:y1, x0:x1]).all():
+                            self.scanned[i] = stamp  # the parts covered all of it
                 return chosen
         index = self.pick(thumb, boxes, stamp, idle, level)
         return [] if index is None else [(self.tiles[index], 1.0)]
