@@ -4,36 +4,39 @@ A robot's head camera is often 1280x720 or 1920x1080; people 8-10 m away have fa
 wide in the camera's pixels. The loop's whole-frame scan fits the frame into 640x480, so these
 faces are a half or a third of that in the scan. This benchmark streams such scenes at 30 Hz
 and runs, side by side in one process on the very same frames (each frame rendered once, every
-loop stepped on it in turn):
+loop stepped on it in turn; the frame sizes interleaved frame by frame, so the CPU ratio of an
+HD loop to the 640x480 loop is measured under the same load):
 
-* ``old``: the loop without tiles and region scans (``scan_tile_period=0``,
-  ``scan_regions=False``): the landed behaviour;
-* ``tiles``: the loop with its defaults: native-resolution tiles, one every
-  ``scan_tile_period``, between whole-frame scans, and scans of the changed region at native
-  resolution when it has at most the scan input's pixel count;
-* ``tiles 0.3``: the same with tiles at the whole-frame scan's own period (half the tile CPU);
-* ``regions only``: region scans without tiles (``scan_tile_period=0``);
+* ``old``: the loop without native looks and region scans (``scan_tile_period=0``,
+  ``scan_regions=False``): the behaviour before issue 20;
+* ``tiles``: the loop with its defaults: native looks every ``scan_tile_period`` between
+  whole-frame scans (the changed parts at 1.5x, else a native-resolution tile), and scans of the
+  changed region at native resolution when it has at most the scan input's pixel count;
+* ``tiles 0.3``: the same with native looks at the whole-frame scan's own period;
+* ``regions only``: region scans without native looks (``scan_tile_period=0``);
 * ``native``: the whole frame scanned at its own resolution every ``scan_period``
   (``scan_input_size`` = the frame size, no region scans): the brute-force alternative.
 
-Scenes: 8 real faces (scikit-image's astronaut and cameraman, matplotlib's Grace Hopper, with
-hair and shoulders, feathered edges, some mirrored) of one width (16, 20, 24, 32 px) spread over
-the frame (some on tile borders), each drifting slowly (6-12 px / s), on a background of
-scikit-image pictures, JPEG round trip; ``--seconds`` per scene. A 640x480 stream of the same
-faces runs the old loop for reference (640x480 frames have no tiles). Non-face footage: the pan
-over the moving sequence's non-face pictures (the cat, coffee, clock, ...) rendered at each HD
-size, ``--nonface`` frames.
+Scenes: 8 real faces (``--faces bench``: scikit-image's astronaut and cameraman, matplotlib's
+Grace Hopper, with hair and shoulders, feathered edges, some mirrored; ``--faces heldout``: the
+six people of insightface's t1.jpg, Biden and Obama from ``bench/get_face_photos.sh``'s photos in
+/tmp/face_photos, on other scenery) of one width (16, 20, 24, 32 px) spread over the frame (some
+on tile borders; ``--seed`` moves them), each drifting slowly (6-12 px / s), JPEG round trip;
+``--seconds`` per scene. A 640x480 stream of the same faces runs the loop for reference
+(640x480 frames have no native looks). Non-face footage: the pan over the moving sequence's
+non-face pictures (the cat, coffee, clock, ...) rendered at each HD size, ``--nonface`` frames.
 
 Reported per mode, frame size and face width: recall (face-frames where the face is published,
 from ``--grace`` s after the scene starts), the median and worst time until each face is first
 published, false tracks (track ids that never match a face; on non-face footage: every track),
 and the loop's CPU per frame (thread time of ``PerceptionLoop.step``: mean = the CPU a frame
-costs on average, scans included; median = a frame without a scan).
+costs on average, scans included; median = a frame without a scan), and each HD mode's mean CPU
+over the 640x480 loop's.
 
     PYTHONPATH=face_affect_ros .venv-jazzy/bin/python bench/bench_hd.py [--seconds 5] \\
-        [--sizes 16 20 24 32] [--nonface 300]
+        [--sizes 16 20 24 32] [--nonface 300] [--faces heldout --seed 1000 --out hd_heldout]
 
-Writes bench/results/hd.json.
+Writes bench/results/hd.json (or ``--out``).
 """
 
 from __future__ import annotations
@@ -243,18 +246,6 @@ class Score:
     @property
     def false_tracks(self) -> int:
         return sum(1 for v in self.track_hits.values() if v == 0)
-
-
-def _unused_run_scene(loops: dict[str, PerceptionLoop], frames, grace: float, start: float):
-    scores = {name: Score(grace) for name in loops}
-    for loop in loops.values():
-        loop.reset()
-    for t, frame, truth in frames:
-        for name, loop in loops.items():
-            c0 = time.thread_time()
-            result = loop.step(frame, start + t)
-            scores[name].add(t, truth, result.faces, (time.thread_time() - c0) * 1e3)
-    return scores
 
 
 def main() -> int:

@@ -18,11 +18,16 @@ What it does each frame (see :mod:`.temporal` for the why of each step):
   changed outside the known faces (then at least every ``scan_idle_period``), and at once when
   most of the frame changed since the previous frame (a cut in a recording, the robot turning
   its head fast: ``cut_fraction``), so new faces appear within a frame or two;
-* a frame larger than ``scan_input_size`` (an HD camera) is also scanned at its own resolution,
-  one tile (:mod:`.tiles`) every ``scan_tile_period`` on frames without a whole-frame scan, the
-  tiles where the picture changed outside the known faces first, oldest first: far faces of a
-  few tens of pixels that the whole-frame scan sees at a half or a third of their size. Frames
+* a frame larger than ``scan_input_size`` (an HD camera) also gets native looks every
+  ``scan_tile_period`` on frames without a whole-frame scan: far faces of a few tens of pixels
+  that the whole-frame scan sees at a half or a third of their size. The parts of the picture
+  that changed since their last native look, outside the known people, are scanned at 1.5x
+  when they fit one scan's pixels (a far face that scores about the threshold at its own size
+  scores 0.8-0.9 there); else one tile (:mod:`.tiles`) at native resolution, changed tiles
+  first, oldest first; on the first frames of a stream every tile once, one per frame. Frames
   that fit the scan input are scanned exactly as before (no tiles);
+* a new track takes the look and classification schedule of the oldest face in view, so all
+  faces' window looks and classifications run batched on the same frames;
 * a scan detection that is no known face is a candidate; the face / not-face verifier
   (:mod:`.verify`) must accept it before it becomes a track ``face_<n>``;
 * a track not found for ``track_lost_after`` seconds is retired; its id is never reused (ids
