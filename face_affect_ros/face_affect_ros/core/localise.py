@@ -58,7 +58,7 @@ from face_affect_ros.core.loop_config import (
 from face_affect_ros.core.motion import (
     CHANGE_BLOCK,
     ChangeMap,
-    _changed_mask,
+    changed_blocks,
     changed_outside,
     face_template,
     follow_template,
@@ -79,7 +79,7 @@ _DUPLICATE_IOU = 0.5
 # 4 px) is a face the side cuts: left to the neighbour (or the whole-frame scan).
 _CUT_MARGIN = 0.15
 # Native looks at a changed part of an HD frame scale it up this much when it fits one scan's
-# pixels so: far faces of 16-20 px score 0.2-0.8 at their own size, 0.8-0.9 at 1.5x (bench_hd).
+# pixels so: far faces of 16-20 px score 0.0-0.8 at their own size, 0.8-0.9 at 1.5x (bench_hd).
 REGION_ZOOM = 1.5
 # A known face's person, in face widths left / heights up / widths right / heights down: hair
 # above, shoulders beside, the torso below (native looks ignore changes there).
@@ -350,9 +350,9 @@ class LocalisationLoop:
                 track.classify_mark = stamp
             faces.append(TrackedFace(track.track_id, track.detection, track.looked_now))
         if leader is not None:
-            # A new face keeps the schedule of the oldest face in view (the same rule as the
-            # affect half's, `align_schedule`): their window looks and classifications then
-            # fall on the same frames, one batched model run each instead of one per phase.
+            # A new face keeps the schedule of the oldest face in view (the same rule as
+            # `AffectLoop._align_schedule`): their window looks and classifications then fall
+            # on the same frames, one batched model run each instead of one per phase.
             for track in newborn:
                 track.classify_mark, track.looked_at = leader.classify_mark, leader.looked_at
         return LocalisedFrame(
@@ -574,7 +574,7 @@ class LocalisationLoop:
     ) -> list[Detection]:
         """Scan detections in a part of the frame (a tile, a changed region) at its resolution.
 
-        `zoom` > 1 scales the part up first (bilinear): far faces of 16-20 px score 0.2-0.8 at
+        `zoom` > 1 scales the part up first (bilinear): far faces of 16-20 px score 0.0-0.8 at
         their own size and 0.8-0.9 at 1.5x (bench_hd's faces, measured once), so a small changed
         part is looked at larger. In frame pixels. A detection within 15 % of its size (at least
         4 px) of a side of the part that is not the frame's is a face that side cuts: left out
@@ -714,7 +714,7 @@ class _TileRotation:
         if self.native is None or self.native.shape != thumb.shape or self.looked is None:
             self.native = np.full(thumb.shape, np.inf, np.float32)
             self.looked = np.full(thumb.shape, -np.inf)
-        mask = _changed_mask(thumb, self.native, level, person_boxes(boxes), 0.0, None)
+        mask = changed_blocks(thumb, self.native, level, person_boxes(boxes), 0.0)
         if mask is not None and mask.any() and idle > 0.0:
             height, width = self.key[1], self.key[0]  # type: ignore[index]
             parts = changed_regions(mask, CHANGE_BLOCK, REGION_MARGIN, width, height)
