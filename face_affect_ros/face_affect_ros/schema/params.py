@@ -158,7 +158,9 @@ SPECS: tuple[ParamSpec, ...] = (
         True,
         "Publish a detection only after a second, closer look (YuNet s on the face scaled to "
         "64 px) confirms it is a face: refuses the cat, the clock and other face-like things "
-        "(bench/verify_sweep.py). Applies in every mode.",
+        "(bench/verify_sweep.py). Applies in every mode; in per-frame mode (tracking off) a "
+        "detection whose own score is >= 0.9 is published without it (no non-face measured "
+        "scored above 0.80).",
         DETECTOR,
     ),
     ParamSpec(
