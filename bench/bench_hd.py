@@ -148,7 +148,12 @@ def background(width: int, height: int, names: tuple[str, ...] | None = None) ->
 
 
 def scene(
-    width: int, height: int, face_px: int, seed: int, table_: list[mm.Sprite] | None = None
+    width: int,
+    height: int,
+    face_px: int,
+    seed: int,
+    table_: list[mm.Sprite] | None = None,
+    still: bool = False,
 ) -> list[Person]:
     """8 faces of `face_px` spread over the frame (a jittered 4x2 grid), each drifting slowly."""
     rng = np.random.default_rng(seed)
@@ -170,7 +175,7 @@ def scene(
         x = (col + rng.uniform(0.15, 0.85)) * cw - size[0] / 2
         y = (row + rng.uniform(0.2, 0.8)) * ch - size[1] / 2
         angle = rng.uniform(0, 2 * math.pi)
-        speed = rng.uniform(6, 12)
+        speed = 0.0 if still else rng.uniform(6, 12)
         x = min(max(x, 0), width - size[0] - 1)
         y = min(max(y, 0), height - size[1] - 1)
         people.append(
@@ -263,6 +268,9 @@ def main() -> int:
         help="'bench': astronaut, cameraman, Grace Hopper; 'heldout': other faces (facesets)",
     )
     ap.add_argument("--out", default="hd", help="results name (bench/results/<out>.json)")
+    ap.add_argument(
+        "--still", action="store_true", help="people standing still (no drift): idle looks only"
+    )
     args = ap.parse_args()
     rows, payload = [], {}
     n = round(args.seconds * RATE_HZ)
@@ -287,7 +295,9 @@ def main() -> int:
         # loop of each size gets the i-th frame in turn, so load drift hits all of them alike.
         streams = {}
         for width, height in frame_sizes:
-            people = scene(width, height, face_px, args.seed + face_px * 7 + width, table_)
+            people = scene(
+                width, height, face_px, args.seed + face_px * 7 + width, table_, args.still
+            )
             bg = backgrounds[(width, height)]
             streams[(width, height)] = stream(bg, people, n)
         scores = run_interleaved(loops, streams, args.grace, start)
@@ -375,6 +385,7 @@ def main() -> int:
             "grace_s": args.grace,
             "seed": args.seed,
             "faces": args.faces,
+            "still": args.still,
         },
     )
     print(f"wrote {path}")

@@ -155,12 +155,14 @@ def test_640x480_frames_run_no_tiles_and_give_the_same_output() -> None:
 def test_hd_non_face_footage_gives_no_tracks_and_still_tiles_skip() -> None:
     loop = PerceptionLoop(PipelineConfig())
     still = next(_hd_stream(1280, 720, 20.0, (-100.0, -100.0), 1))[1]  # no face in view
-    for i in range(60):
+    for i in range(75):
         assert loop.step(still, i / 30).faces == ()
     c = loop.counters
     # Every tile once (the last one's remainder, which no other tile covered, may be looked at
-    # as a part), then nothing changed: the rotation waits for scan_idle_period.
-    assert c.tile_scans + c.region_looks == 4 and c.tile_scans >= 3 and c.tiles_skipped >= 4
+    # as a part), every zoomed tile once (9, one per period), then nothing changed: one zoomed
+    # tile per scan_idle_period (the first one's turn comes at ~2.3 s).
+    assert 4 + 9 <= c.tile_scans + c.region_looks <= 4 + 9 + 1
+    assert c.tile_scans >= 3 and c.tiles_skipped >= 2
 
 
 # ---------------------------------------------------------------------------- the parameter
@@ -217,14 +219,36 @@ def test_tile_order_prefers_changed_and_oldest_tiles() -> None:
     changed2[(y + h) // 8 - 3, x // 8 + 3] = 100.0
     box = [((x // 8 + 3) * 8.0, ((y + h) // 8 - 3) * 8.0, 8.0, 8.0)]
     assert rotation.pick(changed2, box, 0.7, 2.0, 10.0) is None
-    # on a still picture: one tile per scan_idle_period, the longest unscanned
-    # (`changed` is what every tile last saw)
-    picks = [rotation.pick(changed, [], 2.5 + 0.1 * k, 2.0, 10.0) for k in range(3)]
-    assert picks == [0, None, None]
-    assert rotation.pick(changed, [], 4.5, 2.0, 10.0) == 1
-    assert rotation.pick(changed, [], 4.6, 2.0, 10.0) is None
+    # a still picture has no tile to pick (it gets zoomed tiles: next test)
+    assert rotation.pick(changed, [], 2.5, 2.0, 10.0) is None
     # a change still goes first at once
-    assert rotation.pick(blank, [], 4.7, 2.0, 10.0) == 2
+    assert rotation.pick(blank, [], 2.6, 2.0, 10.0) == 2
+
+
+def test_a_still_picture_gets_zoomed_tiles_once_per_period_then_one_per_idle_period() -> None:
+    from face_affect_ros.core.localise import REGION_ZOOM, _TileRotation
+    from face_affect_ros.core.tiles import zoom_grid
+
+    rotation = _TileRotation()
+    tiles = rotation.grid(1280, 720, SCAN)
+    zoomed = zoom_grid(1280, 720, SCAN, REGION_ZOOM)
+    assert len(zoomed) == 9
+    for _, _, w, h in zoomed:
+        assert w * h * REGION_ZOOM**2 <= SCAN[0] * SCAN[1] * 1.01
+    still = np.zeros((90, 160), np.float32)
+    stamps = [0.15 * k for k in range(len(tiles) + len(zoomed) + 3)]
+    looks = [rotation.looks(still, [], t, 2.0, 10.0) for t in stamps]
+    # every tile at native resolution (the last one's remainder may be one part), then every
+    # zoomed tile at REGION_ZOOM, then nothing
+    assert looks[: len(tiles) - 1] == [[(t, 1.0)] for t in tiles[:-1]]
+    assert len(looks[len(tiles) - 1]) == 1 and None not in rotation.scanned
+    assert looks[len(tiles) : len(tiles) + len(zoomed)] == [[(z, REGION_ZOOM)] for z in zoomed]
+    assert looks[-3:] == [[], [], []]
+    # then one zoomed tile per scan_idle_period, the longest unlooked first
+    t = stamps[len(tiles)] + 2.0
+    assert rotation.looks(still, [], t, 2.0, 10.0) == [(zoomed[0], REGION_ZOOM)]
+    assert rotation.looks(still, [], t + 0.15, 2.0, 10.0) == []
+    assert rotation.looks(still, [], t + 2.0, 2.0, 10.0) == [(zoomed[1], REGION_ZOOM)]
 
 
 def test_scan_regions_is_a_runtime_localisation_switch() -> None:
@@ -262,6 +286,8 @@ def test_native_looks_scan_small_changes_upscaled_and_leave_known_persons_alone(
     assert [look for looks in first[:-1] for look in looks] == [(t, 1.0) for t in tiles[:-1]]
     # what no tile covered yet is the last tile's part: as one part or as that tile
     assert len(first[-1]) == 1 and None not in rotation.scanned
+    rotation.zoom_scanned = [0.0] * len(rotation.zoom_tiles)  # (zoomed tiles: next test)
+    rotation.idle_last = 0.9
     assert rotation.looks(still, [], 1.0, 2.0, 10.0) == []  # nothing changed
     moved = still.copy()
     moved[50:52, 100:103] = 100.0  # someone 24 px wide walks in

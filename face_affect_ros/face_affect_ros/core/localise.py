@@ -64,7 +64,14 @@ from face_affect_ros.core.motion import (
     follow_template,
 )
 from face_affect_ros.core.results import FaceResult
-from face_affect_ros.core.tiles import Tile, block_span, changed_regions, coarse_scale, tile_grid
+from face_affect_ros.core.tiles import (
+    Tile,
+    block_span,
+    changed_regions,
+    coarse_scale,
+    tile_grid,
+    zoom_grid,
+)
 from face_affect_ros.core.tracking import box_iou
 from face_affect_ros.core.verify import FaceVerifier
 from face_affect_ros.core.window import WindowDetector, box_centre
@@ -677,7 +684,9 @@ class _TileRotation:
         self.budget = 0  # pixels of one scan: what one period's native looks may cost
         self.last: float | None = None  # stamp of the last due period (looked or skipped)
         self.scanned: list[float | None] = []  # per tile: when it was last scanned
-        self.idle_last: float | None = None  # last tile scan on a still picture
+        self.zoom_tiles: tuple[Tile, ...] = ()  # tiles of one scan's pixels at REGION_ZOOM
+        self.zoom_scanned: list[float | None] = []  # per zoomed tile: when it was looked at
+        self.idle_last: float | None = None  # last zoomed look on a still picture
         self.native: np.ndarray | None = None  # per block: thumbnail at its last native look
         self.looked: np.ndarray | None = None  # per block: stamp of that look (-inf: never)
 
@@ -689,6 +698,8 @@ class _TileRotation:
             self.tiles = tile_grid(width, height, input_size)
             self.budget = input_size[0] * input_size[1]
             self.scanned = [None] * len(self.tiles)
+            self.zoom_tiles = zoom_grid(width, height, input_size, REGION_ZOOM)
+            self.zoom_scanned = [None] * len(self.zoom_tiles)
             self.native = self.looked = None
         return self.tiles
 
@@ -747,7 +758,41 @@ class _TileRotation:
                             self.scanned[i] = stamp  # the parts covered all of it
                 return chosen
         index = self.pick(thumb, boxes, stamp, idle, level)
-        return [] if index is None else [(self.tiles[index], 1.0)]
+        if index is not None:
+            return [(self.tiles[index], 1.0)]
+        zoomed = self._zoom_look(thumb, stamp, idle)
+        return [] if zoomed is None else [(zoomed, REGION_ZOOM)]
+
+    def _zoom_look(self, thumb: np.ndarray, stamp: float, idle: float) -> Tile | None:
+        """On a picture with no change to look at: a zoomed tile, scanned at :data:`REGION_ZOOM`.
+
+        Zoomed tiles cover the frame in pieces of one scan's pixels at that zoom (9 in 720p, 20
+        in 1080p). Each is looked at once after the stream starts, one per period, then one per
+        ``idle`` seconds, the longest unlooked first. Why: a far face that scores below the
+        threshold at native resolution (a quarter of bench_hd's 16 px faces, still) is never
+        found by native-resolution tiles, and with nobody moving no changed part brings it a
+        zoomed look; the zoomed tiles do, for one scan per period in the first seconds (1.35 s
+        in 720p, 3 s in 1080p) and then one per ``idle`` (what the native-resolution tiles'
+        revisits cost before).
+        """
+        if idle <= 0.0 or not self.zoom_tiles:
+            return None
+        order = sorted(
+            range(len(self.zoom_tiles)),
+            key=lambda i: (self.zoom_scanned[i] is not None, self.zoom_scanned[i] or 0.0, i),
+        )
+        first = order[0]
+        last = self.zoom_scanned[first]
+        if last is not None:
+            if self.idle_last is not None and stamp - self.idle_last < idle - EPS:
+                return None
+            if stamp - last < idle - EPS:
+                return None
+            self.idle_last = stamp
+        self.zoom_scanned[first] = stamp
+        tile = self.zoom_tiles[first]
+        self._mark(tile, thumb, stamp)
+        return tile
 
     def _mark(self, part: Tile, thumb: np.ndarray, stamp: float) -> None:
         """The blocks wholly inside `part` were looked at natively at `stamp`."""
@@ -766,11 +811,9 @@ class _TileRotation:
     ) -> int | None:
         """The tile to scan now (marked scanned), or None.
 
-        First the tiles never scanned or changed outside the known persons
-        (:func:`person_boxes`) since their blocks' last native look, the longest unscanned
-        first. Else, on a still picture, one tile per ``idle`` seconds (the longest unscanned,
-        if it waited that long): a face a tile scan missed gets another look, for a quarter
-        (720p) or a ninth (1080p) of what rescanning every tile costs.
+        The tiles never scanned or changed outside the known persons (:func:`person_boxes`)
+        since their blocks' last native look, the longest unscanned first (every tile when
+        ``idle`` is 0). A still picture gets zoomed tiles instead (:meth:`_zoom_look`).
         """
         if self.native is None or self.native.shape != thumb.shape:
             self.native = np.full(thumb.shape, np.inf, np.float32)
@@ -790,10 +833,6 @@ class _TileRotation:
             ):
                 pick = i
                 break
-        if pick is None and (self.idle_last is None or stamp - self.idle_last >= idle - EPS):
-            last = self.scanned[order[0]]
-            if last is not None and stamp - last >= idle - EPS:
-                pick, self.idle_last = order[0], stamp
         if pick is not None:
             self.scanned[pick] = stamp
             self._mark(self.tiles[pick], thumb, stamp)

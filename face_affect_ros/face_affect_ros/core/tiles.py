@@ -74,6 +74,23 @@ def tile_grid(width: int, height: int, input_size: tuple[int, int]) -> tuple[Til
     return tuple((x, y, side_w, side_h) for y in ys for x in xs)
 
 
+def zoom_grid(
+    width: int, height: int, input_size: tuple[int, int], zoom: float
+) -> tuple[Tile, ...]:
+    """Tiles of a frame that have at most ``input_size``'s pixel count once scaled by `zoom`.
+
+    :func:`tile_grid` of the frame scaled by `zoom`, mapped back to frame pixels (clipped):
+    overlapping by :data:`COARSE_FACE_PX` scan pixels of the zoomed frame. Row-major.
+    """
+    zw, zh = math.ceil(width * zoom), math.ceil(height * zoom)
+    out = []
+    for x, y, w, h in tile_grid(zw, zh, input_size):
+        x0, y0 = math.floor(x / zoom), math.floor(y / zoom)
+        x1, y1 = min(width, math.floor((x + w) / zoom)), min(height, math.floor((y + h) / zoom))
+        out.append((x0, y0, x1 - x0, y1 - y0))
+    return tuple(out)
+
+
 def block_span(part: Tile, block: int, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of the `block`-pixel blocks wholly inside `part`, clipped to `shape`.
 
