@@ -766,13 +766,13 @@ class _TileRotation:
     def _zoom_look(self, thumb: np.ndarray, stamp: float, idle: float) -> Tile | None:
         """On a picture with no change to look at: a zoomed tile, scanned at :data:`REGION_ZOOM`.
 
-        Zoomed tiles cover the frame in pieces of one scan's pixels at that zoom (9 in 720p, 20
+        Zoomed tiles cover the frame in pieces of one scan's pixels at that zoom (9 in 720p, 25
         in 1080p). Each is looked at once after the stream starts, one per period, then one per
         ``idle`` seconds, the longest unlooked first. Why: a far face that scores below the
         threshold at native resolution (a quarter of bench_hd's 16 px faces, still) is never
         found by native-resolution tiles, and with nobody moving no changed part brings it a
         zoomed look; the zoomed tiles do, for one scan per period in the first seconds (1.35 s
-        in 720p, 3 s in 1080p) and then one per ``idle`` (what the native-resolution tiles'
+        in 720p, 3.75 s in 1080p) and then one per ``idle`` (what the native-resolution tiles'
         revisits cost before).
         """
         if idle <= 0.0 or not self.zoom_tiles:
