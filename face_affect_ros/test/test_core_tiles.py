@@ -159,10 +159,9 @@ def test_hd_non_face_footage_gives_no_tracks_and_still_tiles_skip() -> None:
         assert loop.step(still, i / 30).faces == ()
     c = loop.counters
     # Every tile once (the last one's remainder, which no other tile covered, may be looked at
-    # as a part), every zoomed tile once (9, one per period), then nothing changed: one zoomed
-    # tile per scan_idle_period (the first one's turn comes at ~2.3 s).
-    assert 4 + 9 <= c.tile_scans + c.region_looks <= 4 + 9 + 1
-    assert c.tile_scans >= 3 and c.tiles_skipped >= 2
+    # as a part), then nothing changed: one zoomed tile per scan_idle_period (the first right
+    # after the tiles, the second ~2 s later).
+    assert c.tile_scans + c.region_looks == 4 + 2 and c.tile_scans >= 3 and c.tiles_skipped >= 8
 
 
 # ---------------------------------------------------------------------------- the parameter
@@ -225,7 +224,7 @@ def test_tile_order_prefers_changed_and_oldest_tiles() -> None:
     assert rotation.pick(blank, [], 2.6, 2.0, 10.0) == 2
 
 
-def test_a_still_picture_gets_zoomed_tiles_once_per_period_then_one_per_idle_period() -> None:
+def test_a_still_picture_gets_one_zoomed_tile_per_idle_period() -> None:
     from face_affect_ros.core.localise import REGION_ZOOM, _TileRotation
     from face_affect_ros.core.tiles import zoom_grid
 
@@ -236,19 +235,18 @@ def test_a_still_picture_gets_zoomed_tiles_once_per_period_then_one_per_idle_per
     for _, _, w, h in zoomed:
         assert w * h * REGION_ZOOM**2 <= SCAN[0] * SCAN[1] * 1.01
     still = np.zeros((90, 160), np.float32)
-    stamps = [0.15 * k for k in range(len(tiles) + len(zoomed) + 3)]
+    stamps = [0.15 * k for k in range(len(tiles) + 3)]
     looks = [rotation.looks(still, [], t, 2.0, 10.0) for t in stamps]
-    # every tile at native resolution (the last one's remainder may be one part), then every
-    # zoomed tile at REGION_ZOOM, then nothing
+    # every tile at native resolution (the last one's remainder may be one part), then the
+    # first zoomed tile at REGION_ZOOM, then nothing until scan_idle_period has passed
     assert looks[: len(tiles) - 1] == [[(t, 1.0)] for t in tiles[:-1]]
     assert len(looks[len(tiles) - 1]) == 1 and None not in rotation.scanned
-    assert looks[len(tiles) : len(tiles) + len(zoomed)] == [[(z, REGION_ZOOM)] for z in zoomed]
-    assert looks[-3:] == [[], [], []]
-    # then one zoomed tile per scan_idle_period, the longest unlooked first
+    assert looks[len(tiles)] == [(zoomed[0], REGION_ZOOM)]
+    assert looks[-2:] == [[], []]
     t = stamps[len(tiles)] + 2.0
-    assert rotation.looks(still, [], t, 2.0, 10.0) == [(zoomed[0], REGION_ZOOM)]
+    assert rotation.looks(still, [], t, 2.0, 10.0) == [(zoomed[1], REGION_ZOOM)]
     assert rotation.looks(still, [], t + 0.15, 2.0, 10.0) == []
-    assert rotation.looks(still, [], t + 2.0, 2.0, 10.0) == [(zoomed[1], REGION_ZOOM)]
+    assert rotation.looks(still, [], t + 2.0, 2.0, 10.0) == [(zoomed[2], REGION_ZOOM)]
 
 
 def test_scan_regions_is_a_runtime_localisation_switch() -> None:
