@@ -401,8 +401,8 @@ SPECS: tuple[ParamSpec, ...] = (
         "last native look (outside the known people) scanned at 1.5x when they fit the scan "
         "input's pixel count, else one native-resolution tile (about that pixel count, "
         "overlapping) in rotation, changed tiles first; every tile once on the first frames; "
-        "on a still picture tiles at 1.5x (each once, then one per scan_idle_period). Frames "
-        "that fit the scan input have none. 0: none.",
+        "on a still picture one tile at 1.5x per scan_idle_period. Frames that fit the scan "
+        "input have none. 0: none.",
         LOCALISE,
         min=0.0,
         max=60.0,
