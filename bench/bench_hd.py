@@ -4,36 +4,39 @@ A robot's head camera is often 1280x720 or 1920x1080; people 8-10 m away have fa
 wide in the camera's pixels. The loop's whole-frame scan fits the frame into 640x480, so these
 faces are a half or a third of that in the scan. This benchmark streams such scenes at 30 Hz
 and runs, side by side in one process on the very same frames (each frame rendered once, every
-loop stepped on it in turn):
+loop stepped on it in turn; the frame sizes interleaved frame by frame, so the CPU ratio of an
+HD loop to the 640x480 loop is measured under the same load):
 
-* ``old``: the loop without tiles and region scans (``scan_tile_period=0``,
-  ``scan_regions=False``): the landed behaviour;
-* ``tiles``: the loop with its defaults: native-resolution tiles, one every
-  ``scan_tile_period``, between whole-frame scans, and scans of the changed region at native
-  resolution when it has at most the scan input's pixel count;
-* ``tiles 0.3``: the same with tiles at the whole-frame scan's own period (half the tile CPU);
-* ``regions only``: region scans without tiles (``scan_tile_period=0``);
+* ``old``: the loop without native looks and region scans (``scan_tile_period=0``,
+  ``scan_regions=False``): the behaviour before issue 20;
+* ``tiles``: the loop with its defaults: native looks every ``scan_tile_period`` between
+  whole-frame scans (the changed parts at 1.5x, else a native-resolution tile), and scans of the
+  changed region at native resolution when it has at most the scan input's pixel count;
+* ``tiles 0.3``: the same with native looks at the whole-frame scan's own period;
+* ``regions only``: region scans without native looks (``scan_tile_period=0``);
 * ``native``: the whole frame scanned at its own resolution every ``scan_period``
   (``scan_input_size`` = the frame size, no region scans): the brute-force alternative.
 
-Scenes: 8 real faces (scikit-image's astronaut and cameraman, matplotlib's Grace Hopper, with
-hair and shoulders, feathered edges, some mirrored) of one width (16, 20, 24, 32 px) spread over
-the frame (some on tile borders), each drifting slowly (6-12 px / s), on a background of
-scikit-image pictures, JPEG round trip; ``--seconds`` per scene. A 640x480 stream of the same
-faces runs the old loop for reference (640x480 frames have no tiles). Non-face footage: the pan
-over the moving sequence's non-face pictures (the cat, coffee, clock, ...) rendered at each HD
-size, ``--nonface`` frames.
+Scenes: 8 real faces (``--faces bench``: scikit-image's astronaut and cameraman, matplotlib's
+Grace Hopper, with hair and shoulders, feathered edges, some mirrored; ``--faces heldout``: the
+six people of insightface's t1.jpg, Biden and Obama from ``bench/get_face_photos.sh``'s photos in
+/tmp/face_photos, on other scenery) of one width (16, 20, 24, 32 px) spread over the frame (some
+on tile borders; ``--seed`` moves them), each drifting slowly (6-12 px / s), JPEG round trip;
+``--seconds`` per scene. A 640x480 stream of the same faces runs the loop for reference
+(640x480 frames have no native looks). Non-face footage: the pan over the moving sequence's
+non-face pictures (the cat, coffee, clock, ...) rendered at each HD size, ``--nonface`` frames.
 
 Reported per mode, frame size and face width: recall (face-frames where the face is published,
 from ``--grace`` s after the scene starts), the median and worst time until each face is first
 published, false tracks (track ids that never match a face; on non-face footage: every track),
 and the loop's CPU per frame (thread time of ``PerceptionLoop.step``: mean = the CPU a frame
-costs on average, scans included; median = a frame without a scan).
+costs on average, scans included; median = a frame without a scan), and each HD mode's mean CPU
+over the 640x480 loop's.
 
     PYTHONPATH=face_affect_ros .venv-jazzy/bin/python bench/bench_hd.py [--seconds 5] \\
-        [--sizes 16 20 24 32] [--nonface 300]
+        [--sizes 16 20 24 32] [--nonface 300] [--faces heldout --seed 1000 --out hd_heldout]
 
-Writes bench/results/hd.json.
+Writes bench/results/hd.json (or ``--out``).
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ from face_affect_ros.core.temporal import PerceptionLoop, TemporalConfig
 from face_affect_ros.core.tiles import tile_grid
 
 RATE_HZ = 30
+#: The held-out run's scenery (other pictures than the bench's, the moon among them: a face-like
+#: non-face the verifier refuses).
+HELDOUT_BACKGROUND = ("coins", "moon", "page", "immunohistochemistry")
 FACES_PER_SCENE = 8
 SIZES = ((640, 480), (1280, 720), (1920, 1080))
 
@@ -109,11 +115,30 @@ def sprites() -> list[mm.Sprite]:
     return out + flipped
 
 
-def background(width: int, height: int) -> np.ndarray:
+def heldout_sprites(photo_dir: Path = Path("/tmp/face_photos")) -> list[mm.Sprite]:
+    """Faces the loop was not tuned on: 8 people from bench/get_face_photos.sh's photos.
+
+    The six of insightface's group photo t1.jpg, Biden and Obama from face_recognition's tests
+    (``sh bench/get_face_photos.sh /tmp/face_photos``), with the same context as the bench's
+    faces (0.7 face sizes each side, clipped).
+    """
+    from facesets import photos
+
+    faces = [f for f in photos(photo_dir) if f.source.split(":")[1].split("#")[0] in HELDOUT]
+    if len(faces) < FACES_PER_SCENE:
+        raise SystemExit(f"held-out faces: run sh bench/get_face_photos.sh {photo_dir} first")
+    return [mm._cut(f.image, f.detection.box, 0.7) for f in faces[:FACES_PER_SCENE]]
+
+
+#: The held-out photos (bench/get_face_photos.sh): 6 + 1 + 1 faces of 8 people.
+HELDOUT = ("biden.jpg", "obama3.jpg", "t1.jpg")
+
+
+def background(width: int, height: int, names: tuple[str, ...] | None = None) -> np.ndarray:
     """scikit-image scenery (rocket, coffee, hubble, text) tiled and dimmed, no faces."""
     from skimage import data
 
-    names = ("rocket", "coffee", "hubble_deep_field", "text")
+    names = names or ("rocket", "coffee", "hubble_deep_field", "text")
     panels = [mm._bgr(getattr(data, n)()) for n in names]
     half = (width // 2, height // 2)
     quads = [cv2.resize(p, half, interpolation=cv2.INTER_AREA) for p in panels]
@@ -122,10 +147,17 @@ def background(width: int, height: int) -> np.ndarray:
     return (cv2.GaussianBlur(frame, (0, 0), 1.0) // 4 * 3).astype(np.uint8)
 
 
-def scene(width: int, height: int, face_px: int, seed: int) -> list[Person]:
+def scene(
+    width: int,
+    height: int,
+    face_px: int,
+    seed: int,
+    table_: list[mm.Sprite] | None = None,
+    still: bool = False,
+) -> list[Person]:
     """8 faces of `face_px` spread over the frame (a jittered 4x2 grid), each drifting slowly."""
     rng = np.random.default_rng(seed)
-    table_ = sprites()
+    table_ = table_ if table_ is not None else sprites()
     people = []
     for k in range(FACES_PER_SCENE):
         s = table_[k % len(table_)]
@@ -143,7 +175,7 @@ def scene(width: int, height: int, face_px: int, seed: int) -> list[Person]:
         x = (col + rng.uniform(0.15, 0.85)) * cw - size[0] / 2
         y = (row + rng.uniform(0.2, 0.8)) * ch - size[1] / 2
         angle = rng.uniform(0, 2 * math.pi)
-        speed = rng.uniform(6, 12)
+        speed = 0.0 if still else rng.uniform(6, 12)
         x = min(max(x, 0), width - size[0] - 1)
         y = min(max(y, 0), height - size[1] - 1)
         people.append(
@@ -178,6 +210,12 @@ def nonface(width: int, height: int, count: int):
         m = np.array([[zoom, 0.0, width / 2 - zoom * cx], [0.0, zoom, height / 2 - zoom * cy]])
         frame = cv2.warpAffine(strip, m, (width, height), flags=cv2.INTER_LINEAR)
         yield t, mm.jpeg_round_trip(frame)
+
+
+def nonface_stream(width: int, height: int, count: int):
+    """:func:`nonface` as (t, frame, no face boxes)."""
+    for t, frame in nonface(width, height, count):
+        yield t, frame, []
 
 
 def matches(truth: tuple, box: tuple) -> bool:
@@ -215,18 +253,6 @@ class Score:
         return sum(1 for v in self.track_hits.values() if v == 0)
 
 
-def run_scene(loops: dict[str, PerceptionLoop], frames, grace: float, start: float):
-    scores = {name: Score(grace) for name in loops}
-    for loop in loops.values():
-        loop.reset()
-    for t, frame, truth in frames:
-        for name, loop in loops.items():
-            c0 = time.thread_time()
-            result = loop.step(frame, start + t)
-            scores[name].add(t, truth, result.faces, (time.thread_time() - c0) * 1e3)
-    return scores
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds per scene")
@@ -235,27 +261,50 @@ def main() -> int:
     ap.add_argument("--nonface", type=int, default=300, help="non-face frames per HD size")
     ap.add_argument("--grace", type=float, default=0.5, help="s before recall counts")
     ap.add_argument("--modes", nargs="*", default=None, help="subset of the modes")
+    ap.add_argument("--seed", type=int, default=0, help="added to each scene's layout seed")
+    ap.add_argument(
+        "--faces",
+        default="bench",
+        help="'bench': astronaut, cameraman, Grace Hopper; 'heldout': other faces (facesets)",
+    )
+    ap.add_argument("--out", default="hd", help="results name (bench/results/<out>.json)")
+    ap.add_argument(
+        "--still", action="store_true", help="people standing still (no drift): idle looks only"
+    )
     args = ap.parse_args()
     rows, payload = [], {}
     n = round(args.seconds * RATE_HZ)
-    for size in args.frames:
-        width, height = (int(v) for v in size.split("x"))
+    frame_sizes = [tuple(int(v) for v in size.split("x")) for size in args.frames]
+    loops: dict[tuple[int, int], dict[str, PerceptionLoop]] = {}
+    backgrounds = {}
+    for width, height in frame_sizes:
         configs = modes(width, height)
         if args.modes:
             configs = {k: v for k, v in configs.items() if k in args.modes}
-        loops = {name: PerceptionLoop(None, cfg) for name, cfg in configs.items()}
-        bg = background(width, height)
-        for loop in loops.values():  # warm-up: sessions, plans of this frame size and its tiles
+        loops[(width, height)] = {name: PerceptionLoop(None, cfg) for name, cfg in configs.items()}
+        backgrounds[(width, height)] = background(
+            width, height, None if args.faces == "bench" else HELDOUT_BACKGROUND
+        )
+        for loop in loops[(width, height)].values():  # warm-up: sessions, plans of this size
             for t in (0.0, 0.5, 1.0):
-                loop.step(bg, -10.0 + t)
-        tiles = len(tile_grid(width, height, TemporalConfig().scan_input_size))
-        start = 0.0
-        for face_px in args.sizes:
-            people = scene(width, height, face_px, seed=face_px * 7 + width)
-            frames = ((i / RATE_HZ, *render(bg, people, i / RATE_HZ)) for i in range(n))
-            scores = run_scene(loops, frames, args.grace, start)
-            start += args.seconds + 10.0
-            for name, sc in scores.items():
+                loop.step(backgrounds[(width, height)], -10.0 + t)
+    table_ = sprites() if args.faces == "bench" else heldout_sprites()
+    start = 0.0
+    for face_px in args.sizes:
+        # Every frame size's scene of this face width, stepped interleaved frame by frame: each
+        # loop of each size gets the i-th frame in turn, so load drift hits all of them alike.
+        streams = {}
+        for width, height in frame_sizes:
+            people = scene(
+                width, height, face_px, args.seed + face_px * 7 + width, table_, args.still
+            )
+            bg = backgrounds[(width, height)]
+            streams[(width, height)] = stream(bg, people, n)
+        scores = run_interleaved(loops, streams, args.grace, start)
+        start += args.seconds + 10.0
+        for size in frame_sizes:
+            label = f"{size[0]}x{size[1]}"
+            for name, sc in scores[size].items():
                 firsts = [sc.first.get(i, math.inf) for i in range(FACES_PER_SCENE)]
                 entry = {
                     "recall": sc.found / max(sc.eligible, 1),
@@ -263,13 +312,14 @@ def main() -> int:
                     "first_found_s": firsts,
                     "false_tracks": sc.false_tracks,
                     "cpu_ms": summarize(sc.cpu),
+                    "cpu_mean_ms": float(np.mean(sc.cpu)),
                 }
-                payload.setdefault(size, {}).setdefault(name, {})[str(face_px)] = entry
+                payload.setdefault(label, {}).setdefault(name, {})[str(face_px)] = entry
                 missed = sum(1 for f in firsts if f == math.inf)
                 rows.append(
                     [
-                        size,
-                        tiles,
+                        label,
+                        len(tile_grid(*size, TemporalConfig().scan_input_size)),
                         name,
                         face_px,
                         f"{100 * entry['recall']:.1f}",
@@ -279,22 +329,26 @@ def main() -> int:
                         f"{np.mean(sc.cpu):.2f} / {np.median(sc.cpu):.2f}",
                     ]
                 )
-            print(f"{size} {face_px} px: done", flush=True)
-        if width * height > 640 * 480 and args.nonface:
-            frames = ((t, f, []) for t, f in nonface(width, height, args.nonface))
-            scores = run_scene(loops, frames, 0.0, start + 1000.0)
-            for name, sc in scores.items():
+        print(f"{face_px} px: done", flush=True)
+    hd = [s for s in frame_sizes if s[0] * s[1] > 640 * 480]
+    if hd and args.nonface:
+        streams = {(w, h): ((t, f, []) for t, f in nonface(w, h, args.nonface)) for w, h in hd}
+        scores = run_interleaved({s: loops[s] for s in hd}, streams, 0.0, start + 1000.0)
+        for size in hd:
+            label = f"{size[0]}x{size[1]}"
+            for name, sc in scores[size].items():
                 tracks = len(sc.track_hits)
                 entry = {
                     "false_tracks": tracks,
                     "frames": args.nonface,
                     "cpu_ms": summarize(sc.cpu),
+                    "cpu_mean_ms": float(np.mean(sc.cpu)),
                 }
-                payload[size][name]["nonface"] = entry
+                payload[label][name]["nonface"] = entry
                 rows.append(
                     [
-                        size,
-                        tiles,
+                        label,
+                        len(tile_grid(*size, TemporalConfig().scan_input_size)),
                         name,
                         "non-face",
                         "-",
@@ -303,7 +357,10 @@ def main() -> int:
                         f"{np.mean(sc.cpu):.2f} / {np.median(sc.cpu):.2f}",
                     ]
                 )
-            print(f"{size} non-face: done", flush=True)
+        print("non-face: done", flush=True)
+    rows.sort(
+        key=lambda r: (int(r[0].split("x")[0]), list(modes(1280, 720)).index(r[2]), str(r[3]))
+    )
     headers = [
         "frame",
         "tiles",
@@ -316,9 +373,68 @@ def main() -> int:
     ]
     print()
     print(table(headers, rows))
-    path = write_results("hd", {"results": payload, "seconds": args.seconds, "grace_s": args.grace})
+    ratios = cpu_ratios(payload, args.sizes)
+    if ratios:
+        print()
+        print(table(["frame", "mode", "CPU mean / 640x480 loop's, per face px", "all"], ratios))
+    path = write_results(
+        args.out,
+        {
+            "results": payload,
+            "seconds": args.seconds,
+            "grace_s": args.grace,
+            "seed": args.seed,
+            "faces": args.faces,
+            "still": args.still,
+        },
+    )
     print(f"wrote {path}")
     return 0
+
+
+def cpu_ratios(payload: dict, sizes: list[int]) -> list[list]:
+    """Rows: each HD mode's mean CPU per frame over the 640x480 loop's, scene by scene."""
+    ref = payload.get("640x480", {}).get("old")
+    if ref is None:
+        return []
+    rows = []
+    for label, by_mode in payload.items():
+        if label == "640x480":
+            continue
+        for name, entries in by_mode.items():
+            per = [entries[str(px)]["cpu_mean_ms"] / ref[str(px)]["cpu_mean_ms"] for px in sizes]
+            total = sum(entries[str(px)]["cpu_mean_ms"] for px in sizes) / sum(
+                ref[str(px)]["cpu_mean_ms"] for px in sizes
+            )
+            rows.append([label, name, " / ".join(f"{r:.2f}" for r in per), f"{total:.2f}"])
+    return rows
+
+
+def stream(bg: np.ndarray, people: list[Person], n: int):
+    """`n` frames at RATE_HZ of `people` on `bg`: (t, frame, true face boxes)."""
+    for i in range(n):
+        yield (i / RATE_HZ, *render(bg, people, i / RATE_HZ))
+
+
+def run_interleaved(loops: dict, streams: dict, grace: float, start: float) -> dict:
+    """Step every loop of every frame size on its stream, frame i of each size in turn."""
+    scores = {size: {name: Score(grace) for name in by_mode} for size, by_mode in loops.items()}
+    for by_mode in loops.values():
+        for loop in by_mode.values():
+            loop.reset()
+    iterators = {size: iter(stream) for size, stream in streams.items()}
+    while iterators:
+        for size in list(iterators):
+            item = next(iterators[size], None)
+            if item is None:
+                del iterators[size]
+                continue
+            t, frame, truth = item
+            for name, loop in loops[size].items():
+                c0 = time.thread_time()
+                result = loop.step(frame, start + t)
+                scores[size][name].add(t, truth, result.faces, (time.thread_time() - c0) * 1e3)
+    return scores
 
 
 if __name__ == "__main__":

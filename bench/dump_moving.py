@@ -24,7 +24,7 @@ from face_affect_ros.bag import make_moving as mm
 from face_affect_ros.core.temporal import PerceptionLoop, TemporalConfig
 
 #: Counters that exist only since issue 20 (always 0 on 640x480 frames): left out of the dump.
-NEW_COUNTERS = ("tile_scans", "tiles_skipped", "region_scans")
+NEW_COUNTERS = ("tile_scans", "tiles_skipped", "region_scans", "region_looks")
 
 
 def main() -> int:

@@ -7,7 +7,10 @@ Hopper, the 100 lfw_subset face patches) at face widths 20-128 px. The scan dete
 640x480, the temporal loop's full-frame scan) runs at a recall-pushed threshold; each of its
 detections is a candidate, matched to the pasted ground truth (IoU >= 0.3). Each candidate then
 gets a second look: YuNet n or s on a window around it scaled so the face is `face_px` wide.
-Printed: candidates refused / kept by verifier threshold, per model and face_px.
+Printed: candidates refused / kept by verifier threshold, per model and face_px; and the
+candidates whose own (first-look) score would let them skip the second look in per-frame mode
+(core/verify.py ``CONFIDENT_FIRST_LOOK``): the highest non-face first look, and recall / non-faces
+kept with the skip at 0.8 / 0.85 / 0.9.
 
     .venv/bin/python bench/verify_sweep.py [--scan-threshold 0.5]
 """
@@ -184,7 +187,7 @@ def main() -> int:
         "non-face candidates:",
         sorted({c[1].split(":")[0] + ":" + c[1].split(":")[1] for c in cands if not c[0]}),
     )
-    results = {}
+    results = {"first_look": first_look(cands)}
     for model in ("yunet_n_dynamic", "yunet_s_dynamic"):
         for face_px in (48, 64, 96):
             wd = WindowDetector(
@@ -229,6 +232,35 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0
+
+
+def first_look(cands: list) -> dict:
+    """How per-frame mode's confident first looks fare: candidates that skip the second look.
+
+    For thresholds T on the scan's own score: faces and non-faces that skip the default
+    verifier (a candidate >= T is kept as it is), and face recall / non-faces kept with the skip.
+    """
+    from face_affect_ros.core.verify import FaceVerifier
+
+    verifier = FaceVerifier(model_manifest_path("yunet_s_dynamic"))
+    first = np.array([c[3].score for c in cands])
+    isf = np.array([c[0] for c in cands])
+    second = np.array([verifier.score(c[2], c[3]) for c in cands]) >= verifier.threshold
+    print("non-face first-look scores, highest:", sorted(first[~isf].round(3).tolist())[-5:])
+    out = {"nonface_first_top": sorted(first[~isf].round(3).tolist())[-5:]}
+    for t in (0.8, 0.85, 0.9):
+        skip = first >= t
+        kept = np.where(skip, True, second)
+        row = {
+            "faces_skipping": float(skip[isf].mean()),
+            "nonface_skipping": int(skip[~isf].sum()),
+            "face_recall": float(kept[isf].mean()),
+            "face_recall_verifier_alone": float(second[isf].mean()),
+            "nonface_kept": int(kept[~isf].sum()),
+        }
+        out[str(t)] = row
+        print(f"first look >= {t} kept without a second look: {row}")
+    return out
 
 
 if __name__ == "__main__":

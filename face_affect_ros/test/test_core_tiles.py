@@ -155,11 +155,13 @@ def test_640x480_frames_run_no_tiles_and_give_the_same_output() -> None:
 def test_hd_non_face_footage_gives_no_tracks_and_still_tiles_skip() -> None:
     loop = PerceptionLoop(PipelineConfig())
     still = next(_hd_stream(1280, 720, 20.0, (-100.0, -100.0), 1))[1]  # no face in view
-    for i in range(60):
+    for i in range(75):
         assert loop.step(still, i / 30).faces == ()
     c = loop.counters
-    # Every tile once, then nothing changed: the rotation waits for scan_idle_period.
-    assert c.tile_scans == 4 and c.tiles_skipped >= 4
+    # Every tile once (the last one's remainder, which no other tile covered, may be looked at
+    # as a part), then nothing changed: one zoomed tile per scan_idle_period (the first right
+    # after the tiles, the second ~2 s later).
+    assert c.tile_scans + c.region_looks == 4 + 2 and c.tile_scans >= 3 and c.tiles_skipped >= 8
 
 
 # ---------------------------------------------------------------------------- the parameter
@@ -216,17 +218,118 @@ def test_tile_order_prefers_changed_and_oldest_tiles() -> None:
     changed2[(y + h) // 8 - 3, x // 8 + 3] = 100.0
     box = [((x // 8 + 3) * 8.0, ((y + h) // 8 - 3) * 8.0, 8.0, 8.0)]
     assert rotation.pick(changed2, box, 0.7, 2.0, 10.0) is None
-    # on a still picture: one tile per scan_idle_period, the longest unscanned
-    # (`changed` is what every tile last saw)
-    picks = [rotation.pick(changed, [], 2.5 + 0.1 * k, 2.0, 10.0) for k in range(3)]
-    assert picks == [0, None, None]
-    assert rotation.pick(changed, [], 4.5, 2.0, 10.0) == 1
-    assert rotation.pick(changed, [], 4.6, 2.0, 10.0) is None
+    # a still picture has no tile to pick (it gets zoomed tiles: next test)
+    assert rotation.pick(changed, [], 2.5, 2.0, 10.0) is None
     # a change still goes first at once
-    assert rotation.pick(blank, [], 4.7, 2.0, 10.0) == 2
+    assert rotation.pick(blank, [], 2.6, 2.0, 10.0) == 2
+
+
+def test_a_still_picture_gets_one_zoomed_tile_per_idle_period() -> None:
+    from face_affect_ros.core.localise import REGION_ZOOM, _TileRotation
+    from face_affect_ros.core.tiles import zoom_grid
+
+    rotation = _TileRotation()
+    tiles = rotation.grid(1280, 720, SCAN)
+    zoomed = zoom_grid(1280, 720, SCAN, REGION_ZOOM)
+    assert len(zoomed) == 9
+    for _, _, w, h in zoomed:
+        assert w * h * REGION_ZOOM**2 <= SCAN[0] * SCAN[1] * 1.01
+    still = np.zeros((90, 160), np.float32)
+    stamps = [0.15 * k for k in range(len(tiles) + 3)]
+    looks = [rotation.looks(still, [], t, 2.0, 10.0) for t in stamps]
+    # every tile at native resolution (the last one's remainder may be one part), then the
+    # first zoomed tile at REGION_ZOOM, then nothing until scan_idle_period has passed
+    assert looks[: len(tiles) - 1] == [[(t, 1.0)] for t in tiles[:-1]]
+    assert len(looks[len(tiles) - 1]) == 1 and None not in rotation.scanned
+    assert looks[len(tiles)] == [(zoomed[0], REGION_ZOOM)]
+    assert looks[-2:] == [[], []]
+    t = stamps[len(tiles)] + 2.0
+    assert rotation.looks(still, [], t, 2.0, 10.0) == [(zoomed[1], REGION_ZOOM)]
+    assert rotation.looks(still, [], t + 0.15, 2.0, 10.0) == []
+    assert rotation.looks(still, [], t + 2.0, 2.0, 10.0) == [(zoomed[2], REGION_ZOOM)]
 
 
 def test_scan_regions_is_a_runtime_localisation_switch() -> None:
     spec = params.SPEC_BY_NAME["scan_regions"]
     assert spec.stage == params.LOCALISE and not spec.read_only and spec.default is True
     assert params.temporal_config({"scan_regions": False}).scan_regions is False
+
+
+# ---------------------------------------------------------------------------- native looks
+def test_changed_regions_group_changed_blocks_grow_them_and_merge_overlaps() -> None:
+    from face_affect_ros.core.tiles import changed_regions
+
+    mask = np.zeros((90, 160), bool)
+    mask[10, 10] = mask[10, 11] = True  # one group: blocks 10-11 of row 10
+    mask[60, 100] = True  # far away: its own part
+    mask[12, 20] = True  # 8 blocks to the right of the first: grown parts overlap, merged
+    parts = changed_regions(mask, 8, 48, 1280, 720)
+    assert len(parts) == 2
+    big, small = parts
+    assert small == (800 - 48, 480 - 48, 8 + 96, 8 + 96)
+    assert big == (80 - 48, 80 - 48, 168 - 80 + 96, 104 - 80 + 96)
+    # clipped to the frame
+    edge = np.zeros((90, 160), bool)
+    edge[0, 0] = True
+    assert changed_regions(edge, 8, 48, 1280, 720) == [(0, 0, 56, 56)]
+
+
+def test_native_looks_scan_small_changes_upscaled_and_leave_known_persons_alone() -> None:
+    from face_affect_ros.core.localise import REGION_ZOOM, _TileRotation
+
+    rotation = _TileRotation()
+    tiles = rotation.grid(1920, 1080, SCAN)
+    still = np.zeros((135, 240), np.float32)
+    first = [rotation.looks(still, [], 0.1 * k, 2.0, 10.0) for k in range(len(tiles))]
+    assert [look for looks in first[:-1] for look in looks] == [(t, 1.0) for t in tiles[:-1]]
+    # what no tile covered yet is the last tile's part: as one part or as that tile
+    assert len(first[-1]) == 1 and None not in rotation.scanned
+    rotation.zoom_scanned = [0.0] * len(rotation.zoom_tiles)  # (zoomed tiles: next test)
+    rotation.idle_last = 0.9
+    assert rotation.looks(still, [], 1.0, 2.0, 10.0) == []  # nothing changed
+    moved = still.copy()
+    moved[50:52, 100:103] = 100.0  # someone 24 px wide walks in
+    looks = rotation.looks(moved, [], 1.1, 2.0, 10.0)
+    assert len(looks) == 1
+    (x, y, w, h), zoom = looks[0]
+    assert zoom == REGION_ZOOM and x <= 800 and y <= 400 and x + w >= 824 and y + h >= 416
+    assert w * h < tiles[0][2] * tiles[0][3] / 4  # a fraction of a tile's pixels
+    assert rotation.looks(moved, [], 1.2, 2.0, 10.0) == []  # looked at: done
+    # a change in a known face's person (hair, shoulders below it) is no reason to look
+    nod = moved.copy()
+    nod[54:56, 100:103] = 0.0
+    face = (800.0, 400.0, 24.0, 24.0)
+    assert rotation.looks(nod, [face], 1.3, 2.0, 10.0) == []
+    # most of the picture changed (a pan): a whole tile at native resolution
+    pan = still + 50.0
+    looks = rotation.looks(pan, [], 1.4, 2.0, 10.0)
+    assert len(looks) == 1 and looks[0][1] == 1.0 and looks[0][0] in tiles
+
+
+def test_a_new_face_takes_the_schedule_of_the_oldest_face_in_view() -> None:
+    """Two faces found 0.1 s apart are classified (and looked at) on the same frames after."""
+    sprite = mm.sprites()["cameraman"]
+    bg = mm.background()
+    loop = PerceptionLoop(PipelineConfig())
+
+    def paste(frame: np.ndarray, x: int) -> None:
+        fw = sprite.face[2]
+        scale = 60.0 / fw
+        img = cv2.resize(sprite.image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        a = cv2.resize(sprite.alpha, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        h, w = img.shape[:2]
+        roi = frame[100 : 100 + h, x : x + w]
+        roi[:] = (roi * (1.0 - a[:, :, None]) + img * a[:, :, None]).astype(np.uint8)
+
+    for i in range(45):
+        frame = bg.copy()
+        paste(frame, 60)
+        if i >= 4:  # the second face comes into view 4 frames later
+            paste(frame, 380)
+        loop.step(mm.jpeg_round_trip(frame), i / 30)
+    assert loop.localisation is not None and loop.affect is not None
+    tracks = loop.localisation._tracks
+    assert len(tracks) == 2 and tracks[0].born < tracks[1].born
+    assert tracks[0].classify_mark == tracks[1].classify_mark
+    marks = {k: e.classified_at for k, e in loop.affect._tracks.items()}
+    assert len(set(marks.values())) == 1 and marks["face_1"] == tracks[0].classify_mark

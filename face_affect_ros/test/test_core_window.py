@@ -99,3 +99,19 @@ def test_verifier_batched_decisions_equal_one_by_one(scene) -> None:
     assert batched.filter(frame, candidates) == [
         d for d, ok in zip(candidates, one_by_one, strict=True) if ok
     ]
+
+
+def test_a_confident_first_look_skips_the_second_look_in_per_frame_mode() -> None:
+    """filter: a detection scoring >= CONFIDENT_FIRST_LOOK is kept without a second look (no
+    non-face measured scored above 0.80: verify.py); below it, or with confident=None, the
+    second look decides (here: a blank patch, refused)."""
+    from face_affect_ros.core.detector import Detection
+    from face_affect_ros.core.verify import CONFIDENT_FIRST_LOOK, FaceVerifier
+
+    blank = np.full((480, 640, 3), 90, np.uint8)
+    sure = Detection((100.0, 100.0, 60.0, 60.0), CONFIDENT_FIRST_LOOK, ((120.0, 120.0),) * 5)
+    unsure = Detection((400.0, 100.0, 60.0, 60.0), 0.85, ((420.0, 120.0),) * 5)
+    verifier = FaceVerifier(model_manifest_path("yunet_s_dynamic"))
+    assert verifier.filter(blank, [sure, unsure]) == [sure]
+    assert (verifier.checked, verifier.refused) == (1, 1)
+    assert verifier.filter(blank, [sure, unsure], confident=None) == []

@@ -181,6 +181,7 @@ class AffectLoop:
         due_idx = [i for i, e in enumerate(estimates) if due(e.classified_at, stamp, rate)]
         if not due_idx:
             return 0.0, 0.0
+        newborn = [estimates[i] for i in due_idx if estimates[i].classified_at is None]
         t0 = time.perf_counter()
         stage = self.stage
         # The stage's own crops (box or landmark-aligned chip, colour per manifest).
@@ -198,8 +199,26 @@ class AffectLoop:
                 # Age accumulates like gender: the same person, more looks, a surer estimate.
                 est.age_scores = est.age.update(age_probs[row], stamp)
         self.counters.classified += len(due_idx)
+        if newborn:
+            self._align_schedule(newborn, estimates)
         t2 = time.perf_counter()
         return (t1 - t0) * 1e3, (t2 - t1) * 1e3
+
+    def _align_schedule(self, newborn: list[_Estimate], given: list[_Estimate]) -> None:
+        """New tracks (classified for the first time now) take the oldest given track's mark.
+
+        The oldest: the first made of the tracks given in this frame that were classified
+        before it. The localisation half applies the same rule to the same tracks (it forces a
+        detector look on the frames a track is classified), so both agree on the frames; all
+        faces in view are then classified on the same frames, in one batched run per model.
+        """
+        given_ids = {id(e) for e in given}
+        fresh = {id(e) for e in newborn}
+        for est in self._tracks.values():
+            if id(est) in given_ids and id(est) not in fresh:
+                for new in newborn:
+                    new.classified_at = est.classified_at
+                return
 
     def _result(self, face: TrackedFace, est: _Estimate) -> FaceResult:
         emotion, gender = est.emotion_scores, est.gender_scores

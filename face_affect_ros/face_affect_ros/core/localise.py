@@ -18,11 +18,16 @@ What it does each frame (see :mod:`.temporal` for the why of each step):
   changed outside the known faces (then at least every ``scan_idle_period``), and at once when
   most of the frame changed since the previous frame (a cut in a recording, the robot turning
   its head fast: ``cut_fraction``), so new faces appear within a frame or two;
-* a frame larger than ``scan_input_size`` (an HD camera) is also scanned at its own resolution,
-  one tile (:mod:`.tiles`) every ``scan_tile_period`` on frames without a whole-frame scan, the
-  tiles where the picture changed outside the known faces first, oldest first: far faces of a
-  few tens of pixels that the whole-frame scan sees at a half or a third of their size. Frames
+* a frame larger than ``scan_input_size`` (an HD camera) also gets native looks every
+  ``scan_tile_period`` on frames without a whole-frame scan: far faces of a few tens of pixels
+  that the whole-frame scan sees at a half or a third of their size. The parts of the picture
+  that changed since their last native look, outside the known people, are scanned at 1.5x
+  when they fit one scan's pixels (a far face that scores about the threshold at its own size
+  scores 0.8-0.9 there); else one tile (:mod:`.tiles`) at native resolution, changed tiles
+  first, oldest first; on the first frames of a stream every tile once, one per frame. Frames
   that fit the scan input are scanned exactly as before (no tiles);
+* a new track takes the look and classification schedule of the oldest face in view, so all
+  faces' window looks and classifications run batched on the same frames;
 * a scan detection that is no known face is a candidate; the face / not-face verifier
   (:mod:`.verify`) must accept it before it becomes a track ``face_<n>``;
 * a track not found for ``track_lost_after`` seconds is retired; its id is never reused (ids
@@ -38,6 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from face_affect_ros.core.config import PipelineConfig, session_kwargs
@@ -49,9 +55,23 @@ from face_affect_ros.core.loop_config import (
     LoopCounters,
     TemporalConfig,
 )
-from face_affect_ros.core.motion import ChangeMap, changed_outside, face_template, follow_template
+from face_affect_ros.core.motion import (
+    CHANGE_BLOCK,
+    ChangeMap,
+    changed_blocks,
+    changed_outside,
+    face_template,
+    follow_template,
+)
 from face_affect_ros.core.results import FaceResult
-from face_affect_ros.core.tiles import Tile, coarse_scale, tile_grid
+from face_affect_ros.core.tiles import (
+    Tile,
+    block_span,
+    changed_regions,
+    coarse_scale,
+    tile_grid,
+    zoom_grid,
+)
 from face_affect_ros.core.tracking import box_iou
 from face_affect_ros.core.verify import FaceVerifier
 from face_affect_ros.core.window import WindowDetector, box_centre
@@ -65,6 +85,12 @@ _DUPLICATE_IOU = 0.5
 # A tile detection this close to a side shared with another tile (fraction of its size, at least
 # 4 px) is a face the side cuts: left to the neighbour (or the whole-frame scan).
 _CUT_MARGIN = 0.15
+# Native looks at a changed part of an HD frame scale it up this much when it fits one scan's
+# pixels so: far faces of 16-20 px score 0.0-0.8 at their own size, 0.8-0.9 at 1.5x (bench_hd).
+REGION_ZOOM = 1.5
+# A known face's person, in face widths left / heights up / widths right / heights down: hair
+# above, shoulders beside, the torso below (native looks ignore changes there).
+PERSON_EXTENT = (1.0, 0.75, 1.0, 3.0)
 # A template match continues the track only if it correlates at least this well.
 _FOLLOW_MIN_CORRELATION = 0.7
 
@@ -319,12 +345,23 @@ class LocalisationLoop:
         lost_after = self.temporal.track_lost_after
         self._tracks = [t for t in self._tracks if stamp - t.stamp <= lost_after + EPS]
         faces = []
+        leader, newborn = None, []
         for track in self._tracks:
             if not track.seen_now:
                 continue
+            if track.classify_mark is None:
+                newborn.append(track)
+            elif leader is None:
+                leader = track
             if due(track.classify_mark, stamp, self.temporal.classify_rate):
                 track.classify_mark = stamp
             faces.append(TrackedFace(track.track_id, track.detection, track.looked_now))
+        if leader is not None:
+            # A new face keeps the schedule of the oldest face in view (the same rule as
+            # `AffectLoop._align_schedule`): their window looks and classifications then fall
+            # on the same frames, one batched model run each instead of one per phase.
+            for track in newborn:
+                track.classify_mark, track.looked_at = leader.classify_mark, leader.looked_at
         return LocalisedFrame(
             width=int(image.shape[1]),
             height=int(image.shape[0]),
@@ -502,10 +539,11 @@ class LocalisationLoop:
         return best
 
     def _scan_tile(self, image: np.ndarray, stamp: float) -> Tile | None:
-        """Scan the next due tile of an HD frame at its own resolution (None: none this frame).
+        """Native looks at an HD frame, every ``scan_tile_period`` (None: none this frame).
 
-        Due every ``scan_tile_period``; which tile: :meth:`_TileRotation.pick`. Detections as
-        :meth:`_part_detections` gives them.
+        What is looked at: :meth:`_TileRotation.looks` (the changed parts, upscaled, when they
+        fit one scan's pixels; else a tile). Detections as :meth:`_part_detections` gives them.
+        Returns the first part looked at.
         """
         period = self.temporal.scan_tile_period
         if period <= 0.0:
@@ -514,22 +552,31 @@ class LocalisationLoop:
         tiles = rotation.grid(image.shape[1], image.shape[0], self.temporal.scan_input_size)
         if not tiles:
             return None
-        if rotation.last is not None and stamp - rotation.last < period - EPS:
+        # A tile never scanned since the stream started goes on the next frame, not after a
+        # period: the first second of a stream is when every face is new.
+        if (
+            rotation.last is not None
+            and stamp - rotation.last < period - EPS
+            and None not in rotation.scanned
+        ):
             return None
         rotation.last = stamp
         thumb = ChangeMap.thumbnail(image)
         boxes = [t.detection.box for t in self._tracks if t.seen_now]
-        index = rotation.pick(
+        looks = rotation.looks(
             thumb, boxes, stamp, self.temporal.scan_idle_period, self._changes.level
         )
-        if index is None:
+        if not looks:
             self.counters.tiles_skipped += 1
             return None
-        tile = tiles[index]
-        self.counters.tile_scans += 1
-        found = self._part_detections(image, tile, self.temporal.scan_tile_threshold)
-        self._admit(image, stamp, found)
-        return tile
+        threshold = self.temporal.scan_tile_threshold
+        for part, zoom in looks:
+            if zoom == 1.0 and part in tiles:
+                self.counters.tile_scans += 1
+            else:
+                self.counters.region_looks += 1
+            self._admit(image, stamp, self._part_detections(image, part, threshold, zoom))
+        return looks[0][0]
 
     def _scan_frame(self, image: np.ndarray, stamp: float, region: Tile | None = None) -> None:
         self.counters.scans += 1
@@ -540,24 +587,32 @@ class LocalisationLoop:
         self._admit(image, stamp, self._part_detections(image, region, None))
 
     def _part_detections(
-        self, image: np.ndarray, part: Tile, threshold: float | None
+        self, image: np.ndarray, part: Tile, threshold: float | None, zoom: float = 1.0
     ) -> list[Detection]:
         """Scan detections in a part of the frame (a tile, a changed region) at its resolution.
 
-        In frame pixels. A detection within 15 % of its size (at least 4 px) of a side of the
-        part that is not the frame's is a face that side cuts: left out (a tile's neighbour, or
-        the whole-frame scan, sees it whole; a changed region is grown so that what changed is
-        well inside it). So are candidates that are a known face: beside one and of its size (a
-        tile's lower threshold lets the odd face-like patch by a face through: hair, an ear,
-        measured once in bench_hd), or mostly inside one (a part of a large face).
+        `zoom` > 1 scales the part up first (bilinear): far faces of 16-20 px score 0.0-0.8 at
+        their own size and 0.8-0.9 at 1.5x (bench_hd's faces, measured once), so a small changed
+        part is looked at larger. In frame pixels. A detection within 15 % of its size (at least
+        4 px) of a side of the part that is not the frame's is a face that side cuts: left out
+        (a tile's neighbour, or the whole-frame scan, sees it whole; a changed region is grown
+        so that what changed is well inside it). So are candidates that are a known face:
+        beside one and of its size (a tile's lower threshold lets the odd face-like patch by a
+        face through: hair, an ear, measured once in bench_hd), or mostly inside one (a part of
+        a large face).
         """
         x, y, w, h = part
         height, width = image.shape[:2]
+        crop = image[y : y + h, x : x + w]
+        sx = sy = 1.0
+        if zoom != 1.0:
+            zw, zh = max(1, round(w * zoom)), max(1, round(h * zoom))
+            crop = cv2.resize(crop, (zw, zh), interpolation=cv2.INTER_LINEAR)
+            sx, sy = w / zw, h / zh
         found = []
-        for det in self._scan.detect(
-            image[y : y + h, x : x + w], native=True, score_threshold=threshold
-        ):
+        for det in self._scan.detect(crop, native=True, score_threshold=threshold):
             bx, by, bw, bh = det.box
+            bx, by, bw, bh = bx * sx, by * sy, bw * sx, bh * sy
             # YuNet puts the box of a face cut by the part's side a few pixels inside it.
             mx, my = max(4.0, _CUT_MARGIN * bw), max(4.0, _CUT_MARGIN * bh)
             if (
@@ -574,7 +629,7 @@ class LocalisationLoop:
                 Detection(
                     box=box,
                     score=det.score,
-                    landmarks=tuple((lx + x, ly + y) for lx, ly in det.landmarks),
+                    landmarks=tuple((lx * sx + x, ly * sy + y) for lx, ly in det.landmarks),
                 )
             )
         return found
@@ -628,15 +683,25 @@ def _same_face(known: Sequence[float], box: Sequence[float]) -> bool:
 
 
 class _TileRotation:
-    """Which scan tile of an HD frame is next (tiles of one frame shape, :mod:`.tiles`)."""
+    """What an HD frame's native looks cover next: changed parts, else a tile (:mod:`.tiles`).
+
+    Every block of the change map remembers the thumbnail value it had when a native look
+    (a tile or a changed part) last covered it wholly, and when. A block that moved by more
+    than the change level since then, outside every known person, is where a face may have
+    appeared that no native look has seen yet.
+    """
 
     def __init__(self) -> None:
         self.key: tuple[int, int, tuple[int, int]] | None = None
         self.tiles: tuple[Tile, ...] = ()
-        self.last: float | None = None  # stamp of the last tile scan (or skipped due one)
+        self.budget = 0  # pixels of one scan: what one period's native looks may cost
+        self.last: float | None = None  # stamp of the last due period (looked or skipped)
         self.scanned: list[float | None] = []  # per tile: when it was last scanned
-        self.reference: list[np.ndarray | None] = []  # per tile: the thumbnail at that scan
-        self.idle_last: float | None = None  # last tile scan on a still picture
+        self.zoom_tiles: tuple[Tile, ...] = ()  # tiles of one scan's pixels at REGION_ZOOM
+        self.zoom_scanned: list[float | None] = []  # per zoomed tile: when it was looked at
+        self.idle_last: float | None = None  # last zoomed look on a still picture
+        self.native: np.ndarray | None = None  # per block: thumbnail at its last native look
+        self.looked: np.ndarray | None = None  # per block: stamp of that look (-inf: never)
 
     def grid(self, width: int, height: int, input_size: tuple[int, int]) -> tuple[Tile, ...]:
         """The tiles of a frame of this size (a new size starts a new rotation)."""
@@ -644,9 +709,108 @@ class _TileRotation:
         if key != self.key:
             self.key = key
             self.tiles = tile_grid(width, height, input_size)
+            self.budget = input_size[0] * input_size[1]
             self.scanned = [None] * len(self.tiles)
-            self.reference = [None] * len(self.tiles)
+            self.zoom_tiles = zoom_grid(width, height, input_size, REGION_ZOOM)
+            self.zoom_scanned = [None] * len(self.zoom_tiles)
+            self.native = self.looked = None
         return self.tiles
+
+    def looks(
+        self,
+        thumb: np.ndarray,
+        boxes: Sequence[Sequence[float]],
+        stamp: float,
+        idle: float,
+        level: float,
+    ) -> list[tuple[Tile, float]]:
+        """The parts to scan now, each with its zoom (marked looked at); empty: none.
+
+        The blocks changed since their last native look outside every known person
+        (:func:`person_boxes`) are grouped into parts (:func:`~.tiles.changed_regions`, grown
+        by :data:`REGION_MARGIN`). If the part that waited longest fits one scan's pixels at
+        :data:`REGION_ZOOM` (or at a smaller zoom of at least 1), it is scanned so, with as
+        many of the others as still fit; a part looked at larger finds the far faces a tile at
+        native resolution finds only now and then (their score hovers about the threshold).
+        Else (a pan, the first frames: most of the picture changed) a tile at native
+        resolution: :meth:`pick`.
+        """
+        if self.native is None or self.native.shape != thumb.shape or self.looked is None:
+            self.native = np.full(thumb.shape, np.inf, np.float32)
+            self.looked = np.full(thumb.shape, -np.inf)
+        mask = changed_blocks(thumb, self.native, level, person_boxes(boxes), 0.0)
+        if mask is not None and mask.any() and idle > 0.0:
+            height, width = self.key[1], self.key[0]  # type: ignore[index]
+            parts = changed_regions(mask, CHANGE_BLOCK, REGION_MARGIN, width, height)
+            looked = self.looked
+            ages = []
+            for part in parts:
+                x0, y0, x1, y1 = block_span(part, CHANGE_BLOCK, thumb.shape)
+                ages.append(float(looked[y0:y1, x0:x1].min()) if x1 > x0 and y1 > y0 else -np.inf)
+            order = sorted(range(len(parts)), key=lambda i: (ages[i], i))
+            chosen: list[tuple[Tile, float]] = []
+            cost = 0.0
+            for i in order:
+                area = parts[i][2] * parts[i][3]
+                zoom = min(REGION_ZOOM, math.sqrt(self.budget / max(area, 1)))
+                if zoom < 1.0:
+                    if not chosen:
+                        break  # the oldest change is too large for a part: a tile
+                    continue
+                if cost + area * zoom * zoom > self.budget:
+                    continue
+                chosen.append((parts[i], zoom))
+                cost += area * zoom * zoom
+            if chosen:
+                for part, _ in chosen:
+                    self._mark(part, thumb, stamp)
+                for i, tile in enumerate(self.tiles):
+                    if self.scanned[i] is None:
+                        x0, y0, x1, y1 = block_span(tile, CHANGE_BLOCK, thumb.shape)
+                        if np.isfinite(looked[y0:y1, x0:x1]).all():
+                            self.scanned[i] = stamp  # the parts covered all of it
+                return chosen
+        index = self.pick(thumb, boxes, stamp, idle, level)
+        if index is not None:
+            return [(self.tiles[index], 1.0)]
+        zoomed = self._zoom_look(thumb, stamp, idle)
+        return [] if zoomed is None else [(zoomed, REGION_ZOOM)]
+
+    def _zoom_look(self, thumb: np.ndarray, stamp: float, idle: float) -> Tile | None:
+        """On a picture with no change to look at: a zoomed tile, scanned at :data:`REGION_ZOOM`.
+
+        Zoomed tiles cover the frame in pieces of one scan's pixels at that zoom (9 in 720p, 25
+        in 1080p); one is looked at per ``idle`` seconds, the longest unlooked first (what the
+        native-resolution tiles' revisits of a still picture cost before). Why: a far face that
+        scores below the threshold at native resolution (two of bench_hd's eight 16 px faces)
+        is never found by native-resolution tiles, and with nobody moving no changed part
+        brings it a zoomed look; a zoomed tile does, within one rotation (18 s in 720p, 50 s in
+        1080p at the default ``scan_idle_period``). Looking at every zoomed tile at once after a
+        stream starts found them within 1.35 / 3.75 s but cost 1.28x / 1.58x the 640x480 loop's
+        CPU in bench_hd's 8 s scenes (1.17x / 1.35x without).
+        """
+        if idle <= 0.0 or not self.zoom_tiles:
+            return None
+        if self.idle_last is not None and stamp - self.idle_last < idle - EPS:
+            return None
+        first = min(
+            range(len(self.zoom_tiles)),
+            key=lambda i: (self.zoom_scanned[i] is not None, self.zoom_scanned[i] or 0.0, i),
+        )
+        last = self.zoom_scanned[first]
+        if last is not None and stamp - last < idle - EPS:
+            return None
+        self.idle_last = self.zoom_scanned[first] = stamp
+        tile = self.zoom_tiles[first]
+        self._mark(tile, thumb, stamp)
+        return tile
+
+    def _mark(self, part: Tile, thumb: np.ndarray, stamp: float) -> None:
+        """The blocks wholly inside `part` were looked at natively at `stamp`."""
+        assert self.native is not None and self.looked is not None
+        x0, y0, x1, y1 = block_span(part, CHANGE_BLOCK, thumb.shape)
+        self.native[y0:y1, x0:x1] = thumb[y0:y1, x0:x1]
+        self.looked[y0:y1, x0:x1] = stamp
 
     def pick(
         self,
@@ -658,30 +822,43 @@ class _TileRotation:
     ) -> int | None:
         """The tile to scan now (marked scanned), or None.
 
-        First the tiles never scanned or changed outside the known faces since their last scan,
-        the longest unscanned first. Else, on a still picture, one tile per ``idle`` seconds
-        (the longest unscanned, if it waited that long): a face a tile scan missed gets another
-        look, for a quarter (720p) or a ninth (1080p) of what rescanning every tile costs.
+        The tiles never scanned or changed outside the known persons (:func:`person_boxes`)
+        since their blocks' last native look, the longest unscanned first (every tile when
+        ``idle`` is 0). A still picture gets zoomed tiles instead (:meth:`_zoom_look`).
         """
+        if self.native is None or self.native.shape != thumb.shape:
+            self.native = np.full(thumb.shape, np.inf, np.float32)
+            self.looked = np.full(thumb.shape, -np.inf)
         order = sorted(
             range(len(self.tiles)),
             key=lambda i: (self.scanned[i] is not None, self.scanned[i] or 0.0, i),
         )
+        persons = person_boxes(boxes)
         pick = None
         for i in order:
             last = self.scanned[i]
             if (
                 last is None
                 or idle <= 0.0
-                or changed_outside(thumb, self.reference[i], level, boxes, 0.5, self.tiles[i])
+                or changed_outside(thumb, self.native, level, persons, 0.0, self.tiles[i])
             ):
                 pick = i
                 break
-        if pick is None and (self.idle_last is None or stamp - self.idle_last >= idle - EPS):
-            last = self.scanned[order[0]]
-            if last is not None and stamp - last >= idle - EPS:
-                pick, self.idle_last = order[0], stamp
         if pick is not None:
             self.scanned[pick] = stamp
-            self.reference[pick] = thumb
+            self._mark(self.tiles[pick], thumb, stamp)
         return pick
+
+
+def person_boxes(boxes: Sequence[Sequence[float]]) -> list[tuple[float, float, float, float]]:
+    """Where each known face's person is: the face grown by :data:`PERSON_EXTENT`.
+
+    A change there is most likely that person moving (hair, shoulders, a nod), not a new face:
+    native looks leave it alone (the whole-frame scan does not, and a face beside a known one
+    changes blocks outside its person too).
+    """
+    left, up, right, down = PERSON_EXTENT
+    return [
+        (x - left * w, y - up * h, (1 + left + right) * w, (1 + up + down) * h)
+        for x, y, w, h in boxes
+    ]

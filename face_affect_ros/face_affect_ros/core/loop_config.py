@@ -141,6 +141,7 @@ class LoopCounters:
     region_scans: int = 0
     tile_scans: int = 0
     tiles_skipped: int = 0
+    region_looks: int = 0
     cuts: int = 0
     candidates: int = 0
     refused: int = 0

@@ -109,6 +109,21 @@ def changed_outside(
     return mask is None or bool(mask.any())
 
 
+def changed_blocks(
+    thumb: np.ndarray,
+    reference: np.ndarray | None,
+    level: float,
+    boxes: Iterable[Sequence[float]],
+    margin: float = 0.5,
+) -> np.ndarray | None:
+    """The (rows, cols) mask of blocks that changed since `reference` outside every box.
+
+    None without a usable reference. A reference block of +inf (never seen) counts as changed:
+    the HD native looks' per-block reference (:mod:`.localise`).
+    """
+    return _changed_mask(thumb, reference, level, boxes, margin, None)
+
+
 def changed_box(
     thumb: np.ndarray,
     reference: np.ndarray | None,

@@ -159,7 +159,9 @@ SPECS: tuple[ParamSpec, ...] = (
         True,
         "Publish a detection only after a second, closer look (YuNet s on the face scaled to "
         "64 px) confirms it is a face: refuses the cat, the clock and other face-like things "
-        "(bench/verify_sweep.py). Applies in every mode.",
+        "(bench/verify_sweep.py). Applies in every mode; in per-frame mode (tracking off) a "
+        "detection whose own score is >= 0.9 is published without it (no non-face measured "
+        "scored above 0.80).",
         DETECTOR,
     ),
     ParamSpec(
@@ -395,10 +397,13 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "scan_tile_period",
         _tmp.DEFAULT_SCAN_TILE_PERIOD,
-        "Frames larger than the scan input (HD cameras): seconds between scans of one "
-        "native-resolution tile (about the scan input's pixel count, overlapping), in rotation, "
-        "changed tiles first, so faces ~16-20 px wide in the camera's pixels are found. Frames "
-        "that fit the scan input have no tiles. 0: no tiles.",
+        "Frames larger than the scan input (HD cameras): seconds between native looks, so "
+        "faces ~16-20 px wide in the camera's pixels are found: the parts changed since their "
+        "last native look (outside the known people) scanned at 1.5x when they fit the scan "
+        "input's pixel count, else one native-resolution tile (about that pixel count, "
+        "overlapping) in rotation, changed tiles first; every tile once on the first frames; "
+        "on a still picture one tile at 1.5x per scan_idle_period. Frames that fit the scan "
+        "input have none. 0: none.",
         LOCALISE,
         min=0.0,
         max=60.0,
@@ -406,8 +411,8 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "scan_tile_threshold",
         _tmp.DEFAULT_SCAN_TILE_THRESHOLD,
-        "Minimum detector score of a new face in a scan tile (far faces score lower; the "
-        "verifier decides after it).",
+        "Minimum detector score of a new face in a native look (tile or changed part; far "
+        "faces score lower; the verifier decides after it).",
         LOCALISE,
         min=0.05,
         max=1.0,
