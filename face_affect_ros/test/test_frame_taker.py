@@ -69,6 +69,35 @@ def test_worker_takes_the_newest_frame_and_counts_the_ones_it_never_took(context
         node.destroy_node()
 
 
+def test_take_now_returns_the_newest_waiting_message_without_waiting(context) -> None:
+    """The poll used for camera_info and depth: None at once when empty, else the newest."""
+    node = rclpy.create_node("taker_now_test", context=context)
+    pub = node.create_publisher(Image, "/taker_now_test/info", QOS)
+    sub = TakenSubscription(node, Image, "/taker_now_test/info", QOS)
+    try:
+        assert _matched(sub, pub)
+        t0 = time.monotonic()
+        assert sub.take_now() is None
+        assert time.monotonic() - t0 < 0.05  # no wait
+        for i in range(3):
+            pub.publish(_image(i))
+        # Delivery is asynchronous: poll until the last one is there; each poll that finds
+        # something returns the newest that had arrived, so the ids only go up.
+        deadline = time.monotonic() + 5.0
+        seen: list[str] = []
+        while (not seen or seen[-1] != "f2") and time.monotonic() < deadline:
+            taken = sub.take_now()
+            if taken is not None:
+                seen.append(taken[0].header.frame_id)
+            time.sleep(0.01)
+        assert seen and seen[-1] == "f2" and seen == sorted(seen)
+        assert sub.take_now() is None  # each message is taken once
+        assert sub.taken == len(seen)
+    finally:
+        sub.destroy()
+        node.destroy_node()
+
+
 def test_wake_returns_a_waiting_worker_at_once(context) -> None:
     node = rclpy.create_node("taker_wake", context=context)
     sub = TakenSubscription(node, Image, "image", QOS)

@@ -125,6 +125,28 @@ class TakenSubscription:
             self.taken += 1
         return newest
 
+    def take_now(self) -> tuple[Any, dict] | None:
+        """The newest message if one is waiting, else None, without waiting (no wait set).
+
+        For inputs polled once per processed frame (camera_info, depth): a wait set costs ~0.07 ms
+        per poll, a take that finds nothing a few microseconds.
+        """
+        if self._woken:
+            return None
+        newest = None
+        with self._handle:
+            while True:
+                taken = self._handle.take_message(self._msg_type, self._raw)
+                if taken is None:
+                    break
+                if newest is not None and not self._sequenced(newest[1]):
+                    self.skipped += 1
+                newest = taken
+                self._count_gap(taken[1])
+        if newest is not None:
+            self.taken += 1
+        return newest
+
     @staticmethod
     def _sequenced(info: object) -> bool:
         return isinstance(info, dict) and info.get("publication_sequence_number") is not None

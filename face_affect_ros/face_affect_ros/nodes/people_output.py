@@ -156,11 +156,11 @@ class PeopleOutput:
     def _take_inputs(self) -> None:
         """Take the newest camera_info and depth image, if new ones arrived (never waits)."""
         if self._info_sub is not None:
-            taken = self._info_sub.take_newest(0.0)
+            taken = self._info_sub.take_now()
             if taken is not None:
                 self._on_camera_info(taken[0])
         if self._depth_sub is not None:
-            taken = self._depth_sub.take_newest(0.0)
+            taken = self._depth_sub.take_now()
             if taken is not None:
                 self._depth = taken[0]
 
