@@ -79,6 +79,20 @@ def moving_set(stride: int = 1) -> list[Item]:
     return out
 
 
+def _free_spot(rng: np.random.Generator, size: int, taken: list[Box]) -> tuple[int, int] | None:
+    """A random top-left corner of a 3 x `size` square overlapping none of `taken` (appended).
+
+    None after 50 tries (the composite then has one face fewer).
+    """
+    for _ in range(50):
+        x, y = int(rng.integers(0, 640 - 3 * size)), int(rng.integers(0, 480 - 3 * size))
+        cand = (float(x), float(y), 3.0 * size, 3.0 * size)
+        if all(iou(cand, b) == 0.0 for b in taken):
+            taken.append(cand)
+            return x, y
+    return None
+
+
 def far_set(count: int = 60, seed: int = 7) -> list[Item]:
     """Far-face composites: 5-7 faces of 16-48 px on 640x480 scenery, stills 10 s apart.
 
@@ -95,14 +109,10 @@ def far_set(count: int = 60, seed: int = 7) -> list[Item]:
         taken: list[Box] = []
         for j in range(int(rng.integers(5, 8))):
             size = int(rng.choice((16, 20, 24, 28, 32, 40, 48)))
-            for _ in range(50):
-                x, y = int(rng.integers(0, 640 - 3 * size)), int(rng.integers(0, 480 - 3 * size))
-                cand = (float(x), float(y), 3.0 * size, 3.0 * size)
-                if all(iou(cand, b) == 0.0 for b in taken):
-                    break
-            else:
+            spot = _free_spot(rng, size, taken)
+            if spot is None:
                 continue
-            taken.append(cand)
+            x, y = spot
             if j == 0:
                 # The astronaut's head region: a face of `size` px wide needs ~2.3x that width.
                 paste_astronaut(frame, round(size * 2.25), x, y, head=True)
@@ -165,14 +175,10 @@ def heldout_far_set(count: int = 60, seed: int = 1009) -> list[Item]:
         taken: list[Box] = []
         for j in range(int(rng.integers(5, 8))):
             size = int(rng.choice(HELDOUT_SIZES))
-            for _ in range(50):
-                x, y = int(rng.integers(0, 640 - 3 * size)), int(rng.integers(0, 480 - 3 * size))
-                cand = (float(x), float(y), 3.0 * size, 3.0 * size)
-                if all(iou(cand, b) == 0.0 for b in taken):
-                    break
-            else:
+            spot = _free_spot(rng, size, taken)
+            if spot is None:
                 continue
-            taken.append(cand)
+            x, y = spot
             if j < 2:
                 name = ("hopper", "cameraman", "astronaut")[int(rng.integers(0, 3))]
                 box = _paste_sprite(image, heads[name], x + 1.5 * size, y + 1.5 * size, size)
