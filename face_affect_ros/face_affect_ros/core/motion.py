@@ -189,7 +189,7 @@ def _changed_mask(
 def _scaled_grey(patch: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """`patch` in grey at `size`: shrunk (resample.shrink) before the colour conversion."""
     if size[0] < patch.shape[1] and size[1] < patch.shape[0]:
-        return grey(shrink(patch, size)[0])
+        return grey(shrink(patch, size))
     return cv2.resize(grey(patch), size, interpolation=cv2.INTER_LINEAR)
 
 

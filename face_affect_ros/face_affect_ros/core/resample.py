@@ -20,15 +20,11 @@ import cv2
 import numpy as np
 
 
-def shrink(
-    src: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = None
-) -> tuple[np.ndarray, int, int]:
-    """Scale `src` down to `size` (width, height); returns (result, source width, height used).
+def shrink(src: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale `src` down to `size` (width, height).
 
-    With an integer ratio k >= 2 the source is first averaged over k x k blocks; up to k - 1
-    columns and rows at its right and bottom edge are then left out, so the mapping of the result
-    is that of the returned source extent (callers that map coordinates back use it). `dst`, if
-    given, is written in place (it may be a view into a larger buffer).
+    With an integer ratio k >= 2 the source is first averaged over k x k blocks (up to k - 1
+    columns and rows at its right and bottom edge are left out), then scaled bilinearly.
     """
     width, height = int(size[0]), int(size[1])
     sh, sw = src.shape[:2]
@@ -37,9 +33,5 @@ def shrink(
         sw, sh = sw - sw % k, sh - sh % k
         src = cv2.resize(src[:sh, :sw], (sw // k, sh // k), interpolation=cv2.INTER_AREA)
     if src.shape[1] == width and src.shape[0] == height:
-        if dst is None:
-            return src, sw, sh
-        dst[...] = src
-        return dst, sw, sh
-    out = cv2.resize(src, (width, height), dst=dst, interpolation=cv2.INTER_LINEAR)
-    return (out if dst is None else dst), sw, sh
+        return src
+    return cv2.resize(src, (width, height), interpolation=cv2.INTER_LINEAR)

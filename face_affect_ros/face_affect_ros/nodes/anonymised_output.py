@@ -28,6 +28,7 @@ from std_msgs.msg import Header
 
 from face_affect_ros.core.anonymise import mask_all, mask_faces
 from face_affect_ros.nodes.messages import image_to_msg
+from face_affect_ros.nodes.publishers import listened
 
 #: Topics (relative: they follow the node's namespace).
 RAW_TOPIC = "face_affect/anonymised"
@@ -77,9 +78,7 @@ class AnonymisedOutput:
 
     def wanted(self) -> bool:
         """True if someone subscribes to either topic (else nothing is computed)."""
-        return any(
-            p is not None and p.get_subscription_count() > 0 for p in (self._raw, self._jpeg)
-        )
+        return listened(self._raw) or listened(self._jpeg)
 
     def publish(
         self, header: Header, image: np.ndarray, boxes: Sequence[Sequence[float]] | None
@@ -107,9 +106,9 @@ class AnonymisedOutput:
                 throttle_duration_sec=10.0,
             )
             out = np.zeros_like(image)
-        if self._raw.get_subscription_count() > 0:
+        if listened(self._raw):
             self._raw.publish(image_to_msg(header, out))
-        if self._jpeg.get_subscription_count() > 0:
+        if listened(self._jpeg):
             ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, s["quality"]])
             if ok:
                 msg = CompressedImage(header=header, format="bgr8; jpeg compressed bgr8")

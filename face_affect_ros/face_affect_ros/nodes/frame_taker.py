@@ -111,19 +111,7 @@ class TakenSubscription:
                 return None
             if not ws.is_ready("subscription", sub_index):
                 return None
-            newest = None
-            # Depth 1 leaves at most one message; drain anyway in case a driver's QoS is deeper.
-            while True:
-                taken = self._handle.take_message(self._msg_type, self._raw)
-                if taken is None:
-                    break
-                if newest is not None and not self._sequenced(newest[1]):
-                    self.skipped += 1  # replaced, and no sequence number counts it
-                newest = taken
-                self._count_gap(taken[1])
-        if newest is not None:
-            self.taken += 1
-        return newest
+            return self._drain()
 
     def take_now(self) -> tuple[Any, dict] | None:
         """The newest message if one is waiting, else None, without waiting (no wait set).
@@ -133,16 +121,21 @@ class TakenSubscription:
         """
         if self._woken:
             return None
-        newest = None
         with self._handle:
-            while True:
-                taken = self._handle.take_message(self._msg_type, self._raw)
-                if taken is None:
-                    break
-                if newest is not None and not self._sequenced(newest[1]):
-                    self.skipped += 1
-                newest = taken
-                self._count_gap(taken[1])
+            return self._drain()
+
+    def _drain(self) -> tuple[Any, dict] | None:
+        """Take every waiting message, keep the newest (the caller holds the handle)."""
+        newest = None
+        # Depth 1 leaves at most one message; drain anyway in case a driver's QoS is deeper.
+        while True:
+            taken = self._handle.take_message(self._msg_type, self._raw)
+            if taken is None:
+                break
+            if newest is not None and not self._sequenced(newest[1]):
+                self.skipped += 1  # replaced, and no sequence number counts it
+            newest = taken
+            self._count_gap(taken[1])
         if newest is not None:
             self.taken += 1
         return newest

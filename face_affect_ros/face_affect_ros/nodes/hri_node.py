@@ -54,7 +54,7 @@ from face_affect_ros.core.frames import StampCache
 from face_affect_ros.nodes.camera_input import camera_qos
 from face_affect_ros.nodes.lifecycle import ManagedNode, run
 from face_affect_ros.nodes.messages import image_to_msg, stamp_ns
-from face_affect_ros.nodes.publishers import RESULT_QOS
+from face_affect_ros.nodes.publishers import RESULT_QOS, listened
 
 EXECUTABLE = "hri_node"
 #: libhri / pyhri subscribe with rclcpp's SystemDefaultsQoS (keep last 1; reliable and volatile
@@ -96,7 +96,7 @@ class FacePublishers:
 
     def wants(self, name: str) -> bool:
         """True while something subscribes to this face's `name` topic."""
-        return self.pubs[name].get_subscription_count() > 0
+        return listened(self.pubs[name])
 
     def destroy(self) -> None:
         """Destroy every publisher of the track (its topics go away)."""

@@ -6,7 +6,7 @@ module only moves fields, so the nodes and the bag tool publish byte-identical m
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -111,7 +111,7 @@ def detections_to_msg(
     header: Header,
     width: int,
     height: int,
-    detections: Sequence[Detection | TrackedFace],
+    detections: Iterable[Detection | TrackedFace],
     poses: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> FaceDetectionArray:
     """FaceDetectionArray of one frame (empty `detections` when no face).

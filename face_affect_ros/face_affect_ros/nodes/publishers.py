@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
@@ -107,7 +107,7 @@ class ResultPublishers:
         header: Header,
         width: int,
         height: int,
-        detections: Sequence[Detection | TrackedFace],
+        detections: Iterable[Detection | TrackedFace],
         poses: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """FaceDetectionArray of one frame (empty arrays too), with the tracks' 3D fields.
@@ -135,7 +135,7 @@ class ResultPublishers:
             header,
             result.width,
             result.height,
-            [TrackedFace.of(f) for f in result.faces],
+            (TrackedFace.of(f) for f in result.faces),  # built only if published
             poses,
         )
         if listened(self.debug):
@@ -153,7 +153,7 @@ class ResultPublishers:
         pub, explainer = self.saliency, self._explainer
         if pub is None or explainer is None or not result.faces:
             return
-        if pub.get_subscription_count() == 0 or not self.saliency_limiter.allow(time.monotonic()):
+        if not listened(pub) or not self.saliency_limiter.allow(time.monotonic()):
             return
         face = max(result.faces, key=lambda f: f.detection.box[2] * f.detection.box[3])
         crop = emotion_crop(image, face.detection)
