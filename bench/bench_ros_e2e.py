@@ -61,10 +61,15 @@ def ros_env() -> dict[str, str]:
     return env
 
 
+def stat_cpu_seconds(stat_path: str | Path) -> float:
+    """Utime + stime in seconds from a /proc stat file (a process's, or a thread's under task/)."""
+    fields = Path(stat_path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """Utime + stime of a process, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stat_cpu_seconds(f"/proc/{pid}/stat")
 
 
 def rss_mb(pid: int) -> float:

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib
-from bench_ros_e2e import CAMERA_TOPIC, cpu_seconds, ros_env, start_publisher
+from bench_ros_e2e import CAMERA_TOPIC, cpu_seconds, ros_env, start_publisher, stat_cpu_seconds
 
 PKG = benchlib.REPO_DIR / "face_affect_ros"
 
@@ -41,12 +41,11 @@ def thread_cpu(pid: int) -> dict[str, float]:
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            seconds = stat_cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
             comm = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
         except OSError:
             continue  # the thread ended
-        fields = stat.rsplit(")", 1)[1].split()
-        out[f"{tid} {comm}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        out[f"{tid} {comm}"] = seconds
     return out
 
 
