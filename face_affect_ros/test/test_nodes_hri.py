@@ -147,6 +147,9 @@ def test_rep155_topics_match_the_results_of_the_same_frame(client, nodes) -> Non
     tracked = Topic(client, IdsList, "/humans/faces/tracked")
     assert cam.wait_ready(60.0)
     assert spin_until(client, lambda: client.count_publishers("/humans/faces/tracked") > 0, 30)
+    # The localising node takes camera_info itself (depth 1, no executor): wait until it has
+    # matched our publisher (discovery is slower on Kilted), or the 30 frames may all go first.
+    assert spin_until(client, lambda: info_pub.get_subscription_count() > 0, 30)
     frame = face_frame()
 
     # A face with a valid pose (camera_info received) and its id on /humans/faces/tracked.
