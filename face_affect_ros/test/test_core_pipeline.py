@@ -163,6 +163,50 @@ def test_crop_face_entirely_outside_is_still_defined() -> None:
     assert crop.shape == (12, 12) and np.all(crop == 9)
 
 
+@pytest.mark.parametrize(
+    "mode", [cv2.BORDER_REFLECT_101, cv2.BORDER_REPLICATE, cv2.BORDER_CONSTANT]
+)
+@pytest.mark.parametrize("channels", [3, 4, 1])
+def test_grey_crops_cut_in_colour_equal_crops_of_the_grey_frame(
+    pipeline: FaceAffectPipeline, mode: int, channels: int
+) -> None:
+    """The classifiers' grey crops are converted crop by crop, not frame by frame: same pixels."""
+    from face_affect_ros.core.detector import Detection
+
+    rng = np.random.default_rng(channels)
+    shape = (120, 160) if channels == 1 else (120, 160, channels)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    grey = (
+        image
+        if channels == 1
+        else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY)
+    )
+    stage = pipeline.classifier_stage
+    margin = pipeline.config.emotion_margin
+    boxes = [(40.0, 30.0, 50.0, 60.0), (-12.0, -9.0, 40.0, 44.0), (140.0, 100.0, 40.0, 40.0)]
+    boxes.append((300.0, 300.0, 20.0, 20.0))  # entirely outside
+    where = ((0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.35, 0.8), (0.65, 0.8))  # eyes, nose, mouth
+    detections = [
+        Detection(
+            box=b, score=0.9, landmarks=tuple((b[0] + u * b[2], b[1] + v * b[3]) for u, v in where)
+        )
+        for b in boxes
+    ]
+    for box in boxes:
+        expected = crop_face(grey, box, margin, mode)
+        colour = crop_face(image, box, margin, mode)
+        got = (
+            colour
+            if channels == 1
+            else cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY if channels == 3 else cv2.COLOR_BGRA2GRAY)
+        )
+        np.testing.assert_array_equal(got, expected)
+    if mode == stage.border:
+        crops = stage.task_crops(image, detections)["emotion"]
+        for crop, box in zip(crops, boxes, strict=True):
+            np.testing.assert_array_equal(crop, crop_face(grey, box, margin, mode))
+
+
 def test_label_set_from_config(astronaut: np.ndarray) -> None:
     p = FaceAffectPipeline(PipelineConfig(emotion_label_set="hierarchical3"))
     result = p.process(astronaut)

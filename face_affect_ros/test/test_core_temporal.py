@@ -166,6 +166,64 @@ def test_loop_on_a_still_face_skips_scans_and_follows_between_detector_looks() -
     assert quick.follows >= len(frames) // 2 and quick.window_looks <= len(frames) // 2
 
 
+def test_a_confident_follow_stands_in_for_a_look_due_at_the_look_rate_not_for_classifying() -> None:
+    """track_follow_confidence: a still face gets detector looks only when it is classified."""
+    frames = _piece(0.0, 1.8)  # the astronaut alone and still
+    counters = {}
+    for confidence in (0.9, 0.0):
+        loop = PerceptionLoop(PipelineConfig(), TemporalConfig(track_follow_confidence=confidence))
+        score = SequenceScore(still_spans=(("astronaut#1", 0.5, 1.8),))
+        for t, frame, truth in frames:
+            before = loop.counters.classified
+            faces = loop.step(frame, t).faces
+            if loop.counters.classified > before:  # classified from a detector look, always
+                assert faces and all(f.detector_look for f in faces)
+            score.add(t, truth, faces)
+        assert score.recall == 1.0 and score.false_tracks == 0 and score.id_switches == 0
+        counters[confidence] = loop.counters
+    confident, every = counters[0.9], counters[0.0]
+    # 1.8 s: looks at 10 Hz without stand-ins; with them only the 5 Hz classification looks
+    # (plus the first frame's), every look at 10 Hz that was not one of those followed.
+    assert every.window_looks >= 17
+    assert confident.window_looks <= confident.classified + 1 < every.window_looks
+    assert confident.follows == every.follows + (every.window_looks - confident.window_looks)
+
+
+def test_a_weak_follow_does_not_stand_in_for_a_due_look() -> None:
+    """A face whose template no longer matches well is looked at on time (here: always)."""
+    frames = _piece(0.0, 1.8)
+    loop = PerceptionLoop(PipelineConfig(), TemporalConfig(track_follow_confidence=1.0))
+    rng = np.random.default_rng(3)
+    for t, frame, _ in frames:
+        # Noise keeps every correlation below 1.0: no follow can stand in for a look.
+        noisy = np.clip(frame + rng.integers(-3, 4, frame.shape), 0, 255).astype(np.uint8)
+        loop.step(noisy, t)
+    reference = PerceptionLoop(PipelineConfig(), TemporalConfig(track_follow_confidence=0.0))
+    rng = np.random.default_rng(3)
+    for t, frame, _ in frames:
+        noisy = np.clip(frame + rng.integers(-3, 4, frame.shape), 0, 255).astype(np.uint8)
+        reference.step(noisy, t)
+    assert loop.counters.window_looks == reference.counters.window_looks >= 17
+
+
+def test_change_thumbnail_is_the_block_mean_of_the_grey_frame_to_a_grey_level() -> None:
+    """The thumbnail averages colour 2x2 first: within one grey level of per-pixel conversion."""
+    rng = np.random.default_rng(0)
+    for shape in ((480, 640, 3), (483, 645, 3), (480, 640, 4), (480, 640), (7, 9, 3)):
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        g = (
+            image
+            if image.ndim == 2
+            else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+        )
+        rows, cols = max(1, g.shape[0] // 8), max(1, g.shape[1] // 8)
+        thumb = ChangeMap.thumbnail(image)
+        assert thumb.shape == (rows, cols) and thumb.dtype == np.float32
+        if g.shape[0] >= 8 and g.shape[1] >= 8:
+            blocks = g[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8).mean(axis=(1, 3))
+            assert np.abs(thumb - blocks).max() <= 1.0
+
+
 def test_change_map_sees_a_new_face_only_outside_the_known_ones() -> None:
     scene = data.coffee()[:480, :600].copy()
     changes = ChangeMap()

@@ -11,9 +11,10 @@ What it does each frame (see :mod:`.temporal` for the why of each step):
 * every known track is found again: by template matching between two detector looks
   (:func:`~face_affect_ros.core.motion.follow_template`), else by YuNet on a small window around
   where it is predicted (:class:`~face_affect_ros.core.window.WindowDetector`), widened once if
-  missed. A detector look is due ``track_look_rate`` times a second and on every frame the
-  track is due for classification (``classify_rate``), so the affect half always crops from
-  detector landmarks;
+  missed. A detector look is due on every frame the track is due for classification
+  (``classify_rate``), so the affect half always crops from detector landmarks, and
+  ``track_look_rate`` times a second, unless a template follow correlating at least
+  ``track_follow_confidence`` stands in for it;
 * a full-frame scan at ``scan_input_size`` runs every ``scan_period`` seconds unless nothing
   changed outside the known faces (then at least every ``scan_idle_period``), and at once when
   most of the frame changed since the previous frame (a cut in a recording, the robot turning
@@ -440,20 +441,25 @@ class LocalisationLoop:
     ) -> bool:
         """Between two detector looks, follow the face by template matching (True if found).
 
-        A detector look is due at ``track_look_rate`` and on every frame the track is due for
-        classification (the classifier's crops need the detector's landmarks); a weak match
-        falls back to one.
+        A detector look is due on every frame the track is due for classification (the
+        classifier's crops need the detector's landmarks), and at ``track_look_rate``: that one
+        a follow correlating at least ``track_follow_confidence`` stands in for (the face is
+        where the template says and looks as it did; bench_temporal). A weak match falls back
+        to the look.
         """
         rate = self.temporal.track_look_rate
         stamp = self._last_stamp
         if rate <= 0.0 or track.template is None or track.looked_at is None or stamp is None:
             return False
-        if stamp - track.looked_at >= 1.0 / rate - EPS or due(
-            track.classify_mark, stamp, self.temporal.classify_rate
-        ):
+        if due(track.classify_mark, stamp, self.temporal.classify_rate):
+            return False
+        look_due = stamp - track.looked_at >= 1.0 / rate - EPS
+        confident = self.temporal.track_follow_confidence
+        if look_due and confident <= 0.0:
             return False
         found = follow_template(image, track.template, predicted)
-        if found is None or found[2] < _FOLLOW_MIN_CORRELATION:
+        needed = max(confident, _FOLLOW_MIN_CORRELATION) if look_due else _FOLLOW_MIN_CORRELATION
+        if found is None or found[2] < needed:
             return False
         dx, dy, _ = found
         det = track.detection

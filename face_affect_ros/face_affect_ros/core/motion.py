@@ -47,13 +47,23 @@ class ChangeMap:
 
     @staticmethod
     def thumbnail(image: np.ndarray) -> np.ndarray:
-        """Mean grey per 8x8 block (float32), partial blocks at the border dropped."""
-        g = grey(image)
-        h, w = g.shape[0] // CHANGE_BLOCK, g.shape[1] // CHANGE_BLOCK
+        """Mean grey per 8x8 block (float32), partial blocks at the border dropped.
+
+        A colour frame is averaged over 2x2 pixels first and converted to grey at a quarter of
+        its pixels (the grey of a mean is the mean of the greys, to the rounding: values within
+        one grey level of converting every pixel). Why: the conversion of the whole frame was
+        half the cost; this way the thumbnail costs about one read of the frame (0.16 -> 0.10
+        ms at 640x480, 1.02 -> 0.63 ms at 1920x1080, on the 2-core VM), and the loop takes one
+        on most frames of a still scene (the scan gate).
+        """
+        h, w = image.shape[0] // CHANGE_BLOCK, image.shape[1] // CHANGE_BLOCK
         if h == 0 or w == 0:
             return np.zeros((1, 1), np.float32)
-        g = g[: h * CHANGE_BLOCK, : w * CHANGE_BLOCK]
-        return cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        image = image[: h * CHANGE_BLOCK, : w * CHANGE_BLOCK]
+        if image.ndim == 3:
+            half = CHANGE_BLOCK // 2
+            image = grey(cv2.resize(image, (w * half, h * half), interpolation=cv2.INTER_AREA))
+        return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
 
     @staticmethod
     def coarse_thumbnail(image: np.ndarray) -> np.ndarray:

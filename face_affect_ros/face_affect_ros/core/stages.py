@@ -50,6 +50,8 @@ def crop_face(
 ) -> np.ndarray:
     """Cut the box enlarged by ``margin`` (fractions of w, h on each side) out of ``gray``.
 
+    ``gray`` may also be a colour frame (the crop keeps its channels).
+
     Returns a view when the region lies inside the image; parts outside are filled with
     ``border`` (a new array, only for faces cut by the border). The region always keeps its
     size, so a half-visible face is not stretched to fill the model input.
@@ -73,7 +75,7 @@ def crop_face(
             if border == cv2.BORDER_CONSTANT
             else gray[min(max(y0, 0), height - 1), min(max(x0, 0), width - 1)]
         )
-        return np.full((y1 - y0, x1 - x0), fill, dtype=gray.dtype)
+        return np.full((y1 - y0, x1 - x0) + gray.shape[2:], fill, dtype=gray.dtype)
     return cv2.copyMakeBorder(
         gray[cy0:cy1, cx0:cx1], cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1, border, value=0
     )
@@ -320,9 +322,8 @@ class ClassifierStage:
         loop classifies them at once).
         """
         image = check_image(image)
-        gray = self._gray.convert(image)
         detections = list(detections)
-        return {task: self._crops(task, image, gray, detections) for task in self._inputs}
+        return {task: self._crops(task, image, None, detections) for task in self._inputs}
 
     def face_crops(
         self, task: str, image: np.ndarray, detections: Sequence[Detection]
@@ -350,8 +351,13 @@ class ClassifierStage:
             return [_to_color(aligner.chip(src, d.landmarks), spec.color) for d in detections]
         margin = self.config.emotion_margin if task == "emotion" else self.config.gender_margin
         if spec.color == "gray":
-            src = gray if gray is not None else self._gray.convert(image)
-            return [crop_face(src, d.box, margin, self._border) for d in detections]
+            # Without a grey frame at hand, each crop is cut in colour and converted alone: the
+            # same pixels (the conversion is per pixel, the border fill commutes with it) for
+            # the crops' pixels instead of the frame's (0.5 ms per classified frame at 1080p).
+            src = gray if gray is not None else image if image.ndim == 2 else _to_bgr(image)
+            return [
+                _to_color(crop_face(src, d.box, margin, self._border), "gray") for d in detections
+            ]
         src = _to_bgr(image)
         return [
             _to_color(crop_face(src, d.box, margin, self._border), spec.color) for d in detections
@@ -381,8 +387,7 @@ class ClassifierStage:
         faces: tuple[FaceResult, ...] = ()
         t2 = t3 = t1
         if detections:
-            gray = self._gray.convert(image)
-            crops = {task: self._crops(task, image, gray, detections) for task in self._inputs}
+            crops = {task: self._crops(task, image, None, detections) for task in self._inputs}
             t2 = time.perf_counter()
             emotion_probs, gender_probs = self.classifier.classify(
                 crops["emotion"], crops["gender"]

@@ -367,6 +367,16 @@ SPECS: tuple[ParamSpec, ...] = (
         max=240.0,
     ),
     ParamSpec(
+        "track_follow_confidence",
+        _tmp.DEFAULT_TRACK_FOLLOW_CONFIDENCE,
+        "Template-match correlation at which following a known face stands in for a detector "
+        "look due at track_look_rate (a look for classification always runs). 0: every due "
+        "look runs.",
+        LOCALISE,
+        min=0.0,
+        max=1.0,
+    ),
+    ParamSpec(
         "scan_idle_period",
         _tmp.DEFAULT_SCAN_IDLE_PERIOD,
         "Longest time between scans while nothing changes in the frame outside the known faces "
@@ -838,6 +848,7 @@ _TEMPORAL_FIELDS = (
     "scan_threshold",
     "track_threshold",
     "track_look_rate",
+    "track_follow_confidence",
     "scan_idle_period",
     "cut_fraction",
     "scan_tile_period",
