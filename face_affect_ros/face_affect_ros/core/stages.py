@@ -75,7 +75,7 @@ def crop_face(
             if border == cv2.BORDER_CONSTANT
             else gray[min(max(y0, 0), height - 1), min(max(x0, 0), width - 1)]
         )
-        return np.full((y1 - y0, x1 - x0) + gray.shape[2:], fill, dtype=gray.dtype)
+        return np.full((y1 - y0, x1 - x0, *gray.shape[2:]), fill, dtype=gray.dtype)
     return cv2.copyMakeBorder(
         gray[cy0:cy1, cx0:cx1], cy0 - y0, y1 - cy1, cx0 - x0, x1 - cx1, border, value=0
     )
