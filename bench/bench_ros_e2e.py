@@ -102,13 +102,15 @@ def start_nodes(layout: str, env: dict[str, str], extra: list[str] | None = None
     return procs
 
 
-def start_publisher(env: dict[str, str], rate: float, count: int, image_path: str):
+def start_publisher(
+    env: dict[str, str], rate: float, count: int, image_path: str, topic: str = CAMERA_TOPIC
+):
     """bench/ros_publisher.py in its own process: `count` frames of `image_path` at `rate` Hz."""
     return subprocess.Popen(
         [
             sys.executable,
             str(benchlib.BENCH_DIR / "ros_publisher.py"),
-            CAMERA_TOPIC,
+            topic,
             str(rate),
             str(count),
             image_path,

@@ -9,7 +9,10 @@ time (utime + stime from /proc) per published frame and as a ratio to the bare s
 
     PYTHONPATH=face_affect_ros .venv/bin/python bench/bench_take.py [--seconds 20]
         [--node "tracking:=true" --node "tracking:=true max_rate:=10.0"] [--camera-info]
-        [--threads]
+        [--threads] [--also-size 1280x720] [--before TREE] [--only-bare]
+
+``--also-size`` adds a second stream of another size in the same run (HD against 640x480: each
+node's CPU per frame also as a ratio to the same node on the 640x480 stream).
 """
 
 from __future__ import annotations
@@ -74,6 +77,13 @@ def main() -> int:
         "--only-bare", action="store_true", help="no TakenSubscription stand-ins, just the nodes"
     )
     ap.add_argument(
+        "--also-size",
+        metavar="WxH",
+        help="a second camera stream of this size in the same run (its own publisher and "
+        "topic), received by the same bare subscribers and nodes: e.g. 1280x720 against the "
+        "640x480 stream, each node also as a ratio to its 640x480 twin",
+    )
+    ap.add_argument(
         "--before",
         metavar="TREE",
         help="also run every --node from this checkout (e.g. /work/main), labelled 'before'",
@@ -82,69 +92,29 @@ def main() -> int:
     env = ros_env()
     if args.camera_info:
         env["BENCH_CAMERA_INFO"] = "1"
-    sub_script = str(benchlib.BENCH_DIR / "ros_take_subscriber.py")
-    subs = {
-        "bare rclpy subscriber (executor)": [sys.executable, sub_script, "executor", CAMERA_TOPIC],
-        "TakenSubscription, every frame": [sys.executable, sub_script, "take", CAMERA_TOPIC, "0"],
-        "TakenSubscription, max_rate 10": [sys.executable, sub_script, "take", CAMERA_TOPIC, "10"],
-        "bare rclpy subscriber + heap tuning": [
-            sys.executable,
-            sub_script,
-            "executor-heap",
-            CAMERA_TOPIC,
-        ],
-        "TakenSubscription + heap, every frame": [
-            sys.executable,
-            sub_script,
-            "take-heap",
-            CAMERA_TOPIC,
-            "0",
-        ],
-        "TakenSubscription + heap, max_rate 10": [
-            sys.executable,
-            sub_script,
-            "take-heap",
-            CAMERA_TOPIC,
-            "10",
-        ],
-    }
-    if args.only_bare:
-        subs = {k: v for k, v in subs.items() if k.startswith("bare")}
-    node_specs = [(p, None) for p in args.node]
-    if args.before:
-        node_specs = [(p, args.before) for p in args.node] + node_specs
-    trees: dict[str, str | None] = {}
-    for i, (params, tree) in enumerate(node_specs):
-        extra = ["-p", "intra_op_threads:=1"]
-        for p in params.split():
-            extra += ["-p", p]
-        label = f"face_affect_node {params}" + (" (before)" if tree else "")
-        trees[label] = tree
-        subs[label] = [
-            sys.executable,
-            "-m",
-            "face_affect_ros.nodes.face_affect_node",
-            "--ros-args",
-            "-r",
-            f"image:={CAMERA_TOPIC}",
-            "-r",
-            f"camera_info:={CAMERA_TOPIC.rsplit('/', 1)[0]}/camera_info",
-            "-r",
-            f"__node:=bench_node_{i}",
-            "-r",
-            f"__ns:=/bench{i}",
-            *extra,
-        ]
-    frame = next(f for f in benchlib.comparison_frames() if len(f.faces) == 1)
-    width, height = (int(v) for v in args.size.split("x"))
-    image = frame.image
-    if image.shape[:2] != (height, width):
-        import cv2
-
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    streams = [(args.size, CAMERA_TOPIC)]
+    if args.also_size:
+        streams.append((args.also_size, SECOND_TOPIC))
+    subs, trees, stream_of, node_index = {}, {}, {}, {}
+    n_nodes = 0
+    for size, topic in streams:
+        tag = f" [{size}]" if len(streams) > 1 else ""
+        for name, cmd in receivers(topic, args.only_bare).items():
+            subs[name + tag] = cmd
+            stream_of[name + tag] = size
+        node_specs = [(p, None) for p in args.node]
+        if args.before:
+            node_specs = [(p, args.before) for p in args.node] + node_specs
+        for params, tree in node_specs:
+            label = f"face_affect_node {params}" + (" (before)" if tree else "") + tag
+            trees[label], stream_of[label], node_index[label] = tree, size, n_nodes
+            subs[label] = node_command(params, topic, n_nodes)
+            n_nodes += 1
     with tempfile.TemporaryDirectory() as tmp:
-        image_path = str(Path(tmp) / "frame.npy")
-        np.save(image_path, image)
+        paths = {}
+        for size, _ in streams:
+            paths[size] = str(Path(tmp) / f"frame_{size}.npy")
+            np.save(paths[size], stream_image(size))
         procs = {}
         for name, cmd in subs.items():
             penv = env
@@ -153,13 +123,16 @@ def main() -> int:
             procs[name] = subprocess.Popen(
                 cmd, env=penv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
-        time.sleep(4.0 + len(node_specs) if node_specs else 2.0)  # start-up is not measured
+        time.sleep(4.0 + n_nodes if n_nodes else 2.0)  # start-up is not measured
         count = int(args.rate * args.seconds)
-        pub = start_publisher(env, args.rate, count, image_path)
+        pubs = {
+            size: start_publisher(env, args.rate, count, paths[size], topic)
+            for size, topic in streams
+        }
         # CPU is measured from the first frame on: wait until the publisher has matched.
         cpu0 = {name: cpu_seconds(p.pid) for name, p in procs.items()}
         threads0 = {name: thread_cpu(p.pid) for name, p in procs.items()}
-        answered = {i: 0 for i in range(len(node_specs))}
+        answered = dict.fromkeys(range(n_nodes), 0)
         import rclpy
         from rclpy.qos import QoSProfile, ReliabilityPolicy
 
@@ -174,16 +147,19 @@ def main() -> int:
                 lambda _m, i=i: answered.__setitem__(i, answered[i] + 1),
                 QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE),
             )
-        while pub.poll() is None:
+        while any(p.poll() is None for p in pubs.values()):
             rclpy.spin_once(counter, timeout_sec=0.05)
         end = time.monotonic() + 1.0
         while time.monotonic() < end:
             rclpy.spin_once(counter, timeout_sec=0.05)
         counter.destroy_node()
         rclpy.shutdown()
-        out, err = pub.communicate()
-        if pub.returncode != 0:
-            raise SystemExit(f"publisher failed: {err[-800:]}")
+        published = {}
+        for size, pub in pubs.items():
+            out, err = pub.communicate()
+            if pub.returncode != 0:
+                raise SystemExit(f"publisher failed: {err[-800:]}")
+            published[size] = int(out.split()[-1])
         cpu = {name: cpu_seconds(p.pid) - cpu0[name] for name, p in procs.items()}
         threads = {}
         for name, p in procs.items():
@@ -199,42 +175,121 @@ def main() -> int:
                 p.kill()
                 o, e = p.communicate()
             outputs[name] = (o.strip().splitlines() or [""])[-1] if o else e.strip()[-200:]
-    published = int(out.split()[-1])
-    base = cpu["bare rclpy subscriber (executor)"] / published
+    tags = {size: (f" [{size}]" if len(streams) > 1 else "") for size, _ in streams}
+    per = {name: cpu[name] / published[stream_of[name]] for name in subs}
+    first = streams[0][0]
     rows, payload = [], {}
     for name in subs:
-        per = cpu[name] / published
+        size = stream_of[name]
+        base = per["bare rclpy subscriber (executor)" + tags[size]]
         payload[name] = {
-            "cpu_ms_per_camera_frame": 1e3 * per,
-            "ratio": per / base,
+            "size": size,
+            "cpu_ms_per_camera_frame": 1e3 * per[name],
+            "ratio": per[name] / base,
             "last_line": outputs[name],
         }
-        results = "-"
-        if name.startswith("face_affect_node"):
-            n = answered[list(subs).index(name) - (len(subs) - len(node_specs))]
+        vs_first = "-"
+        if name in node_index:
+            n = answered[node_index[name]]
             results = f"{n} ({n / args.seconds:.1f} Hz)"
             payload[name]["results"] = n
+            twin = name[: len(name) - len(tags[size])] + tags[first]
+            if size != first and twin in per:
+                payload[name]["ratio_to_first_size_node"] = per[name] / per[twin]
+                vs_first = f"{per[name] / per[twin]:.2f}"
         else:
             results = outputs[name].split("skipped")[0].strip()
-        rows.append([name, f"{1e3 * per:.2f}", f"{per / base:.2f}", results])
-    print(f"{published} frames at {args.rate:.0f} Hz, {width}x{height}, one run")
+        rows.append([name, f"{1e3 * per[name]:.2f}", f"{per[name] / base:.2f}", vs_first, results])
+    sizes = ", ".join(f"{size} ({published[size]} frames)" for size, _ in streams)
+    print(f"{args.rate:.0f} Hz streams: {sizes}; one run")
     print(
         benchlib.table(
-            ["receiver", "CPU ms / camera frame", "x bare", "results (frames taken)"], rows
+            [
+                "receiver",
+                "CPU ms / camera frame",
+                "x bare (same stream)",
+                f"x the {first} node",
+                "results (frames taken)",
+            ],
+            rows,
         )
     )
     if args.threads:
         for name in subs:
             top = sorted(threads[name].items(), key=lambda kv: -kv[1])[:5]
-            parts = ", ".join(f"{k.split(' ', 1)[1]} {1e3 * v / published:.2f}" for k, v in top)
-            payload[name]["threads_ms_per_camera_frame"] = {k: 1e3 * v / published for k, v in top}
+            n = published[stream_of[name]]
+            parts = ", ".join(f"{k.split(' ', 1)[1]} {1e3 * v / n:.2f}" for k, v in top)
+            payload[name]["threads_ms_per_camera_frame"] = {k: 1e3 * v / n for k, v in top}
             print(f"  {name}: {parts}")
+    label = "_".join(size for size, _ in streams if size != "640x480")
     path = benchlib.write_results(
-        "take" if args.size == "640x480" else f"take_{args.size}",
-        {"published": published, "rate": args.rate, "size": args.size, "receivers": payload},
+        f"take_{label}" if label else "take",
+        {
+            "published": published,
+            "rate": args.rate,
+            "sizes": [s for s, _ in streams],
+            "receivers": payload,
+        },
     )
     print(f"wrote {path}")
     return 0
+
+
+SECOND_TOPIC = "/bench_b/image_raw"
+
+
+def receivers(topic: str, only_bare: bool) -> dict[str, list[str]]:
+    """The bare subscribers (and, unless `only_bare`, the TakenSubscription stand-ins)."""
+    script = str(benchlib.BENCH_DIR / "ros_take_subscriber.py")
+    out = {
+        "bare rclpy subscriber (executor)": [sys.executable, script, "executor", topic],
+        "TakenSubscription, every frame": [sys.executable, script, "take", topic, "0"],
+        "TakenSubscription, max_rate 10": [sys.executable, script, "take", topic, "10"],
+        "bare rclpy subscriber + heap tuning": [sys.executable, script, "executor-heap", topic],
+        "TakenSubscription + heap, every frame": [sys.executable, script, "take-heap", topic, "0"],
+        "TakenSubscription + heap, max_rate 10": [
+            sys.executable,
+            script,
+            "take-heap",
+            topic,
+            "10",
+        ],
+    }
+    return {k: v for k, v in out.items() if k.startswith("bare")} if only_bare else out
+
+
+def node_command(params: str, topic: str, index: int) -> list[str]:
+    """face_affect_node on `topic` (and its camera_info) in namespace /bench<index>."""
+    extra = ["-p", "intra_op_threads:=1"]
+    for p in params.split():
+        extra += ["-p", p]
+    return [
+        sys.executable,
+        "-m",
+        "face_affect_ros.nodes.face_affect_node",
+        "--ros-args",
+        "-r",
+        f"image:={topic}",
+        "-r",
+        f"camera_info:={topic.rsplit('/', 1)[0]}/camera_info",
+        "-r",
+        f"__node:=bench_node_{index}",
+        "-r",
+        f"__ns:=/bench{index}",
+        *extra,
+    ]
+
+
+def stream_image(size: str) -> np.ndarray:
+    """The one-face comparison frame scaled to `size` (WxH)."""
+    frame = next(f for f in benchlib.comparison_frames() if len(f.faces) == 1)
+    width, height = (int(v) for v in size.split("x"))
+    image = frame.image
+    if image.shape[:2] != (height, width):
+        import cv2
+
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    return image
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ CHANGE_BLOCK = 8
 #: A block changed if its mean grey moved by more than this (0-255); sensor noise averaged over
 #: 64 pixels is well below it, a face appearing in a block is far above.
 CHANGE_LEVEL = 10.0
+#: Frames up to this wide get cut detection's coarse thumbnail at 8 px blocks; wider ones at
+#: proportionally larger blocks (:meth:`ChangeMap.coarse_thumbnail`).
+COARSE_WIDTH = 640
 #: Template width in pixels (the face patch is scaled to it).
 TEMPLATE_PX = 24
 
@@ -71,11 +74,15 @@ class ChangeMap:
 
         For cut detection on every frame, where a cut changes most blocks by far more than
         :data:`CHANGE_LEVEL` and the few pixels per block need not average sensor noise away.
+        A cut is a fraction of the picture, whatever its resolution, so frames wider than
+        :data:`COARSE_WIDTH` get blocks of a multiple of 8 px: at most ~80 blocks across (an HD
+        frame costs what a 640x480 one does: 0.17 -> 0.03 ms at 1920x1080).
         """
-        h, w = image.shape[0] // CHANGE_BLOCK, image.shape[1] // CHANGE_BLOCK
+        block = CHANGE_BLOCK * max(1, -(-image.shape[1] // COARSE_WIDTH))
+        h, w = image.shape[0] // block, image.shape[1] // block
         if h == 0 or w == 0:
             return np.zeros((1, 1), np.float32)
-        image = image[: h * CHANGE_BLOCK, : w * CHANGE_BLOCK]
+        image = image[: h * block, : w * block]
         sampled = cv2.resize(image, (w * 2, h * 2), interpolation=cv2.INTER_NEAREST)
         small = cv2.resize(sampled, (w, h), interpolation=cv2.INTER_AREA)
         return grey(small).astype(np.float32)
