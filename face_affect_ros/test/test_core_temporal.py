@@ -206,6 +206,32 @@ def test_a_weak_follow_does_not_stand_in_for_a_due_look() -> None:
     assert loop.counters.window_looks == reference.counters.window_looks >= 17
 
 
+def test_on_a_still_scene_the_gate_rechecks_a_third_of_a_period_later_and_still_finds_faces() -> (
+    None
+):
+    """After a skipped due scan the change map is read again 0.1 s later, not every frame."""
+    scene = np.ascontiguousarray(data.coffee()[:480, :640, ::-1])
+    face = cv2.resize(np.ascontiguousarray(data.astronaut()[0:240, 130:350, ::-1]), (60, 66))
+    rng = np.random.default_rng(5)
+    loop = PerceptionLoop(PipelineConfig(), TemporalConfig())  # scan_period 0.3 s
+    appear, found = 2.05, None
+    for i in range(90):
+        t = i / 30
+        frame = scene.copy()
+        if t >= appear:
+            frame[150:216, 380:440] = face
+        noisy = np.clip(frame + rng.integers(-2, 3, frame.shape), 0, 255).astype(np.uint8)
+        faces = loop.step(noisy, t).faces
+        if t < appear:
+            skipped = loop.counters.scans_skipped
+        elif faces and found is None:
+            found = t - appear
+    # Still for 2.05 s: a scan at 0 s, due from 0.3 s on, checked every 0.1 s (not 52 times).
+    assert 15 <= skipped <= 19
+    # The face that appears is published within one scan period.
+    assert found is not None and found <= 0.3
+
+
 def test_change_thumbnail_is_the_block_mean_of_the_grey_frame_to_a_grey_level() -> None:
     """The thumbnail averages colour 2x2 first: within one grey level of per-pixel conversion."""
     rng = np.random.default_rng(0)
