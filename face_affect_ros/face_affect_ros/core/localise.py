@@ -383,8 +383,10 @@ class LocalisationLoop:
 
     # ------------------------------------------------------------------ stages
     def _scan_due(self, stamp: float) -> bool:
-        """True if a scan is due: ``scan_period`` since the last one, and, after a due scan was
-        skipped on a still scene, :data:`GATE_RECHECK_FRACTION` of a period since that check.
+        """True if a scan is due (``scan_period`` since the last one, and a recheck is due).
+
+        After a due scan was skipped on a still scene, the next check waits
+        :data:`GATE_RECHECK_FRACTION` of a period.
 
         Why the recheck interval: the gate's thumbnail reads the whole frame (0.1 ms at
         640x480, 0.6 ms at 1920x1080); checked on every frame of a still scene it was the
