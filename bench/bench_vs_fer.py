@@ -26,6 +26,7 @@ second set of frames (the 100 lfw faces and the astronaut at 8 sizes / mirroring
 the ground truth is matched to each system's boxes (IoU >= 0.3) and the top emotions compared.
 
 Usage:  python bench/bench_vs_fer.py [--iterations N] [--quick] [--only-default]
+            [--comparators fer fer_1t]
 Writes: bench/results/bench_vs_fer.json
 """
 
@@ -411,6 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only-default", action="store_true", help="compare with FER() defaults only"
     )
+    parser.add_argument(
+        "--comparators",
+        nargs="*",
+        choices=list(COMPARATORS),
+        help="these comparators only (e.g. fer fer_1t: the same one-core budget as ours too)",
+    )
     args = parser.parse_args(argv)
     iterations = 5 if args.quick else args.iterations
 
@@ -431,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         worker = FerWorker()
         fer_info = worker.info()
         startup["fer_worker_start_s"] = time.perf_counter() - t0
-        wanted = ["fer"] if args.only_default else list(COMPARATORS)
+        wanted = ["fer"] if args.only_default else (args.comparators or list(COMPARATORS))
         loaded: set[str] = set()
         for who in wanted:
             config = COMPARATORS[who][0]

@@ -232,6 +232,25 @@ def test_on_a_still_scene_the_gate_rechecks_a_third_of_a_period_later_and_still_
     assert found is not None and found <= 0.3
 
 
+def test_gender_looks_at_every_classification_until_decided_then_once_per_interval() -> None:
+    """Evidence counts one look per evidence_interval: a decided track's gender model waits."""
+    loop = PerceptionLoop(PipelineConfig(), TemporalConfig())  # 5 Hz, interval 0.5 s
+    decided_at, looks_at_decision, classified_at_decision = None, 0, 0
+    for t, frame, _ in _piece(0.0, 1.9):  # the astronaut alone, still
+        faces = loop.step(frame, t).faces
+        if decided_at is None and faces and faces[0].gender != "unknown":
+            decided_at = t
+            looks_at_decision = loop.counters.evidence_looks
+            classified_at_decision = loop.counters.classified
+            assert looks_at_decision == classified_at_decision  # every classification so far
+    assert loop.counters.tracks_started == 1
+    assert decided_at is not None and decided_at < 1.0
+    after = loop.counters.evidence_looks - looks_at_decision
+    classified_after = loop.counters.classified - classified_at_decision
+    # At most one gender look per 0.5 s once decided; emotion at every classification (5 Hz).
+    assert after <= (1.9 - decided_at) / 0.5 + 1 < classified_after
+
+
 def test_change_thumbnail_is_the_block_mean_of_the_grey_frame_to_a_grey_level() -> None:
     """The thumbnail averages colour 2x2 first: within one grey level of per-pixel conversion."""
     rng = np.random.default_rng(0)

@@ -13,7 +13,10 @@ Per track it keeps (see :mod:`.accumulate`):
 * ``emotion_scores``: an exponential moving average of the classifications with time constant
   ``emotion_time_constant`` seconds;
 * ``gender_scores`` (and ``age_scores``): the posterior from all looks so far, each look
-  weighted by the time since the previous one, capped at ``evidence_max_looks``.
+  weighted by the time since the previous one, capped at ``evidence_max_looks``. Since a look
+  counts fully only once per ``evidence_interval``, those models look at a track whose gender
+  is decided at most that often (on its classification frames); emotion, and the evidence of a
+  track still undecided, at every classification.
 
 A track not seen for ``track_lost_after`` seconds is forgotten, and a stamp earlier than the
 previous one restarts the stream (the localisation half then restarts its ids at ``face_1``).
@@ -47,6 +50,7 @@ class _Estimate:
     age: EvidenceAccumulator
     seen: float  # last stamp the track was given
     classified_at: float | None = None
+    evidence_at: float | None = None  # last gender (and age) look
     emotion_scores: np.ndarray | None = None
     gender_scores: np.ndarray | None = None
     age_scores: np.ndarray | None = None
@@ -182,23 +186,47 @@ class AffectLoop:
         if not due_idx:
             return 0.0, 0.0
         newborn = [estimates[i] for i in due_idx if estimates[i].classified_at is None]
+        # Gender (and age) evidence counts by time, one full look per evidence_interval
+        # (accumulate.EvidenceAccumulator): a look sooner adds a fraction of one. Until a
+        # track's gender is decided those models look at every classification (many samples
+        # average out a bad crop, and the decision comes as soon as it can); once decided, at
+        # most once per interval. Emotion, which changes, at every classification.
+        evidence_rate = 1.0 / self.temporal.evidence_interval
+        floor = self.stage.gender_min_confidence
+        evidence_idx = [
+            i
+            for i in due_idx
+            if estimates[i].gender_scores is None
+            or float(np.max(estimates[i].gender_scores)) < floor
+            or due(estimates[i].evidence_at, stamp, evidence_rate)
+        ]
         t0 = time.perf_counter()
         stage = self.stage
         # The stage's own crops (box or landmark-aligned chip, colour per manifest).
-        crops = stage.task_crops(image, [faces[i].detection for i in due_idx])
+        crops = stage.task_crops(image, [faces[i].detection for i in due_idx], ("emotion",))
+        evidence_crops = stage.task_crops(
+            image, [faces[i].detection for i in evidence_idx], ("gender", "age")
+        )
         t1 = time.perf_counter()
-        emotion_probs, gender_probs = stage.classifier.classify(crops["emotion"], crops["gender"])
-        age_probs = stage.classifier.classify_age(crops["age"]) if "age" in crops else None
-        derived = emotion_probs @ stage.merge
+        classifier = stage.classifier
+        derived = classifier.classify_emotion(crops["emotion"]) @ stage.merge
+        gender_probs = classifier.classify_gender(evidence_crops["gender"])
+        age_probs = (
+            classifier.classify_age(evidence_crops["age"]) if "age" in evidence_crops else None
+        )
         for row, i in enumerate(due_idx):
             est = estimates[i]
             est.classified_at = stamp
             est.emotion_scores = est.emotion.update(derived[row], stamp)
+        for row, i in enumerate(evidence_idx):
+            est = estimates[i]
+            est.evidence_at = stamp
             est.gender_scores = est.gender.update(gender_probs[row], stamp)
             if age_probs is not None:
                 # Age accumulates like gender: the same person, more looks, a surer estimate.
                 est.age_scores = est.age.update(age_probs[row], stamp)
         self.counters.classified += len(due_idx)
+        self.counters.evidence_looks += len(evidence_idx)
         if newborn:
             self._align_schedule(newborn, estimates)
         t2 = time.perf_counter()
@@ -217,7 +245,7 @@ class AffectLoop:
         for est in self._tracks.values():
             if id(est) in given_ids and id(est) not in fresh:
                 for new in newborn:
-                    new.classified_at = est.classified_at
+                    new.classified_at, new.evidence_at = est.classified_at, est.evidence_at
                 return
 
     def _result(self, face: TrackedFace, est: _Estimate) -> FaceResult:

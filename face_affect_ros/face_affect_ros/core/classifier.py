@@ -263,6 +263,14 @@ class AffectClassifier:
         """Age in years of each age class (empty without an age model)."""
         return self._age.values if self._age is not None else ()
 
+    def classify_emotion(self, crops: Crops) -> np.ndarray:
+        """Emotion probabilities [N, len(emotion_labels)] of N faces cut for the emotion model."""
+        return self._emotion.run(self._emotion.load(crops), self.flip_tta)
+
+    def classify_gender(self, crops: Crops) -> np.ndarray:
+        """Gender probabilities [N, len(gender_labels)] of N faces cut for the gender model."""
+        return self._gender.run(self._gender.load(crops), self.flip_tta)
+
     def classify_age(self, crops: Crops) -> np.ndarray:
         """Age-class probabilities [N, len(age_values)] of N faces cut for the age model."""
         if self._age is None:

@@ -155,6 +155,8 @@ class LoopCounters:
     refused: int = 0
     tracks_started: int = 0
     classified: int = 0
+    #: Of those, classifications that also ran the gender (and age) model.
+    evidence_looks: int = 0
 
 
 def loop_stamp(sec: int, nanosec: int) -> float:

@@ -314,16 +314,21 @@ class ClassifierStage:
         return crop_face(gray, detection.box, self.config.emotion_margin, self._border).copy()
 
     def task_crops(
-        self, image: np.ndarray, detections: Sequence[Detection]
+        self,
+        image: np.ndarray,
+        detections: Sequence[Detection],
+        tasks: Sequence[str] | None = None,
     ) -> dict[str, list[np.ndarray]]:
         """Every model's crops of `detections` (what classify() feeds them), by task.
 
+        `tasks` limits them to those models (of "emotion", "gender", "age"; None: all loaded).
         Views into the frame or the stage's buffers: valid until the next call (the perception
         loop classifies them at once).
         """
         image = check_image(image)
         detections = list(detections)
-        return {task: self._crops(task, image, None, detections) for task in self._inputs}
+        wanted = self._inputs if tasks is None else [t for t in self._inputs if t in tasks]
+        return {task: self._crops(task, image, None, detections) for task in wanted}
 
     def face_crops(
         self, task: str, image: np.ndarray, detections: Sequence[Detection]

@@ -139,6 +139,7 @@ class ClassifierRole:
         if affect is not None:
             values["tracks"] = str(affect.track_count)
             values["classifications"] = str(affect.counters.classified)
+            values["gender_looks"] = str(affect.counters.evidence_looks)
         if self._cache is not None:
             values["image_cache"] = f"{len(self._cache)}/{self._cache.capacity}"
             values["image_cache_evicted"] = str(self._cache.evicted)
