@@ -189,6 +189,22 @@ def test_a_confident_follow_stands_in_for_a_look_due_at_the_look_rate_not_for_cl
     assert confident.follows == every.follows + (every.window_looks - confident.window_looks)
 
 
+def test_follow_confidence_is_a_localisation_parameter_and_off_wherever_masks_are_drawn() -> None:
+    """A mask must not lag a face: the anonymised stream and the offline anonymiser look."""
+    from face_affect_ros.core import anonymise
+    from face_affect_ros.schema import params
+
+    spec = params.SPEC_BY_NAME["track_follow_confidence"]
+    assert (spec.min, spec.max, spec.default) == (0.0, 1.0, 0.9)
+    assert "track_follow_confidence" in params.LOCALISATION_PARAMS
+    assert params.temporal_config({"track_follow_confidence": 0.75}).track_follow_confidence == 0.75
+    masked = params.temporal_config({"track_follow_confidence": 0.9, "anonymise": True})
+    assert masked.track_follow_confidence == 0.0
+    assert anonymise.recall_configs(640, 480)[1].track_follow_confidence == 0.0
+    with pytest.raises(ValueError, match="track_follow_confidence"):
+        TemporalConfig(track_follow_confidence=1.5)
+
+
 def test_a_weak_follow_does_not_stand_in_for_a_due_look() -> None:
     """A face whose template no longer matches well is looked at on time (here: always)."""
     frames = _piece(0.0, 1.8)

@@ -119,7 +119,9 @@ class FaceAffectRole:
             rebuilt = pipeline.reconfigure(config)  # in place; new sessions for read-only fields
             old = self.loop
             if old is not None and (
-                DETECTOR in rebuilt or changed & (LOCALISATION_PARAMS | LOOP_PARAMS)
+                DETECTOR in rebuilt
+                or changed & (LOCALISATION_PARAMS | LOOP_PARAMS)
+                or "anonymise" in changed  # it sets track_follow_confidence (temporal_config)
             ):
                 # The loop's scan and window detectors follow the detector; tracks continue.
                 loop = PerceptionLoop(pipeline=pipeline, temporal=temporal)

@@ -371,7 +371,7 @@ SPECS: tuple[ParamSpec, ...] = (
         _tmp.DEFAULT_TRACK_FOLLOW_CONFIDENCE,
         "Template-match correlation at which following a known face stands in for a detector "
         "look due at track_look_rate (a look for classification always runs). 0: every due "
-        "look runs.",
+        "look runs (always so while anonymise is on).",
         LOCALISE,
         min=0.0,
         max=1.0,
@@ -867,6 +867,11 @@ def temporal_config(values: Mapping[str, Any]) -> TemporalConfig:
     kwargs: dict[str, Any] = {n: values[n] for n in _TEMPORAL_FIELDS if n in values}
     if "scan_input_width" in values:
         kwargs["scan_input_size"] = (values["scan_input_width"], values["scan_input_height"])
+    if values.get("anonymise") is True:
+        # The anonymised stream masks the tracks' boxes: every due detector look runs, as in
+        # the offline anonymiser (a follow keeps the box's size and can lag a face entering at
+        # the frame's edge; core/anonymise.recall_configs).
+        kwargs["track_follow_confidence"] = 0.0
     return TemporalConfig(**kwargs)
 
 
