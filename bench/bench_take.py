@@ -224,6 +224,8 @@ def main() -> int:
             payload[name]["threads_ms_per_camera_frame"] = {k: 1e3 * v / n for k, v in top}
             print(f"  {name}: {parts}")
     label = "_".join(size for size, _ in streams if size != "640x480")
+    if args.camera_info:
+        label = f"{label}_camera_info" if label else "camera_info"
     path = benchlib.write_results(
         f"take_{label}" if label else "take",
         {
