@@ -203,6 +203,7 @@ def test_bad_frames_counted_logged_and_next_frame_processed(single, client, fram
     assert any("bad input frame" in m for m in warned), warned
     values = diag.values(SINGLE)
     assert values["models_loaded"].startswith("yunet")
+    assert "detector_looks" not in values  # per-frame mode: no perception loop, no look schedule
     assert diag.wait(SINGLE, lambda s: float(diag.values(SINGLE).get("latency_median_ms", 0)) > 0)
 
 

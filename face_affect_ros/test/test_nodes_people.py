@@ -31,6 +31,7 @@ from tf2_msgs.msg import TFMessage
 from face_affect_msgs.msg import FaceAffect
 
 FX = 525.0
+
 DIAG_PERIOD = 0.3
 
 
@@ -188,6 +189,9 @@ def test_live_anonymised_stream_masks_faces_and_costs_nothing_unsubscribed(clien
         assert judge.detect(decoded) == []
         # Only around the face: the frame's corners are the original's.
         assert np.array_equal(masked[:40, :40], frame[:40, :40])
+        # While masks are drawn no template follow stands in for a detector look (the
+        # parameter's default is 0.9; anonymise is read-only, so this holds for the node's life).
+        assert diag.wait(name, lambda s: diag.values(name).get("track_follow_confidence") == "0")
     finally:
         ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
     assert code == 0 and "Traceback" not in err, err[-2000:]

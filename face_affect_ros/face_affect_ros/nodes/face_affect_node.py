@@ -119,9 +119,7 @@ class FaceAffectRole:
             rebuilt = pipeline.reconfigure(config)  # in place; new sessions for read-only fields
             old = self.loop
             if old is not None and (
-                DETECTOR in rebuilt
-                or changed & (LOCALISATION_PARAMS | LOOP_PARAMS)
-                or "anonymise" in changed  # it sets track_follow_confidence (temporal_config)
+                DETECTOR in rebuilt or changed & (LOCALISATION_PARAMS | LOOP_PARAMS)
             ):
                 # The loop's scan and window detectors follow the detector; tracks continue.
                 loop = PerceptionLoop(pipeline=pipeline, temporal=temporal)
@@ -151,6 +149,13 @@ class FaceAffectRole:
             "label_set": self.node.params["label_set"],
         }
         values.update(provider_values(pipeline.config.providers, self._providers_in_use()))
+        loop = self.loop
+        if loop is not None and loop.localisation is not None:
+            # What the loop's look schedule costs, and the follow confidence in force (0 while
+            # the anonymised stream is on, whatever the parameter says).
+            values["track_follow_confidence"] = f"{loop.temporal.track_follow_confidence:g}"
+            values["detector_looks"] = str(loop.counters.window_looks)
+            values["template_follows"] = str(loop.counters.follows)
         values.update(self.anonymised.diagnostic_values())
         return merge_warnings(values, self.people.diagnostic_values())
 
