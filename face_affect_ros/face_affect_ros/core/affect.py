@@ -34,7 +34,7 @@ import numpy as np
 from face_affect_ros.core.accumulate import EmotionFilter, EvidenceAccumulator
 from face_affect_ros.core.detector import Detection, check_image
 from face_affect_ros.core.evidence import age_summary
-from face_affect_ros.core.labels import decide_gender
+from face_affect_ros.core.labels import UNKNOWN, decide_gender
 from face_affect_ros.core.localise import TrackedFace, check_stamp, due
 from face_affect_ros.core.loop_config import EPS, LoopCounters, TemporalConfig
 from face_affect_ros.core.results import FaceResult, FrameResult, StageTimings
@@ -192,12 +192,10 @@ class AffectLoop:
         # average out a bad crop, and the decision comes as soon as it can); once decided, at
         # most once per interval. Emotion, which changes, at every classification.
         evidence_rate = 1.0 / self.temporal.evidence_interval
-        floor = self.stage.gender_min_confidence
         evidence_idx = [
             i
             for i in due_idx
-            if estimates[i].gender_scores is None
-            or float(np.max(estimates[i].gender_scores)) < floor
+            if not self._gender_decided(estimates[i])
             or due(estimates[i].evidence_at, stamp, evidence_rate)
         ]
         t0 = time.perf_counter()
@@ -231,6 +229,16 @@ class AffectLoop:
             self._align_schedule(newborn, estimates)
         t2 = time.perf_counter()
         return (t1 - t0) * 1e3, (t2 - t1) * 1e3
+
+    def _gender_decided(self, est: _Estimate) -> bool:
+        """True if the track's published gender is not unknown (the rule of :meth:`_result`)."""
+        if est.gender_scores is None:
+            return False
+        stage = self.stage
+        label, _ = decide_gender(
+            est.gender_scores.astype(np.float32), stage.gender_labels, stage.gender_min_confidence
+        )
+        return label != UNKNOWN
 
     def _align_schedule(self, newborn: list[_Estimate], given: list[_Estimate]) -> None:
         """New tracks (classified for the first time now) take the oldest given track's mark.
