@@ -778,9 +778,7 @@ class _TileRotation:
         Else (a pan, the first frames: most of the picture changed) a tile at native
         resolution: :meth:`pick`.
         """
-        if self.native is None or self.native.shape != thumb.shape or self.looked is None:
-            self.native = np.full(thumb.shape, np.inf, np.float32)
-            self.looked = np.full(thumb.shape, -np.inf)
+        self._reference(thumb)
         mask = changed_blocks(thumb, self.native, level, person_boxes(boxes), 0.0)
         if mask is not None and mask.any() and idle > 0.0:
             height, width = self.key[1], self.key[0]  # type: ignore[index]
@@ -848,6 +846,15 @@ class _TileRotation:
         self._mark(tile, thumb, stamp)
         return tile
 
+    def _reference(self, thumb: np.ndarray) -> None:
+        """Per-block native reference and look times, made anew for a thumbnail of a new shape.
+
+        Every block starts never looked at (+inf reference: it counts as changed).
+        """
+        if self.native is None or self.native.shape != thumb.shape or self.looked is None:
+            self.native = np.full(thumb.shape, np.inf, np.float32)
+            self.looked = np.full(thumb.shape, -np.inf)
+
     def _mark(self, part: Tile, thumb: np.ndarray, stamp: float) -> None:
         """The blocks wholly inside `part` were looked at natively at `stamp`."""
         assert self.native is not None and self.looked is not None
@@ -869,9 +876,7 @@ class _TileRotation:
         since their blocks' last native look, the longest unscanned first (every tile when
         ``idle`` is 0). A still picture gets zoomed tiles instead (:meth:`_zoom_look`).
         """
-        if self.native is None or self.native.shape != thumb.shape:
-            self.native = np.full(thumb.shape, np.inf, np.float32)
-            self.looked = np.full(thumb.shape, -np.inf)
+        self._reference(thumb)
         order = sorted(
             range(len(self.tiles)),
             key=lambda i: (self.scanned[i] is not None, self.scanned[i] or 0.0, i),
