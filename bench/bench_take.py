@@ -9,7 +9,7 @@ time (utime + stime from /proc) per published frame and as a ratio to the bare s
 
     PYTHONPATH=face_affect_ros .venv/bin/python bench/bench_take.py [--seconds 20]
         [--node "tracking:=true" --node "tracking:=true max_rate:=10.0"] [--camera-info]
-        [--threads] [--also-size 1280x720] [--before TREE] [--only-bare]
+        [--threads] [--also-size 1280x720] [--before TREE] [--only-bare | --floor]
 
 ``--also-size`` adds a second stream of another size in the same run (HD against 640x480: each
 node's CPU per frame also as a ratio to the same node on the 640x480 stream).
@@ -79,6 +79,12 @@ def main() -> int:
         help="of the stand-ins only the bare rclpy subscriber (the baseline), and the nodes",
     )
     ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="of the stand-ins the bare rclpy subscriber and the heap-tuned TakenSubscription "
+        "(every frame, max_rate 10): what the node pays to receive before any perception",
+    )
+    ap.add_argument(
         "--also-size",
         metavar="WxH",
         help="a second camera stream of this size in the same run (its own publisher and "
@@ -101,7 +107,7 @@ def main() -> int:
     n_nodes = 0
     for size, topic in streams:
         tag = f" [{size}]" if len(streams) > 1 else ""
-        for name, cmd in receivers(topic, args.only_bare).items():
+        for name, cmd in receivers(topic, args.only_bare, args.floor).items():
             subs[name + tag] = cmd
             stream_of[name + tag] = size
         node_specs = [(p, None) for p in args.node]
@@ -201,6 +207,12 @@ def main() -> int:
                 vs_first = f"{per[name] / per[twin]:.2f}"
         else:
             results = outputs[name].split("skipped")[0].strip()
+            # A stand-in on another stream against the first node on the first stream: with
+            # --floor, how much of an HD target receiving alone already uses.
+            first_nodes = [k for k in node_index if stream_of[k] == first and not trees.get(k)]
+            if size != first and first_nodes:
+                payload[name]["ratio_to_first_size_node"] = per[name] / per[first_nodes[0]]
+                vs_first = f"{per[name] / per[first_nodes[0]]:.2f}"
         rows.append([name, f"{1e3 * per[name]:.2f}", f"{per[name] / base:.2f}", vs_first, results])
     sizes = ", ".join(f"{size} ({published[size]} frames)" for size, _ in streams)
     print(f"{args.rate:.0f} Hz streams: {sizes}; one run")
@@ -242,8 +254,12 @@ def main() -> int:
 SECOND_TOPIC = "/bench_b/image_raw"
 
 
-def receivers(topic: str, only_bare: bool) -> dict[str, list[str]]:
-    """The bare subscribers (and, unless `only_bare`, the TakenSubscription stand-ins)."""
+def receivers(topic: str, only_bare: bool, floor: bool = False) -> dict[str, list[str]]:
+    """The bare subscribers (and, unless `only_bare`, the TakenSubscription stand-ins).
+
+    `floor`: the baseline and the heap-tuned TakenSubscription only (the node's own way of
+    receiving, with no perception: a floor under the node's CPU per frame).
+    """
     script = str(benchlib.BENCH_DIR / "ros_take_subscriber.py")
     out = {
         "bare rclpy subscriber (executor)": [sys.executable, script, "executor", topic],
@@ -263,6 +279,11 @@ def receivers(topic: str, only_bare: bool) -> dict[str, list[str]]:
         # The baseline only: every receiver more shares the 2 cores (and the heap-tuned one's
         # cost varies from run to run with glibc's trimming).
         return {k: v for k, v in out.items() if k == "bare rclpy subscriber (executor)"}
+    if floor:
+        keep = ("bare rclpy subscriber (executor)", "TakenSubscription + heap, every frame")
+        return {
+            k: v for k, v in out.items() if k in keep or k.startswith("TakenSubscription + heap")
+        }
     return out
 
 
