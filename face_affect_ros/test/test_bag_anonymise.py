@@ -494,3 +494,83 @@ def test_bad_options_are_usage_errors_before_the_bag_is_read(
     status, _, err = run_cli("anonymise", tmp_path / "missing.mcap", "--out", tmp_path / "o", *args)
     assert status == cli.EXIT_USAGE and message in err
     assert not (tmp_path / "o").exists()
+
+
+THING = "my_robot_msgs/msg/Thing"
+
+
+def _pre_iron_bag(path: Path, storage: str) -> tuple[Path, str, list[bytes]]:
+    """A bag as ROS 2 Humble records it: an image topic and a topic of a custom message type.
+
+    Written with rosbags (which writes only metadata version 8 and 9), then made what Humble's
+    rosbag2 writes: metadata version 5 with no type hashes and, in sqlite3, no definitions (a
+    Humble mcap bag keeps the definition in its schema). Returns the bag, the RIHS01 hash of the
+    custom type, and its messages' bytes.
+    """
+    import re
+    import sqlite3
+
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    custom = get_typestore(Stores.ROS2_HUMBLE)
+    custom.register(get_types_from_msg("int32 count\nstring note", THING))
+    things = [
+        bytes(custom.serialize_cdr(custom.types[THING](count=i, note="x" * i), THING))
+        for i in range(4)
+    ]
+    frames = moving_frames(2.5, 2.5 + len(things) / RATE)
+    assert len(frames) == len(things)
+    with Writer(path, version=8, storage_plugin=bs.STORAGES[storage]) as writer:
+        image = writer.add_connection(RAW, IMAGE, typestore=store())
+        thing = writer.add_connection("/thing", THING, typestore=custom)
+        for i, (ns, frame, _) in enumerate(frames):
+            writer.write(image, ns, raw_image(ns, frame, "bgr8"))
+            writer.write(thing, ns, things[i])
+    meta = path / "metadata.yaml"
+    # The key's line, and the lines its long value is folded onto.
+    text = re.sub(r"(?m)^ *type_description_hash:.*\n(?: +[^ :\n][^:\n]*\n)*", "", meta.read_text())
+    meta.write_text(text.replace("version: 8", "version: 5", 1))
+    if storage == "sqlite3":
+        with contextlib.closing(sqlite3.connect(next(path.glob("*.db3")))) as db:
+            db.execute("update topics set type_description_hash = ''")
+            db.execute("delete from message_definitions")
+            db.commit()
+    with Reader(path) as reader:  # what the tools get: no hash; a definition in mcap only
+        conn = next(c for c in reader.connections if c.topic == "/thing")
+        assert conn.digest == "" and bool(conn.msgdef.data) == (storage == "mcap")
+    return path, custom.hash_rihs01(THING), things
+
+
+@pytest.mark.parametrize("command", ["anonymise", "process"])
+def test_pre_iron_custom_type_is_copied_with_its_definition_and_computed_hash(
+    tmp_path: Path, command: str
+) -> None:
+    src, rihs01, things = _pre_iron_bag(tmp_path / "in", "mcap")
+    status, out, err = run_cli(command, src, "--out", tmp_path / "out")
+    assert status == cli.EXIT_OK, err
+    assert "not copied" not in out
+    with Reader(tmp_path / "out") as reader:
+        conn = next(c for c in reader.connections if c.topic == "/thing")
+        assert conn.digest == rihs01 and "string note" in conn.msgdef.data
+        copied = [bytes(raw) for c, _, raw in reader.messages() if c.topic == "/thing"]
+    assert copied == things
+
+
+@pytest.mark.parametrize("command", ["anonymise", "process"])
+def test_custom_type_without_definition_is_left_out_with_a_warning_and_the_run_goes_on(
+    tmp_path: Path, command: str
+) -> None:
+    src, _, things = _pre_iron_bag(tmp_path / "in", "sqlite3")
+    report = tmp_path / "report.json"
+    status, out, err = run_cli(command, src, "--out", tmp_path / "out", "--json", report)
+    assert status == cli.EXIT_OK, err
+    assert "Traceback" not in err
+    assert f"warning: topic '/thing' [{THING}] not copied" in out, out
+    assert "no definition" in out
+    with Reader(tmp_path / "out") as reader:
+        topics = {c.topic: c.msgcount for c in reader.connections}
+    assert "/thing" not in topics and topics[RAW] == 4
+    if command == "anonymise":  # the report counts what was left out
+        summary = json.loads(report.read_text())
+        assert summary["messages_not_copied"] == len(things)
+        assert summary["not_copied"] and "/thing" in summary["not_copied"][0]

@@ -119,6 +119,9 @@ class AnonymiseReport:
     topics: dict[str, TopicReport] = field(default_factory=dict)
     not_anonymised: list[str] = field(default_factory=list)
     messages_copied: int = 0
+    #: Topics left out of the output (their type cannot be written), with why; their messages.
+    not_copied: list[str] = field(default_factory=list)
+    messages_not_copied: int = 0
     wall_s: float = 0.0
 
     @property
@@ -140,6 +143,8 @@ class AnonymiseReport:
             "topics": [t.as_dict() for t in self.topics.values()],
             "not_anonymised": list(self.not_anonymised),
             "messages_copied": self.messages_copied,
+            "not_copied": list(self.not_copied),
+            "messages_not_copied": self.messages_not_copied,
             "withheld": self.withheld,
             "wall_s": round(self.wall_s, 3),
         }
@@ -166,13 +171,16 @@ class AnonymiseReport:
             lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
         for topic in self.not_anonymised:
             lines.append(f"warning: image topic {topic} not selected: copied unmasked")
+        lines += [f"warning: {why}" for why in self.not_copied]
         for t in self.topics.values():
             lines += [f"withheld: {e}" for e in t.examples]
             more = t.withheld - len(t.examples)
             if more > 0:
                 lines.append(f"... and {more} more withheld frame(s) on {t.topic}")
         lines.append(
-            f"{self.frames} frames, {self.messages_copied} other messages copied, "
+            f"{self.frames} frames, {self.messages_copied} other messages copied"
+            + (f" ({self.messages_not_copied} not)" if self.messages_not_copied else "")
+            + ", "
             f"{self.wall_s:.1f} s ({self.frames / max(self.wall_s, 1e-9):.1f} frames/s)"
         )
         return "\n".join(lines)
@@ -433,16 +441,23 @@ def anonymise_bag(
         # Pass 2: copy everything, mask the frames.
         writer = bs.open_writer(staged.bag(output_path, out_storage), out_storage)
         try:
-            out_conns = {
-                c.id: bs.add_connection(writer, c.topic, c.msgtype, like=c)
-                for c in reader.connections
-            }
+            out_conns = {}
+            for c in reader.connections:
+                try:
+                    out_conns[c.id] = bs.add_connection(writer, c.topic, c.msgtype, like=c)
+                except bs.UndescribedTypeError as exc:
+                    if c.id in chosen_ids:
+                        raise  # never: image types are standard
+                    report.not_copied.append(str(exc))
             counts.clear()
             for conn, timestamp, raw in bs.iter_messages(reader, input_path):
                 check_stop()
                 if conn.id not in chosen_ids:
-                    writer.write(out_conns[conn.id], timestamp, raw)
-                    report.messages_copied += 1
+                    if conn.id in out_conns:
+                        writer.write(out_conns[conn.id], timestamp, raw)
+                        report.messages_copied += 1
+                    else:
+                        report.messages_not_copied += 1
                     continue
                 topic = conn.topic
                 index = counts.get(topic, 0)

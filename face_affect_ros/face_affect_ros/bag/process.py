@@ -94,6 +94,9 @@ class BagSummary:
     process_ms: list[float] = field(default_factory=list)
     bad_examples: list[str] = field(default_factory=list)
     replaced_output_topic: bool = False
+    #: Input topics left out of the output bag (their type cannot be written), with why.
+    not_copied: list[str] = field(default_factory=list)
+    messages_not_copied: int = 0
     wall_s: float = 0.0
 
     @property
@@ -127,6 +130,8 @@ class BagSummary:
             "genders": dict(sorted(self.genders.items())),
             "median_ms": round(self.median_ms, 3),
             "p95_ms": round(self.percentile_ms(95), 3),
+            "not_copied": list(self.not_copied),
+            "messages_not_copied": self.messages_not_copied,
             "wall_s": round(self.wall_s, 3),
         }
 
@@ -157,6 +162,9 @@ class BagSummary:
             lines.append(f"... and {self.bad_frames - len(self.bad_examples)} more bad frame(s)")
         if self.replaced_output_topic:
             lines.append(f"note: the input's {OUTPUT_TOPIC} topic was replaced by the new results")
+        lines += [f"warning: {why}" for why in self.not_copied]
+        if self.messages_not_copied:
+            lines.append(f"warning: {self.messages_not_copied} message(s) of those topics left out")
         return "\n".join(lines)
 
 
@@ -317,7 +325,12 @@ def process_bag(
                 if conn.topic == OUTPUT_TOPIC:
                     summary.replaced_output_topic = True
                     continue
-                copied[conn.id] = bs.add_connection(writer, conn.topic, conn.msgtype, like=conn)
+                try:
+                    copied[conn.id] = bs.add_connection(writer, conn.topic, conn.msgtype, like=conn)
+                except bs.UndescribedTypeError as exc:
+                    if conn.id == image_conn.id:
+                        raise  # never: image types are standard
+                    summary.not_copied.append(str(exc))
             out_conn = bs.add_connection(writer, OUTPUT_TOPIC, OUTPUT_TYPE)
             if json_tmp is not None:
                 json_file = json_tmp.open("w", encoding="utf-8")
@@ -328,6 +341,8 @@ def process_bag(
                     check_stop()
                     if conn.id in copied:
                         writer.write(copied[conn.id], timestamp, raw)
+                    elif conn.topic != OUTPUT_TOPIC:
+                        summary.messages_not_copied += 1
                     if conn.id != image_conn.id:
                         continue
                     record = _process_frame(

@@ -18,9 +18,15 @@ from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 
-from rosbags.interfaces import Connection, ConnectionExtRosbag2
+from rosbags.interfaces import Connection, ConnectionExtRosbag2, MessageDefinitionFormat
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys import (
+    Stores,
+    TypesysError,
+    get_types_from_idl,
+    get_types_from_msg,
+    get_typestore,
+)
 from rosbags.typesys.store import Typestore
 
 from face_affect_ros.core.paths import find_package_path
@@ -48,6 +54,15 @@ _SOURCE_TREE_MSGS = Path(__file__).resolve().parents[3] / MSGS_PACKAGE / "msg"
 
 class BagError(Exception):
     """A bag cannot be read, chosen from or written; the message is one line for the user."""
+
+
+class UndescribedTypeError(BagError):
+    """A topic cannot be written: its type is not standard and the bag carries no definition.
+
+    Bags recorded before ROS 2 Iron (rosbag2 metadata before version 8: Humble) carry no type
+    hashes, and in sqlite3 storage no definitions either; rosbag2's writers need both. The tools
+    leave such a topic out of their output, say so, and go on with the rest.
+    """
 
 
 def one_line(exc: BaseException) -> str:
@@ -227,15 +242,29 @@ def add_connection(
     """Add a topic to `writer`, with the definition and QoS of input connection `like` if given.
 
     An input connection's own definition and hash are copied so the output describes its data
-    exactly; bags from older distros lack them, and then the Kilted type store fills in.
+    exactly. Bags from before ROS 2 Iron lack the hash: then it is computed from the bag's own
+    definition (mcap storage has one), else the Kilted type store fills in for standard types
+    (and face_affect_msgs).
+
+    Raises:
+        UndescribedTypeError: neither the bag nor the type store describes `msgtype`.
+        BagError: the writer refused the topic.
     """
     qos = []
     msgdef = rihs01 = None
     if like is not None:
         if like.msgdef.data and like.digest.startswith("RIHS01_"):
             msgdef, rihs01 = like.msgdef.data, like.digest
+        elif like.msgdef.data:
+            rihs01 = _rihs01_of_definition(msgtype, like.msgdef.data, like.msgdef.format)
+            msgdef = like.msgdef.data if rihs01 is not None else None
         if isinstance(like.ext, ConnectionExtRosbag2):
             qos = list(like.ext.offered_qos_profiles)
+    if msgdef is None and msgtype not in typestore().types:
+        raise UndescribedTypeError(
+            f"topic '{topic}' [{msgtype}] not copied: the bag has no definition of its type "
+            "(recorded before ROS 2 Iron?) and it is not a standard type"
+        )
     try:
         if msgdef is None:
             return writer.add_connection(
@@ -244,8 +273,28 @@ def add_connection(
         return writer.add_connection(
             topic, msgtype, msgdef=msgdef, rihs01=rihs01, offered_qos_profiles=qos
         )
-    except (WriterError, KeyError) as exc:
+    except (WriterError, KeyError, TypesysError) as exc:
         raise BagError(f"cannot write topic '{topic}' [{msgtype}]: {one_line(exc)}") from exc
+
+
+def _rihs01_of_definition(
+    msgtype: str, definition: str, fmt: MessageDefinitionFormat
+) -> str | None:
+    """The RIHS01 hash of `msgtype` as the bag's own `definition` describes it, or None.
+
+    None when the definition does not parse or lacks a type it uses (the caller falls back to
+    the type store).
+    """
+    try:
+        if fmt == MessageDefinitionFormat.IDL:
+            types = get_types_from_idl(definition)
+        else:
+            types = get_types_from_msg(definition, msgtype)
+        store = get_typestore(Stores.EMPTY)
+        store.register(types)
+        return store.hash_rihs01(msgtype)
+    except Exception:  # any parse or lookup failure of a foreign definition: not describable
+        return None
 
 
 class StagedOutputs:
