@@ -27,8 +27,12 @@ tool on a raw bgr8 bag (decode, two passes, re-encode) is timed too.
     ... --sweep      masks only: margin x cells x mode on the moving sequence (YuNet 2x only)
     ... --modes      masks only: mode x cells on all four sets, both detectors (the default's
                      measurement; bench/results/anonymise_modes.json)
+    ... --live       the live node's anonymised stream (its own loop, anonymise on) at
+                     anonymise_delay 0 / 0.25 / 0.5 / 1.0 on both moving sequences, both
+                     detectors (bench/results/anonymise_live.json)
 
-Writes bench/results/anonymise.json (and anonymise_sweep.json, anonymise_modes.json).
+Writes bench/results/anonymise.json (and anonymise_sweep.json, anonymise_modes.json,
+anonymise_live.json).
 """
 
 from __future__ import annotations
@@ -264,6 +268,74 @@ def theirs(worker, items: Sequence[Item]) -> tuple[list[np.ndarray], float]:
         outs.append(out)
         ms.append(t)
     return outs, float(np.median(ms))
+
+
+LIVE_DELAYS = (0.0, 0.25, 0.5, 1.0)
+
+
+def live(items: Sequence[Item], delays: Sequence[float] = LIVE_DELAYS) -> dict[float, list]:
+    """The live node's anonymised stream at each ``anonymise_delay``: outputs per delay.
+
+    The node's own loop (face_affect_node's parameters with ``anonymise`` on, one thread), its
+    mask boxes and sightings, held back by :class:`~face_affect_ros.core.anonymise.LookBack`
+    exactly as ``nodes/anonymised_output.py`` does; frames still held at the end are masked
+    with what is known then (as if the stream went on with no new face).
+    """
+    from face_affect_ros.core.pipeline import FaceAffectPipeline
+    from face_affect_ros.core.temporal import PerceptionLoop
+    from face_affect_ros.schema.params import node_values, pipeline_config, temporal_config
+
+    values = node_values("face_affect_node")
+    values.update(anonymise=True, intra_op_threads=1)
+    loop = PerceptionLoop(
+        pipeline=FaceAffectPipeline(pipeline_config(values)), temporal=temporal_config(values)
+    )
+    held = {d: an.LookBack(d) for d in delays if d > 0}
+    masks: dict[float, dict[int, list | None]] = {d: {} for d in delays}
+    last = 0.0
+    for index, (t, frame, _) in enumerate(items):
+        result = loop.step(frame, t)
+        boxes = loop.localisation.mask_boxes()
+        sightings = [(f.track_id or "", f.detection.box) for f in result.faces]
+        masks[0.0][index] = boxes
+        for d, lookback in held.items():
+            for i, b in lookback.push(t, index, boxes, sightings):
+                masks[d][i] = b
+        last = t
+    for d, lookback in held.items():  # flush: later stamps with nobody new in view
+        for i, b in lookback.push(last + d + 1.0, -1, [], []):
+            if i >= 0:
+                masks[d][i] = b
+    outputs = {}
+    for d in delays:
+        outputs[d] = [
+            an.mask_all(frame, an.DEFAULT_MODE)
+            if masks[d][i] is None
+            else an.mask_faces(frame, masks[d][i], an.DEFAULT_MODE, an.DEFAULT_SHAPE)
+            for i, (_, frame, _) in enumerate(items)
+        ]
+    return outputs
+
+
+def live_leaks(detectors: dict[str, Callable[[np.ndarray], list[Box]]]) -> int:
+    """--live: faces the independent detectors find in the live stream, by delay."""
+    sets = {"moving": moving_set(), "held-out moving": heldout_moving_set()}
+    results: dict = {}
+    rows = []
+    for name, items in sets.items():
+        for delay, outs in live(items).items():
+            for det_name, detect in detectors.items():
+                found, total, where = still_found(detect, items, outs)
+                results.setdefault(name, {})[f"delay {delay:g} / {det_name}"] = {
+                    "found": found,
+                    "faces": total,
+                    "where": where,
+                }
+                rows.append((name, f"{delay:g}", det_name, found, total))
+                print(rows[-1], flush=True)
+    print(table(("set", "anonymise_delay s", "detector", "faces found", "face-frames"), rows))
+    write_results("anonymise_live", {"sets": results, "delays": list(LIVE_DELAYS)})
+    return 0
 
 
 # ----------------------------------------------------------------------------- re-detection
@@ -509,6 +581,7 @@ def main() -> int:
     ap.add_argument(
         "--modes", action="store_true", help="mask modes x cells, both detectors, four sets"
     )
+    ap.add_argument("--live", action="store_true", help="the live node's stream by anonymise_delay")
     ap.add_argument("--yunet-threshold", type=float, default=0.5)
     ap.add_argument("--centerface-threshold", type=float, default=0.2)
     ap.add_argument("--far", type=int, default=60, help="far-face composites")
@@ -530,6 +603,17 @@ def main() -> int:
     if args.modes:
         with DefaceWorker() as worker:
             return modes(worker, args.quick)
+
+    if args.live:
+        with DefaceWorker() as worker:
+            return live_leaks(
+                {
+                    f"YuNet s 2x >= {args.yunet_threshold}": yunet_2x(args.yunet_threshold),
+                    f"CenterFace >= {args.centerface_threshold}": centerface(
+                        worker, args.centerface_threshold
+                    ),
+                }
+            )
 
     sets = {
         "moving": moving_set(),

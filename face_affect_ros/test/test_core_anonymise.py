@@ -253,3 +253,93 @@ def test_recall_thresholds_mask_tight_face_crops_the_live_thresholds_leave(
 
     assert left() == []
     assert left(scan_threshold=0.3, verify_threshold=0.8) != []
+
+
+def test_lookback_releases_frames_after_the_delay_with_faces_found_later_led_in() -> None:
+    lb = an.LookBack(0.3, growth=0.0)
+    out = []
+    # A face first found at t = 0.2 (moving right at 100 px/s); frames every 0.1 s.
+    for i in range(8):
+        t = i / 10
+        seen = [("1", (100.0 + 100 * (t - 0.2), 50.0, 40.0, 40.0))] if t >= 0.2 - 1e-9 else []
+        out += [(item, boxes) for item, boxes in lb.push(t, i, [b for _, b in seen], seen)]
+    assert [item for item, _ in out] == [0, 1, 2, 3, 4]  # in order, each once the delay passed
+    assert lb.held == 3
+    released = dict(out)
+    # Frames 0 and 1 come before the first sighting: the box is led back along the velocity of
+    # the sightings known when each is released (0.2 and 0.3 s for frame 0: 100 px/s).
+    ((x0, *_),) = released[0]
+    ((x1, *_),) = released[1]
+    assert (x0, x1) == (pytest.approx(80.0), pytest.approx(90.0))
+    # From the first sighting on, the live boxes (and no lead-in of a known track).
+    assert released[2] == [(100.0, 50.0, 40.0, 40.0)]
+    assert len(released[3]) == len(released[4]) == 1
+
+
+def test_lookback_leads_in_only_within_the_delay() -> None:
+    lb = an.LookBack(0.2)
+    out = []
+    for i in range(10):
+        t = i / 10
+        seen = [("7", (10.0, 10.0, 20.0, 20.0))] if i >= 6 else []
+        out += lb.push(t, i, [b for _, b in seen], seen)
+    released = dict(out)
+    assert released[3] == []  # 0.3 s before the first sighting: beyond the delay
+    assert len(released[4]) == 1 and len(released[5]) == 1  # within 0.2 s: masked
+
+
+def test_lookback_fails_closed() -> None:
+    lb = an.LookBack(0.1)
+    assert lb.push(0.0, "a", None) == []
+    assert lb.push(0.1, "b", []) == [("a", None)]  # processing failed: masked whole
+    lb.push(0.15, "c", [])
+    # Time going back (a bag looping): what was held comes out masked whole, in order.
+    assert lb.push(0.05, "d", []) == [("b", None), ("c", None)]
+    assert lb.drain() == ["d"] and lb.held == 0
+    with pytest.raises(ValueError):
+        an.LookBack(0.0)
+
+
+def test_live_stream_held_back_masks_faces_before_they_are_found(redetect) -> None:
+    """The node's own loop (anonymise on) on the moving sequence's first entrances.
+
+    The cameraman enters at the left edge (half in view at ~2.43 s) and the live loop, started
+    at 1.8 s, first finds him about 0.5 s later: without a delay those frames leak to the
+    independent detector; held back as long as the bag tool pads (1 s), none does.
+    """
+    from face_affect_ros.core.pipeline import FaceAffectPipeline
+    from face_affect_ros.core.temporal import PerceptionLoop
+    from face_affect_ros.schema.params import node_values, pipeline_config, temporal_config
+
+    values = node_values("face_affect_node")
+    values.update(anonymise=True, intra_op_threads=1)
+    loop = PerceptionLoop(
+        pipeline=FaceAffectPipeline(pipeline_config(values)), temporal=temporal_config(values)
+    )
+    lookback = an.LookBack(an.DEFAULT_PAD_S)
+    live, held = {}, {}
+    for i in range(round(1.8 * mm.RATE_HZ), round(4.4 * mm.RATE_HZ)):
+        t = i / mm.RATE_HZ
+        frame, truth = mm.render(t)
+        frame = mm.jpeg_round_trip(frame)
+        result = loop.step(frame, t)
+        boxes = loop.localisation.mask_boxes()
+        sightings = [(f.track_id or "", f.detection.box) for f in result.faces]
+        faces = [tuple(x["box"]) for x in truth if x["kind"] == "face"]
+        live[t] = (frame, faces, boxes)
+        for (stamp, image, truth_faces), masks in lookback.push(
+            t, (t, frame, faces), boxes, sightings
+        ):
+            held[stamp] = (image, truth_faces, masks)
+
+    def leaks(frames) -> int:
+        n = 0
+        for image, truth_faces, masks in frames:
+            assert masks is not None  # every frame was processed
+            masked = an.mask_faces(image, masks, "pixelate", "ellipse", an.DEFAULT_MARGIN)
+            n += sum(redetect(masked, f) for f in truth_faces)
+        return n
+
+    assert len(held) >= 45 and sum(len(f) for _, f, _ in held.values()) > 40
+    assert leaks(live[t] for t in held) > 0, "precondition: the live loop finds a face late"
+    assert leaks(held.values()) == 0

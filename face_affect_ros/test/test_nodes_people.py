@@ -195,3 +195,127 @@ def test_live_anonymised_stream_masks_faces_and_costs_nothing_unsubscribed(clien
     finally:
         ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
     assert code == 0 and "Traceback" not in err, err[-2000:]
+
+
+def test_live_anonymised_stream_held_back_publishes_each_frame_after_the_delay(client) -> None:
+    """anonymise_delay: frames come out in order, masked, once `delay` of later frames arrived.
+
+    The look-back itself (a face masked before it was found) is tested on the moving sequence
+    in test_core_anonymise.py; here the node's part: holding, order, headers, diagnostics.
+    """
+    from face_affect_ros.core.detector import FaceDetector
+    from face_affect_ros.core.paths import model_manifest_path
+    from sensor_msgs.msg import Image
+
+    cam_topic = "/held_cam/image"
+    proc = start_node(
+        "face_affect_node",
+        "-r",
+        f"image:={cam_topic}",
+        "-r",
+        "__ns:=/held",
+        "-p",
+        "anonymise:=true",
+        "-p",
+        "anonymise_delay:=1.5",
+        "-p",
+        f"diagnostics_period:={DIAG_PERIOD}",
+    )
+    name = "/held/face_affect_node"
+    diag = Diagnostics(client)
+    raw: list[Image] = []
+    judge = FaceDetector(
+        model_manifest_path("yunet_s_dynamic"), input_size=(640, 480), score_threshold=0.3
+    )
+    frame = face_frame()
+    try:
+        cam = Camera(client, cam_topic, results="/held/face_affect")
+        assert cam.wait_ready()
+        client.create_subscription(
+            Image, "/held/face_affect/anonymised", raw.append, qos_profile_sensor_data
+        )
+        # Test frames are 1 s apart: frame i comes out when frame i + 2 has been processed.
+        # (Frames before the node saw the subscription are neither held nor published.)
+        i = 0
+        while not raw and i < 30:
+            i += 1
+            assert cam.send(cam.image(frame, i), i) is not None
+            cam.spin(0.05)
+        assert raw, "no anonymised frame"
+        first = raw[0].header.stamp.sec - 100
+        assert first == i - 2, (first, i)
+        last = i + 3
+        for j in range(i + 1, last + 1):
+            assert cam.send(cam.image(frame, j), j) is not None
+        assert spin_until(client, lambda: len(raw) >= last - 1 - first, 10.0), len(raw)
+        cam.spin(0.3)
+        stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in raw]
+        assert stamps == [cam.key(k) for k in range(first, last - 1)], stamps
+        for msg in raw:
+            masked = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3)
+            assert judge.detect(masked) == []
+            assert msg.header.frame_id == "test_camera_optical_frame"
+        assert diag.wait(name, lambda s: diag.values(name).get("anonymise_held") == "2"), (
+            diag.values(name)
+        )
+        assert diag.values(name)["anonymise_delay_s"] == "1.5"
+    finally:
+        ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
+    assert code == 0 and "Traceback" not in err, err[-2000:]
+
+
+def test_split_layout_detector_node_publishes_the_held_back_anonymised_stream(client) -> None:
+    """The split layout's detector_node: the same anonymised stream, held back, masked."""
+    from face_affect_ros.core.detector import FaceDetector
+    from face_affect_ros.core.paths import model_manifest_path
+    from sensor_msgs.msg import Image
+
+    cam_topic = "/split_anon_cam/image"
+    topic = "/split_anon/face_affect/anonymised"
+    procs = [
+        start_node("camera_node", "-r", f"image:={cam_topic}", "-r", "__ns:=/split_anon"),
+        start_node(
+            "detector_node",
+            "-r",
+            "__ns:=/split_anon",
+            "-p",
+            "anonymise:=true",
+            "-p",
+            "anonymise_delay:=1.0",
+            "-p",
+            f"diagnostics_period:={DIAG_PERIOD}",
+        ),
+    ]
+    diag = Diagnostics(client)
+    raw: list[Image] = []
+    judge = FaceDetector(
+        model_manifest_path("yunet_s_dynamic"), input_size=(640, 480), score_threshold=0.3
+    )
+    frame = face_frame()
+    try:
+        cam = Camera(client, cam_topic, results="/split_anon/face_affect")
+        client.create_subscription(Image, topic, raw.append, qos_profile_sensor_data)
+        assert spin_until(
+            client,
+            lambda: cam.pub.get_subscription_count() > 0 and client.count_publishers(topic) > 0,
+            30.0,
+        ), "split layout did not come up"
+        sent = 0
+        while len(raw) < 3 and sent < 60:
+            sent += 1
+            cam.pub.publish(cam.image(frame, sent))  # test frames are 1 s apart in stamps
+            cam.spin(0.1)
+        assert len(raw) >= 3, f"{len(raw)} anonymised frames after {sent} sent"
+        cam.spin(0.3)
+        seconds = [m.header.stamp.sec - 100 for m in raw]
+        assert seconds == sorted(set(seconds)) and seconds[-1] <= sent - 1, (seconds, sent)
+        for msg in raw:
+            assert msg.header == Camera.header(msg.header.stamp.sec - 100)
+            masked = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3)
+            assert judge.detect(masked) == []
+        status = diag.wait("/split_anon/detector_node", lambda s: True)
+        assert status is not None
+        assert diag.values("/split_anon/detector_node")["anonymise_delay_s"] == "1"
+    finally:
+        for code, _, err in stop_nodes(procs, signal.SIGTERM):
+            assert code == 0 and "Traceback" not in err, err[-2000:]

@@ -19,6 +19,8 @@ Three parts:
   over time first (pass 1), then answers "which boxes to mask at time t" (pass 2) with each track
   interpolated over the frames it was missed in and padded before it was first found and after
   it was lost (extrapolated with its velocity, growing with the time from the last sighting).
+* :class:`LookBack`: the live stream's version of that padding before a face is first found,
+  for a stream held back by a few tenths of a second (``anonymise_delay``).
 
 What cannot be promised: a face no detector finds in any frame of its track is not masked.
 """
@@ -27,8 +29,10 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
@@ -460,3 +464,101 @@ def timeline_of(
             loop = loop_factory(image.shape[1], image.shape[0])
         timeline.add(stamp, localise(loop, image, stamp))
     return timeline
+
+
+#: A track id not seen for this long is forgotten by :class:`LookBack` (the tracker never reuses
+#: an id; a track is dropped after ``track_lost_after``, ~1 s).
+_LOOKBACK_FORGET_S = 10.0
+
+
+class LookBack:
+    """A live stream's frames held back `delay_s`, masked also for faces found after them.
+
+    Why: a live frame is masked with the tracks of that frame, so a face entering the view is
+    not masked in the frames before the loop first finds it (at 640x480 a face pasted into a
+    still scene was published after a median 0.11 s, at most 0.29 s: bench/bench_appear.py),
+    which the bag tool covers by padding every track before its first sighting. A frame held
+    back `delay_s` is released once the frames after it were looked at, with its own (live)
+    boxes plus every track first found within `delay_s` after it, extrapolated back to it with
+    the track's velocity and grown with the time, as the bag tool pads (:class:`FaceTimeline`).
+    Costs: `delay_s` of latency on the anonymised stream only, and the held frames' memory.
+
+    Use: :meth:`push` each processed frame in stamp order; it returns the frames now due, in
+    order, each with the boxes to mask (None: mask it whole, fail closed). :meth:`drain` on
+    stop: the held frames, which must not be published unmasked.
+    """
+
+    def __init__(self, delay_s: float, growth: float = PAD_GROWTH_PER_S) -> None:
+        if not (math.isfinite(delay_s) and 0.0 < delay_s <= 10.0):
+            raise ValueError(f"look-back delay must be in (0, 10] s, got {delay_s!r}")
+        self.delay_s = float(delay_s)
+        self.growth = float(growth)
+        self._held: deque[tuple[float, Any, list[Box] | None]] = deque()
+        self._firsts: dict[str, _TrackPath] = {}  # tracks' first sightings, until released past
+        self._last_seen: dict[str, float] = {}  # every track id seen lately (not new again)
+        self._anonymous = 0
+        self._last_stamp: float | None = None
+
+    @property
+    def held(self) -> int:
+        """Frames held, not yet due."""
+        return len(self._held)
+
+    def push(
+        self,
+        stamp: float,
+        item: Any,
+        boxes: Sequence[Box] | None,
+        sightings: Iterable[tuple[str, Box]] = (),
+    ) -> list[tuple[Any, list[Box] | None]]:
+        """Hold `item` (the frame at `stamp`, s) with its live `boxes`; return the frames now due.
+
+        `sightings`: (track id, box) of every face found in this frame ("" for a detection
+        without a track: a track of its own). A stamp earlier than the previous one (a replayed
+        bag looping, a camera restart) starts over: the frames held are returned masked whole.
+        """
+        stamp = float(stamp)
+        out: list[tuple[Any, list[Box] | None]] = []
+        if self._last_stamp is not None and stamp < self._last_stamp:
+            out = [(held, None) for held in self.drain()]
+        self._last_stamp = stamp
+        for track_id, box in sightings:
+            key = track_id
+            if not key:
+                self._anonymous += 1
+                key = f"#{self._anonymous}"
+            if key not in self._last_seen:
+                self._firsts[key] = _TrackPath()
+            self._last_seen[key] = stamp
+            path = self._firsts.get(key)
+            if path is not None and (not path.stamps or stamp - path.stamps[0] <= _VELOCITY_SPAN_S):
+                path.stamps.append(stamp)
+                path.boxes.append(tuple(float(v) for v in box))  # type: ignore[arg-type]
+        self._held.append((stamp, item, None if boxes is None else [tuple(b) for b in boxes]))
+        while self._held and self._held[0][0] <= stamp - self.delay_s + 1e-6:
+            held_stamp, held_item, live = self._held.popleft()
+            out.append((held_item, None if live is None else live + self._lead_in(held_stamp)))
+            # A track first found at or before this frame can lead into no later frame.
+            self._firsts = {k: p for k, p in self._firsts.items() if p.stamps[0] > held_stamp}
+        self._last_seen = {
+            k: t for k, t in self._last_seen.items() if stamp - t <= _LOOKBACK_FORGET_S
+        }
+        return out
+
+    def _lead_in(self, stamp: float) -> list[Box]:
+        """Boxes at `stamp` of the tracks first found within `delay_s` after it."""
+        out = []
+        for path in self._firsts.values():
+            first = path.stamps[0]
+            if stamp < first <= stamp + self.delay_s + 1e-6:
+                out.append(_moved(path.boxes[0], path.velocity(False), stamp - first, self.growth))
+        return out
+
+    def drain(self) -> list[Any]:
+        """Take every held frame out (stop, or time going back); none may be published unmasked."""
+        items = [item for _, item, _ in self._held]
+        self._held.clear()
+        self._firsts.clear()
+        self._last_seen.clear()
+        self._last_stamp = None
+        return items

@@ -12,6 +12,10 @@ Fail closed: before the loop has scanned a frame (no tracks can be trusted yet),
 whose processing failed, the whole frame is masked (``anonymised_full`` counter); a frame that
 could not even be decoded is not published (``anonymised_withheld``). A face no detector finds
 is not masked: see the README's privacy section for what this can and cannot promise.
+
+With ``anonymise_delay`` > 0 the stream is held back that long (:class:`~face_affect_ros.core.
+anonymise.LookBack`): a face is then masked also in the frames before the loop first found it,
+as the bag tool pads; frames still held when the node stops are never published.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from face_affect_ros.core.anonymise import mask_all, mask_faces
+from face_affect_ros.core.anonymise import Box, LookBack, mask_all, mask_faces
 from face_affect_ros.nodes.messages import image_to_msg
 from face_affect_ros.nodes.publishers import listened
 
@@ -44,6 +48,7 @@ class AnonymisedOutput:
         self._jpeg = None
         self._settings: dict[str, Any] = {}
         self._ms: list[float] = []
+        self._lookback: LookBack | None = None
 
     @property
     def enabled(self) -> bool:
@@ -55,6 +60,8 @@ class AnonymisedOutput:
         self.apply(params)
         if not params["anonymise"]:
             return
+        delay = float(params["anonymise_delay"])
+        self._lookback = LookBack(delay) if delay > 0.0 else None
         self._raw = self.node.create_publisher(Image, RAW_TOPIC, qos_profile_sensor_data)
         self._jpeg = self.node.create_publisher(
             CompressedImage, COMPRESSED_TOPIC, qos_profile_sensor_data
@@ -70,7 +77,9 @@ class AnonymisedOutput:
         }
 
     def cleanup(self) -> None:
-        """Destroy the publishers."""
+        """Destroy the publishers; frames still held back are dropped (counted), not published."""
+        self.drop_held()
+        self._lookback = None
         for pub in (self._raw, self._jpeg):
             if pub is not None:
                 self.node.destroy_publisher(pub)
@@ -80,16 +89,46 @@ class AnonymisedOutput:
         """True if someone subscribes to either topic (else nothing is computed)."""
         return listened(self._raw) or listened(self._jpeg)
 
+    def drop_held(self) -> None:
+        """Drop the frames held back (deactivate, nobody listening): counted, never published."""
+        if self._lookback is not None and self._lookback.held:
+            self.node.stats.count("anonymised_withheld", len(self._lookback.drain()))
+
     def publish(
-        self, header: Header, image: np.ndarray, boxes: Sequence[Sequence[float]] | None
+        self,
+        header: Header,
+        image: np.ndarray,
+        boxes: Sequence[Sequence[float]] | None,
+        stamp: float | None = None,
+        sightings: Sequence[tuple[str, Box]] = (),
     ) -> None:
         """Publish `image` with `boxes` masked; `boxes` None: mask the whole frame (fail closed).
 
-        Never raises and never publishes an unmasked frame: if masking fails, the frame is
-        replaced by a solid one of its size.
+        With ``anonymise_delay`` the frame is held back and the frames now due are published
+        instead (`stamp`: the frame's time in s, as the loop got it; `sightings`: the (track id,
+        box) of the faces found in it). Never raises and never publishes an unmasked frame: if
+        masking fails, the frame is replaced by a solid one of its size.
         """
-        if not self.enabled or not self.wanted():
+        if not self.enabled:
             return
+        if not self.wanted():
+            self.drop_held()
+            return
+        lookback = self._lookback
+        if lookback is None:
+            self._emit(header, image, boxes)
+            return
+        if stamp is None:
+            stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
+        # A copy: the frame may be a view of the message's buffer, which is not held.
+        for (held_header, held_image), held_boxes in lookback.push(
+            stamp, (header, image.copy()), boxes, sightings
+        ):
+            self._emit(held_header, held_image, held_boxes)
+
+    def _emit(
+        self, header: Header, image: np.ndarray, boxes: Sequence[Sequence[float]] | None
+    ) -> None:
         t0 = time.perf_counter()
         s = self._settings
         stats = self.node.stats
@@ -133,4 +172,6 @@ class AnonymisedOutput:
         return {
             "anonymise": f"{self._settings['mode']} {self._settings['shape']}",
             "anonymise_ms_median": f"{ms[len(ms) // 2]:.2f}" if ms else "-",
+            "anonymise_delay_s": f"{self._lookback.delay_s:g}" if self._lookback else "0",
+            "anonymise_held": str(self._lookback.held) if self._lookback else "0",
         }

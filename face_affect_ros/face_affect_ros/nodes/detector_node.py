@@ -86,6 +86,7 @@ class DetectorRole:
             self._sub = None
         self.worker.stop()
         self.people.deactivate()
+        self.anonymised.drop_held()
 
     def cleanup(self) -> None:
         """Drop the model and the publisher."""
@@ -172,22 +173,24 @@ class DetectorRole:
             return
         h, w = image.shape[:2]
         poses = None
+        stamp = frame_stamp(msg.header, received)
         try:
             if self.loop is None:
                 detections = self.stage.detect(image)
                 boxes = [d.box for d in detections]
+                sightings = [("", d.box) for d in detections]
             else:
-                stamp = frame_stamp(msg.header, received)
                 detections = self.loop.step(image, stamp).faces
                 boxes = self.loop.mask_boxes()
+                sightings = [(f.track_id or "", f.detection.box) for f in detections]
         except Exception:
-            self.anonymised.publish(msg.header, image, None)  # fail closed, then count it
+            self.anonymised.publish(msg.header, image, None, stamp)  # fail closed, then count it
             raise
         if self.loop is not None:
             poses = self.people.step(msg.header, stamp, (w, h), detections)
         self.outputs.publish_detections(msg.header, w, h, detections, poses)
         # After the results: the classifier waits for those, a viewer of this copy does not.
-        self.anonymised.publish(msg.header, image, boxes)
+        self.anonymised.publish(msg.header, image, boxes, stamp, sightings)
         stats = self.node.stats
         stats.count("processed")
         stats.count("faces", len(detections))

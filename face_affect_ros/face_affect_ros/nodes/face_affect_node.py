@@ -90,6 +90,7 @@ class FaceAffectRole:
         self.worker.stop()
         self.camera.stop()
         self.people.deactivate()
+        self.anonymised.drop_held()
 
     def cleanup(self) -> None:
         """Drop the models and the publishers."""
@@ -169,7 +170,7 @@ class FaceAffectRole:
         try:
             result = self.loop.step(image, stamp)
         except Exception:
-            self.anonymised.publish(msg.header, image, None)  # fail closed, then count it
+            self.anonymised.publish(msg.header, image, None, stamp)  # fail closed, then count it
             raise
         poses = self.people.step(
             msg.header,
@@ -184,6 +185,8 @@ class FaceAffectRole:
             msg.header,
             image,
             local.mask_boxes() if local is not None else [f.detection.box for f in result.faces],
+            stamp,
+            [(f.track_id or "", f.detection.box) for f in result.faces],
         )
         stats = self.node.stats
         stats.count("processed")

@@ -532,6 +532,20 @@ SPECS: tuple[ParamSpec, ...] = (
         max=4.0,
     ),
     ParamSpec(
+        "anonymise_delay",
+        0.0,
+        "Seconds the anonymised stream is held back, so a face is also masked in the frames "
+        "before the loop first found it (extrapolated back from its first sighting, as the bag "
+        "tool pads). 0: no delay, and a face entering the view is published unmasked until it "
+        "is found: 0.1-0.3 s in a still scene, up to ~0.6 s entering at the frame's edge "
+        "(moving sequence); 1.0 (the bag tool's padding) left none there. Held frames are "
+        "never published unmasked (dropped on stop).",
+        LOCALISE,
+        min=0.0,
+        max=2.0,
+        read_only=True,
+    ),
+    ParamSpec(
         "anonymise_jpeg_quality",
         80,
         "JPEG quality of face_affect/anonymised/compressed.",
