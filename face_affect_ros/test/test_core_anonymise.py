@@ -300,6 +300,13 @@ def test_lookback_fails_closed() -> None:
         an.LookBack(0.0)
 
 
+def test_lookback_holds_a_bounded_number_of_frames_when_stamps_stop() -> None:
+    # A camera repeating one stamp: nothing would ever be due; the oldest goes out early.
+    lb = an.LookBack(1.0, max_held=3)
+    out = [item for i in range(6) for item, _ in lb.push(5.0, i, [(1.0, 1.0, 2.0, 2.0)])]
+    assert out == [0, 1, 2] and lb.held == 3 and lb.released_early == 3
+
+
 def test_live_stream_held_back_masks_faces_before_they_are_found(redetect) -> None:
     """The node's own loop (anonymise on) on the moving sequence's first entrances.
 

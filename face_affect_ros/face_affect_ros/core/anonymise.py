@@ -488,11 +488,19 @@ class LookBack:
     stop: the held frames, which must not be published unmasked.
     """
 
-    def __init__(self, delay_s: float, growth: float = PAD_GROWTH_PER_S) -> None:
+    def __init__(
+        self, delay_s: float, growth: float = PAD_GROWTH_PER_S, max_held: int = 300
+    ) -> None:
         if not (math.isfinite(delay_s) and 0.0 < delay_s <= 10.0):
             raise ValueError(f"look-back delay must be in (0, 10] s, got {delay_s!r}")
+        if max_held < 1:
+            raise ValueError(f"max_held must be >= 1, got {max_held!r}")
         self.delay_s = float(delay_s)
         self.growth = float(growth)
+        #: At most this many frames are held (a camera whose stamps stop advancing must not
+        #: fill the memory): the oldest goes out early, with what is known by then.
+        self.max_held = int(max_held)
+        self.released_early = 0
         self._held: deque[tuple[float, Any, list[Box] | None]] = deque()
         self._firsts: dict[str, _TrackPath] = {}  # tracks' first sightings, until released past
         self._last_seen: dict[str, float] = {}  # every track id seen lately (not new again)
@@ -535,7 +543,11 @@ class LookBack:
                 path.stamps.append(stamp)
                 path.boxes.append(tuple(float(v) for v in box))  # type: ignore[arg-type]
         self._held.append((stamp, item, None if boxes is None else [tuple(b) for b in boxes]))
-        while self._held and self._held[0][0] <= stamp - self.delay_s + 1e-6:
+        while self._held and (
+            self._held[0][0] <= stamp - self.delay_s + 1e-6 or len(self._held) > self.max_held
+        ):
+            if self._held[0][0] > stamp - self.delay_s + 1e-6:
+                self.released_early += 1
             held_stamp, held_item, live = self._held.popleft()
             out.append((held_item, None if live is None else live + self._lead_in(held_stamp)))
             # A track first found at or before this frame can lead into no later frame.

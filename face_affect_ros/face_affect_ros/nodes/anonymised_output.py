@@ -20,6 +20,7 @@ as the bag tool pads; frames still held when the node stops are never published.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -61,7 +62,8 @@ class AnonymisedOutput:
         if not params["anonymise"]:
             return
         delay = float(params["anonymise_delay"])
-        self._lookback = LookBack(delay) if delay > 0.0 else None
+        # Held frames are bounded (a camera whose stamps stop advancing): up to 120 Hz x delay.
+        self._lookback = LookBack(delay, max_held=math.ceil(120 * delay)) if delay > 0 else None
         self._raw = self.node.create_publisher(Image, RAW_TOPIC, qos_profile_sensor_data)
         self._jpeg = self.node.create_publisher(
             CompressedImage, COMPRESSED_TOPIC, qos_profile_sensor_data
@@ -174,4 +176,7 @@ class AnonymisedOutput:
             "anonymise_ms_median": f"{ms[len(ms) // 2]:.2f}" if ms else "-",
             "anonymise_delay_s": f"{self._lookback.delay_s:g}" if self._lookback else "0",
             "anonymise_held": str(self._lookback.held) if self._lookback else "0",
+            "anonymise_released_early": str(self._lookback.released_early)
+            if self._lookback
+            else "0",
         }
