@@ -133,9 +133,18 @@ def test_3d_fields_invalid_until_camera_info_then_pose_distance_and_tf(client) -
     assert code == 0 and "Traceback" not in err, err[-2000:]
 
 
-def test_live_anonymised_stream_masks_faces_and_costs_nothing_unsubscribed(client) -> None:
+@pytest.fixture(scope="module")
+def judge():
+    """An independent look at the anonymised frames: YuNet s at 640x480 and a low threshold."""
     from face_affect_ros.core.detector import FaceDetector
     from face_affect_ros.core.paths import model_manifest_path
+
+    return FaceDetector(
+        model_manifest_path("yunet_s_dynamic"), input_size=(640, 480), score_threshold=0.3
+    )
+
+
+def test_live_anonymised_stream_masks_faces_and_costs_nothing_unsubscribed(client, judge) -> None:
     from sensor_msgs.msg import CompressedImage, Image
 
     cam_topic = "/anon_cam/image"
@@ -154,10 +163,6 @@ def test_live_anonymised_stream_masks_faces_and_costs_nothing_unsubscribed(clien
     diag = Diagnostics(client)
     raw: list[Image] = []
     jpeg: list[CompressedImage] = []
-    # An independent look: YuNet s at 640x480 and a low threshold.
-    judge = FaceDetector(
-        model_manifest_path("yunet_s_dynamic"), input_size=(640, 480), score_threshold=0.3
-    )
     frame = face_frame()
     assert judge.detect(frame), "the judge must find the face in the original"
     try:
@@ -197,14 +202,14 @@ def test_live_anonymised_stream_masks_faces_and_costs_nothing_unsubscribed(clien
     assert code == 0 and "Traceback" not in err, err[-2000:]
 
 
-def test_live_anonymised_stream_held_back_publishes_each_frame_after_the_delay(client) -> None:
+def test_live_anonymised_stream_held_back_publishes_each_frame_after_the_delay(
+    client, judge
+) -> None:
     """anonymise_delay: frames come out in order, masked, once `delay` of later frames arrived.
 
     The look-back itself (a face masked before it was found) is tested on the moving sequence
     in test_core_anonymise.py; here the node's part: holding, order, headers, diagnostics.
     """
-    from face_affect_ros.core.detector import FaceDetector
-    from face_affect_ros.core.paths import model_manifest_path
     from sensor_msgs.msg import Image
 
     cam_topic = "/held_cam/image"
@@ -224,9 +229,6 @@ def test_live_anonymised_stream_held_back_publishes_each_frame_after_the_delay(c
     name = "/held/face_affect_node"
     diag = Diagnostics(client)
     raw: list[Image] = []
-    judge = FaceDetector(
-        model_manifest_path("yunet_s_dynamic"), input_size=(640, 480), score_threshold=0.3
-    )
     frame = face_frame()
     try:
         cam = Camera(client, cam_topic, results="/held/face_affect")
@@ -264,10 +266,10 @@ def test_live_anonymised_stream_held_back_publishes_each_frame_after_the_delay(c
     assert code == 0 and "Traceback" not in err, err[-2000:]
 
 
-def test_split_layout_detector_node_publishes_the_held_back_anonymised_stream(client) -> None:
+def test_split_layout_detector_node_publishes_the_held_back_anonymised_stream(
+    client, judge
+) -> None:
     """The split layout's detector_node: the same anonymised stream, held back, masked."""
-    from face_affect_ros.core.detector import FaceDetector
-    from face_affect_ros.core.paths import model_manifest_path
     from sensor_msgs.msg import Image
 
     cam_topic = "/split_anon_cam/image"
@@ -288,9 +290,6 @@ def test_split_layout_detector_node_publishes_the_held_back_anonymised_stream(cl
     ]
     diag = Diagnostics(client)
     raw: list[Image] = []
-    judge = FaceDetector(
-        model_manifest_path("yunet_s_dynamic"), input_size=(640, 480), score_threshold=0.3
-    )
     frame = face_frame()
     try:
         cam = Camera(client, cam_topic, results="/split_anon/face_affect")
