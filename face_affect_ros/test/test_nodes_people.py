@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
 from node_harness import (
     Camera,
     Diagnostics,
@@ -24,6 +26,7 @@ from node_harness import (
     start_node,
     stop_nodes,
 )
+from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo
 from tf2_msgs.msg import TFMessage
@@ -131,6 +134,18 @@ def test_3d_fields_invalid_until_camera_info_then_pose_distance_and_tf(client) -
     finally:
         ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
     assert code == 0 and "Traceback" not in err, err[-2000:]
+
+
+def lifecycle_transition(client: Node, target: str, transition: int) -> bool:
+    """Ask `target` for a lifecycle transition through its change_state service."""
+    srv = client.create_client(ChangeState, f"{target}/change_state")
+    try:
+        if not srv.wait_for_service(timeout_sec=10.0):
+            return False
+        future = srv.call_async(ChangeState.Request(transition=Transition(id=transition)))
+        return spin_until(client, future.done, 10.0) and future.result().success
+    finally:
+        client.destroy_client(srv)
 
 
 @pytest.fixture(scope="module")
@@ -261,6 +276,21 @@ def test_live_anonymised_stream_held_back_publishes_each_frame_after_the_delay(
             diag.values(name)
         )
         assert diag.values(name)["anonymise_delay_s"] == "1.5"
+        # Deactivated, the two frames held are dropped and counted, never published; active
+        # again, they do not come out with the next frames either.
+        withheld = diag.counter(name, "anonymised_withheld")
+        assert lifecycle_transition(client, name, Transition.TRANSITION_DEACTIVATE)
+        assert diag.wait(
+            name, lambda s: diag.counter(name, "anonymised_withheld") == withheld + 2
+        ), diag.values(name)
+        assert lifecycle_transition(client, name, Transition.TRANSITION_ACTIVATE)
+        published = len(raw)
+        for j in range(last + 1, last + 4):
+            assert cam.send(cam.image(frame, j), j) is not None
+        assert spin_until(client, lambda: len(raw) > published, 10.0)
+        cam.spin(0.3)
+        after = [m.header.stamp.sec - 100 for m in raw[published:]]
+        assert after and min(after) > last, (after, last)
     finally:
         ((code, _, err),) = stop_nodes([proc], signal.SIGINT)
     assert code == 0 and "Traceback" not in err, err[-2000:]
