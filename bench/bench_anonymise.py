@@ -296,7 +296,7 @@ def live(items: Sequence[Item], delays: Sequence[float] = LIVE_DELAYS) -> dict[f
     for index, (t, frame, _) in enumerate(items):
         result = loop.step(frame, t)
         boxes = loop.localisation.mask_boxes()
-        sightings = [(f.track_id or "", f.detection.box) for f in result.faces]
+        sightings = an.sightings(result.faces)
         masks[0.0][index] = boxes
         for d, lookback in held.items():
             for i, b in lookback.push(t, index, boxes, sightings):

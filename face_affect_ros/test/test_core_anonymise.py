@@ -331,7 +331,7 @@ def test_live_stream_held_back_masks_faces_before_they_are_found(redetect) -> No
         frame = mm.jpeg_round_trip(frame)
         result = loop.step(frame, t)
         boxes = loop.localisation.mask_boxes()
-        sightings = [(f.track_id or "", f.detection.box) for f in result.faces]
+        sightings = an.sightings(result.faces)
         faces = [tuple(x["box"]) for x in truth if x["kind"] == "face"]
         live[t] = (frame, faces, boxes)
         for (stamp, image, truth_faces), masks in lookback.push(

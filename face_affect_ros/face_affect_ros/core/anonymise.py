@@ -316,7 +316,16 @@ Localised = list[tuple[str, Box]]
 def localise(loop: object, image: np.ndarray, stamp: float) -> Localised:
     """The one place that asks the localisation half where the faces are (no classification)."""
     frame = loop.step(image, stamp)  # type: ignore[attr-defined]
-    return [(f.track_id or "", tuple(float(v) for v in f.detection.box)) for f in frame.faces]
+    return sightings(frame.faces)
+
+
+def sightings(faces: Iterable[Any]) -> Localised:
+    """(track id, box) of a frame's faces (the loop's tracked faces or a result's faces).
+
+    What the timeline (:class:`FaceTimeline`) and the live look-back (:class:`LookBack`) record;
+    "" for a face without a track id.
+    """
+    return [(f.track_id or "", tuple(float(v) for v in f.detection.box)) for f in faces]
 
 
 def make_loop(width: int, height: int, **kwargs: float) -> object:
@@ -543,10 +552,9 @@ class LookBack:
                 path.stamps.append(stamp)
                 path.boxes.append(tuple(float(v) for v in box))  # type: ignore[arg-type]
         self._held.append((stamp, item, None if boxes is None else [tuple(b) for b in boxes]))
-        while self._held and (
-            self._held[0][0] <= stamp - self.delay_s + 1e-6 or len(self._held) > self.max_held
-        ):
-            if self._held[0][0] > stamp - self.delay_s + 1e-6:
+        due = stamp - self.delay_s + 1e-6  # frames up to this stamp have been looked past
+        while self._held and (self._held[0][0] <= due or len(self._held) > self.max_held):
+            if self._held[0][0] > due:
                 self.released_early += 1
             held_stamp, held_item, live = self._held.popleft()
             out.append((held_item, None if live is None else live + self._lead_in(held_stamp)))

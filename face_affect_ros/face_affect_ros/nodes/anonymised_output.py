@@ -101,15 +101,15 @@ class AnonymisedOutput:
         header: Header,
         image: np.ndarray,
         boxes: Sequence[Sequence[float]] | None,
-        stamp: float | None = None,
+        stamp: float,
         sightings: Sequence[tuple[str, Box]] = (),
     ) -> None:
         """Publish `image` with `boxes` masked; `boxes` None: mask the whole frame (fail closed).
 
         With ``anonymise_delay`` the frame is held back and the frames now due are published
-        instead (`stamp`: the frame's time in s, as the loop got it; `sightings`: the (track id,
-        box) of the faces found in it). Never raises and never publishes an unmasked frame: if
-        masking fails, the frame is replaced by a solid one of its size.
+        instead (`stamp`: the frame's time in s, the loop's clock (``frame_stamp``); `sightings`:
+        the (track id, box) of the faces found in it). Never raises and never publishes an
+        unmasked frame: if masking fails, the frame is replaced by a solid one of its size.
         """
         if not self.enabled:
             return
@@ -120,8 +120,6 @@ class AnonymisedOutput:
         if lookback is None:
             self._emit(header, image, boxes)
             return
-        if stamp is None:
-            stamp = header.stamp.sec + header.stamp.nanosec * 1e-9
         # A copy: the frame may be a view of the message's buffer, which is not held.
         for (held_header, held_image), held_boxes in lookback.push(
             stamp, (header, image.copy()), boxes, sightings
@@ -171,12 +169,11 @@ class AnonymisedOutput:
         if not self.enabled:
             return {"anonymise": "off"}
         ms = sorted(self._ms)
+        lookback = self._lookback
         return {
             "anonymise": f"{self._settings['mode']} {self._settings['shape']}",
             "anonymise_ms_median": f"{ms[len(ms) // 2]:.2f}" if ms else "-",
-            "anonymise_delay_s": f"{self._lookback.delay_s:g}" if self._lookback else "0",
-            "anonymise_held": str(self._lookback.held) if self._lookback else "0",
-            "anonymise_released_early": str(self._lookback.released_early)
-            if self._lookback
-            else "0",
+            "anonymise_delay_s": f"{lookback.delay_s:g}" if lookback else "0",
+            "anonymise_held": str(lookback.held if lookback else 0),
+            "anonymise_released_early": str(lookback.released_early if lookback else 0),
         }

@@ -20,6 +20,7 @@ from typing import Any
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
+from face_affect_ros.core.anonymise import sightings
 from face_affect_ros.core.localise import LocalisationLoop
 from face_affect_ros.core.providers import summarize
 from face_affect_ros.core.stages import DetectorStage
@@ -178,11 +179,11 @@ class DetectorRole:
             if self.loop is None:
                 detections = self.stage.detect(image)
                 boxes = [d.box for d in detections]
-                sightings = [("", d.box) for d in detections]
+                seen = [("", d.box) for d in detections]
             else:
                 detections = self.loop.step(image, stamp).faces
                 boxes = self.loop.mask_boxes()
-                sightings = [(f.track_id or "", f.detection.box) for f in detections]
+                seen = sightings(detections)
         except Exception:
             self.anonymised.publish(msg.header, image, None, stamp)  # fail closed, then count it
             raise
@@ -190,7 +191,7 @@ class DetectorRole:
             poses = self.people.step(msg.header, stamp, (w, h), detections)
         self.outputs.publish_detections(msg.header, w, h, detections, poses)
         # After the results: the classifier waits for those, a viewer of this copy does not.
-        self.anonymised.publish(msg.header, image, boxes, stamp, sightings)
+        self.anonymised.publish(msg.header, image, boxes, stamp, seen)
         stats = self.node.stats
         stats.count("processed")
         stats.count("faces", len(detections))

@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from face_affect_ros.core.anonymise import sightings
 from face_affect_ros.core.config import DETECTOR
 from face_affect_ros.core.localise import TrackedFace
 from face_affect_ros.core.pipeline import FaceAffectPipeline
@@ -186,7 +187,7 @@ class FaceAffectRole:
             image,
             local.mask_boxes() if local is not None else [f.detection.box for f in result.faces],
             stamp,
-            [(f.track_id or "", f.detection.box) for f in result.faces],
+            sightings(result.faces),
         )
         stats = self.node.stats
         stats.count("processed")
